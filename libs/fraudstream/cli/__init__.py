@@ -1,0 +1,41 @@
+"""The ``fraudstream`` command line: one Typer app, a sub-app per area.
+
+Commands are thin: they build the settings, call library functions and print.
+Errors from the library (:class:`~fraudstream.errors.FraudstreamError`) become a
+one-line message on stderr and the error's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from fraudstream import __version__
+from fraudstream.cli.data import data_app
+from fraudstream.errors import FraudstreamError
+
+app = typer.Typer(
+    name="fraudstream",
+    help="Real-time credit-card fraud detection: replay, score, learn, train.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_app, name="data")
+
+
+@app.command()
+def version() -> None:
+    """Print the fraudstream version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console entry point: run the app and map library errors to exit codes."""
+    try:
+        app()  # standalone: usage errors print their message and exit 2
+    except FraudstreamError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)

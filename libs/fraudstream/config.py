@@ -1,0 +1,161 @@
+"""Typed settings, read from the environment and an optional ``.env`` file.
+
+One :class:`Settings` object is built per process, in its ``main()``, and passed
+down; nothing here reads the environment at import time. Each section reads its
+own prefix, so the standard names work as they are: ``KAFKA_BOOTSTRAP_SERVERS``,
+``REDIS_URL``, ``MLFLOW_TRACKING_URI``. ``.env.example`` documents every setting.
+
+>>> settings = Settings.load(KAFKA_BOOTSTRAP_SERVERS="broker:9092")
+>>> settings.kafka.bootstrap_servers
+'broker:9092'
+>>> settings.kafka.servers
+['broker:9092']
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fraudstream.errors import ConfigError
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", extra="ignore", frozen=True, validate_default=True
+    )
+
+
+class KafkaSettings(BaseSettings):
+    """Where Kafka is and what the topics are called (prefix ``KAFKA_``)."""
+
+    model_config = _section("KAFKA_")
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of brokers."
+    )
+    client_id: str = Field("fraudstream", description="Client id prefix sent to the brokers.")
+    transactions_topic: str = "transactions"
+    labels_topic: str = "labels"
+    alerts_topic: str = "fraud.alerts"
+    scored_topic: str = "transactions.scored"
+    dlq_topic: str = "transactions.dlq"
+    partitions: int = Field(6, ge=1, description="Partitions for topics fraudstream creates.")
+    replication_factor: int = Field(1, ge=1)
+    request_timeout_ms: int = Field(30_000, ge=1000)
+
+    @property
+    def servers(self) -> list[str]:
+        """The bootstrap servers as a list."""
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+class RedisSettings(BaseSettings):
+    """Where the online feature store lives (prefix ``REDIS_``)."""
+
+    model_config = _section("REDIS_")
+
+    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL.")
+    socket_timeout_s: float = Field(2.0, gt=0)
+
+
+class MlflowSettings(BaseSettings):
+    """The MLflow tracking server and model registry (prefix ``MLFLOW_``)."""
+
+    model_config = _section("MLFLOW_")
+
+    tracking_uri: str = Field("http://127.0.0.1:5000", description="Tracking server URI.")
+    experiment_name: str = "fraudstream"
+    registered_model_name: str = "fraudstream-challenger"
+
+
+class DataSettings(BaseSettings):
+    """Datasets on disk and where to download them from (prefix ``FRAUDSTREAM_DATA_``)."""
+
+    model_config = _section("FRAUDSTREAM_DATA_")
+
+    dir: Path = Field(Path("data"), description="Folder for downloaded and generated data.")
+    openml_url: str = Field(
+        "https://api.openml.org", description="OpenML API base URL (ULB download)."
+    )
+    openml_ulb_id: int = Field(1597, description="OpenML dataset id of the ULB creditcard data.")
+    download_timeout_s: float = Field(60.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Every setting of one fraudstream process, by section."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    sections: ClassVar[tuple[str, ...]] = ("kafka", "redis", "mlflow", "data")
+
+    log_level: str = Field("INFO", validation_alias="FRAUDSTREAM_LOG_LEVEL")
+    log_json: bool = Field(False, validation_alias="FRAUDSTREAM_LOG_JSON")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+
+    @classmethod
+    def load(cls, **overrides: str) -> Settings:
+        """Build the settings from the environment, with ``overrides`` as extra variables.
+
+        Invalid values raise :class:`~fraudstream.errors.ConfigError` naming the setting.
+        """
+        saved = {key: os.environ.get(key) for key in overrides}
+        os.environ.update(overrides)
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from exc
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    prefixes = {
+        cls.__name__: str(cls.model_config.get("env_prefix", ""))
+        for cls in (KafkaSettings, RedisSettings, MlflowSettings, DataSettings)
+    }
+    prefix = prefixes.get(exc.title, "")
+    problems: list[str] = []
+    for error in exc.errors():
+        location = "__".join(str(part) for part in error["loc"])
+        problems.append(f"{prefix}{location}".upper() + f": {error['msg']}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def describe_settings() -> list[dict[str, Any]]:
+    """Every setting as ``{"env": NAME, "default": value, "help": text}``, for docs."""
+    rows: list[dict[str, Any]] = []
+    for name, field in Settings.model_fields.items():
+        if name in Settings.sections:
+            section = field.default_factory
+            if not (isinstance(section, type) and issubclass(section, BaseSettings)):
+                raise TypeError(f"section {name} must default to a BaseSettings class")
+            prefix = section.model_config.get("env_prefix", "")
+            for sub_name, sub_field in section.model_fields.items():
+                rows.append(
+                    {
+                        "env": f"{prefix}{sub_name}".upper(),
+                        "default": sub_field.default,
+                        "help": sub_field.description or "",
+                    }
+                )
+        else:
+            rows.append(
+                {
+                    "env": str(field.validation_alias),
+                    "default": field.default,
+                    "help": field.description or "",
+                }
+            )
+    return rows

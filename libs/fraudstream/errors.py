@@ -1,0 +1,76 @@
+"""The one exception hierarchy of fraudstream.
+
+Every error the library raises on purpose derives from :class:`FraudstreamError`.
+Each class carries the process exit code the CLI maps it to, so edges (CLI, HTTP)
+translate errors in one place.
+
+>>> err = DataFileError("data.csv", "missing column 'Amount'")
+>>> str(err)
+"data.csv: missing column 'Amount'"
+>>> err.exit_code
+65
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FraudstreamError(Exception):
+    """Root of every error fraudstream raises on purpose."""
+
+    #: Process exit code used by the CLI (sysexits.h style).
+    exit_code: int = 1
+
+
+class ConfigError(FraudstreamError):
+    """A setting is missing or invalid."""
+
+    exit_code = 78  # EX_CONFIG
+
+
+class DataFileError(FraudstreamError):
+    """A dataset file cannot be read: missing or bad columns, empty, truncated.
+
+    The message names the file and, where known, the row (1-based line number of the
+    file, the header being line 1) and the column.
+    """
+
+    exit_code = 65  # EX_DATAERR
+
+    def __init__(
+        self,
+        path: str | Path,
+        problem: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.row = row
+        self.column = column
+        where = self.path
+        if row is not None:
+            where += f", line {row}"
+        if column is not None:
+            where += f", column {column!r}"
+        super().__init__(f"{where}: {problem}")
+
+
+class SchemaError(FraudstreamError):
+    """An event does not match the canonical schema (bad JSON, field, type or version)."""
+
+    exit_code = 65
+
+
+class DownloadError(FraudstreamError):
+    """A dataset download failed or its checksum did not match."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
+class ServiceUnavailableError(FraudstreamError):
+    """An external service (Kafka, Redis, MLflow) cannot be reached; retry later."""
+
+    exit_code = 69

@@ -1,0 +1,117 @@
+"""The canonical, versioned event schema: :class:`Transaction` and :class:`Label`.
+
+These are the records that travel on the ``transactions`` and ``labels`` topics, as
+JSON. Every record carries ``schema_version``; a consumer rejects versions it does not
+know. See ``docs/schemas.md`` for the field-by-field contract.
+
+>>> from datetime import UTC, datetime
+>>> tx = Transaction(
+...     transaction_id="t1",
+...     event_time=datetime(2024, 4, 1, 12, 0, tzinfo=UTC),
+...     amount=12.5,
+...     card_id="c7",
+... )
+>>> encode(tx)
+b'{"schema_version":1,"transaction_id":"t1","event_time":"2024-04-01T12:00:00Z","amount":12.5,"card_id":"c7","merchant_id":null,"features":{}}'
+>>> decode_transaction(encode(tx)) == tx
+True
+>>> decode_transaction(b'{"schema_version":1,"transaction_id":"t1"}')
+Traceback (most recent call last):
+...
+fraudstream.errors.SchemaError: Object missing required field `event_time`
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Final, TypeVar
+
+import msgspec
+
+from fraudstream.errors import SchemaError
+
+#: The schema version this code writes and the only one it reads.
+SCHEMA_VERSION: Final = 1
+
+#: Largest accepted encoded record, in bytes. Bigger payloads are rejected unread.
+MAX_RECORD_BYTES: Final = 64 * 1024
+
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+_UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+def _check_version(version: int) -> None:
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"unsupported schema_version {version} (this build reads {SCHEMA_VERSION})"
+        )
+
+
+class Transaction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One card payment, as every dataset adapter emits it.
+
+    ``features`` holds the dataset's own numeric columns (for example ULB's ``V1``
+    to ``V28``); the online features computed from history are not part of it.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    transaction_id: _Id
+    event_time: _UtcTime
+    amount: float
+    card_id: _Id | None = None
+    merchant_id: _Id | None = None
+    features: dict[str, float] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_version(self.schema_version)
+        if not math.isfinite(self.amount) or self.amount < 0:
+            raise ValueError(f"amount must be a finite number >= 0, got {self.amount!r}")
+        for name, value in self.features.items():
+            if not math.isfinite(value):
+                raise ValueError(f"feature {name!r} must be finite, got {value!r}")
+
+
+class Label(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The truth about one transaction, known some time after it happened."""
+
+    schema_version: int = SCHEMA_VERSION
+    transaction_id: _Id
+    is_fraud: bool
+    labelled_at: _UtcTime
+    card_id: _Id | None = None
+
+    def __post_init__(self) -> None:
+        _check_version(self.schema_version)
+
+
+_encoder = msgspec.json.Encoder()
+_tx_decoder = msgspec.json.Decoder(Transaction)
+_label_decoder = msgspec.json.Decoder(Label)
+
+
+def encode(record: Transaction | Label) -> bytes:
+    """Encode a record as canonical JSON bytes."""
+    return _encoder.encode(record)
+
+
+_T = TypeVar("_T")
+
+
+def _decode(decoder: msgspec.json.Decoder[_T], data: bytes) -> _T:
+    if len(data) > MAX_RECORD_BYTES:
+        raise SchemaError(f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as exc:  # ValidationError is a subclass
+        raise SchemaError(str(exc)) from exc
+
+
+def decode_transaction(data: bytes) -> Transaction:
+    """Decode and validate one transaction; raise :class:`SchemaError` with the reason."""
+    return _decode(_tx_decoder, data)
+
+
+def decode_label(data: bytes) -> Label:
+    """Decode and validate one label; raise :class:`SchemaError` with the reason."""
+    return _decode(_label_decoder, data)

@@ -1,0 +1,117 @@
+"""Fixtures that reach the real services: Kafka, Redis, MLflow.
+
+Each fixture takes the service's address from its standard variable
+(``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``MLFLOW_TRACKING_URI``; ``make test`` sets
+them after ``make services-up``). Where a variable is unset and a Docker engine
+answers (GitHub Actions), a testcontainer is started instead. Where neither, the test
+fails with a message saying how to start the services: integration tests never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlparse
+
+import pytest
+
+HOW_TO_START = (
+    "start the local services with `make services-up` and export the variables it prints, "
+    "or run the suite with `make test`"
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration is an integration test."""
+    for item in items:
+        if "integration" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.integration)
+
+
+def _docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        result = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def _check_reachable(name: str, variable: str, host: str, port: int) -> None:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        pytest.fail(
+            f"{name} at {host}:{port} (from {variable}) does not answer: {exc}; " + HOW_TO_START,
+            pytrace=False,
+        )
+
+
+def _unavailable(name: str, variable: str) -> NoReturn:
+    pytest.fail(
+        f"{name} is needed: {variable} is unset and no Docker engine answers; " + HOW_TO_START,
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """``host:port`` of a real Apache Kafka broker."""
+    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if servers:
+        host, _, port = servers.split(",")[0].rpartition(":")
+        _check_reachable("Kafka", "KAFKA_BOOTSTRAP_SERVERS", host, int(port))
+        yield servers
+        return
+    if not _docker_available():
+        _unavailable("Kafka", "KAFKA_BOOTSTRAP_SERVERS")
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer().with_kraft() as kafka:
+        yield kafka.get_bootstrap_server()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a real Redis server."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        parsed = urlparse(url)
+        _check_reachable("Redis", "REDIS_URL", parsed.hostname or "127.0.0.1", parsed.port or 6379)
+        yield url
+        return
+    if not _docker_available():
+        _unavailable("Redis", "REDIS_URL")
+    from testcontainers.redis import RedisContainer
+
+    with RedisContainer("redis:7") as redis:
+        yield f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri() -> Iterator[str]:
+    """URI of a real MLflow tracking server."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        parsed = urlparse(uri)
+        _check_reachable(
+            "MLflow", "MLFLOW_TRACKING_URI", parsed.hostname or "127.0.0.1", parsed.port or 5000
+        )
+        yield uri
+        return
+    if not _docker_available():
+        _unavailable("MLflow", "MLFLOW_TRACKING_URI")
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    image = "ghcr.io/mlflow/mlflow:v3.17.2"
+    command = "mlflow server --host 0.0.0.0 --port 5000 --workers 1"
+    with DockerContainer(image).with_command(command).with_exposed_ports(5000) as mlflow:
+        wait_for_logs(mlflow, "Uvicorn running|Listening at", timeout=120)
+        yield f"http://{mlflow.get_container_host_ip()}:{mlflow.get_exposed_port(5000)}"

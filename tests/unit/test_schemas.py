@@ -1,0 +1,87 @@
+"""The canonical event schema: round trips, and every kind of bad record rejected."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from fraudstream.errors import SchemaError
+from fraudstream.schemas import (
+    MAX_RECORD_BYTES,
+    SCHEMA_VERSION,
+    Label,
+    decode_label,
+    decode_transaction,
+    encode,
+)
+from fraudstream.testing.samples import sample_label, sample_transaction
+
+
+def test_transaction_round_trip_keeps_every_field() -> None:
+    tx = sample_transaction(features={"V1": -1.5, "V2": 0.25}, merchant_id=None)
+    assert decode_transaction(encode(tx)) == tx
+
+
+def test_label_round_trip() -> None:
+    label = sample_label(sample_transaction(), is_fraud=True)
+    assert decode_label(encode(label)) == label
+
+
+def test_encoded_time_is_utc_rfc3339() -> None:
+    raw = msgspec.json.decode(encode(sample_transaction()))
+    assert raw["event_time"] == "2024-04-01T12:00:00Z"
+    assert raw["schema_version"] == SCHEMA_VERSION
+
+
+def _tx_json(**changes: object) -> bytes:
+    raw = msgspec.json.decode(encode(sample_transaction()))
+    raw.update(changes)
+    return msgspec.json.encode(raw)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"not json", "malformed"),
+        (b"\xff\xfe{}", "invalid"),
+        (_tx_json(amount="12"), "Expected `float`"),
+        (_tx_json(amount=-1.0), "amount must be a finite number >= 0"),
+        (
+            b'{"schema_version":1,"transaction_id":"a","event_time":"2024-04-01T00:00:00Z",'
+            b'"amount":1e999}',
+            "out of range|finite",
+        ),
+        (_tx_json(schema_version=2), "unsupported schema_version 2"),
+        (_tx_json(event_time="2024-04-01T12:00:00"), "timezone"),
+        (_tx_json(event_time="yesterday"), "datetime"),
+        (_tx_json(transaction_id=""), "length"),
+        (_tx_json(features={"V1": "x"}), "Expected `float`"),
+        (_tx_json(surprise=1), "unknown field"),
+        (b'{"schema_version":1,"event_time":"2024-04-01T00:00:00Z","amount":1}', "transaction_id"),
+    ],
+)
+def test_bad_transactions_are_rejected_with_a_reason(payload: bytes, reason: str) -> None:
+    with pytest.raises(SchemaError, match=reason):
+        decode_transaction(payload)
+
+
+def test_oversize_payload_is_rejected_unread() -> None:
+    with pytest.raises(SchemaError, match="exceeds"):
+        decode_transaction(b" " * (MAX_RECORD_BYTES + 1))
+
+
+def test_non_finite_feature_is_rejected_when_built_in_code() -> None:
+    with pytest.raises(ValueError, match="feature 'V1' must be finite"):
+        sample_transaction(features={"V1": float("nan")})
+
+
+def test_label_needs_a_timezone() -> None:
+    payload = msgspec.json.encode(
+        {"transaction_id": "a", "is_fraud": True, "labelled_at": "2024-04-01T00:00:00"}
+    )
+    with pytest.raises(SchemaError, match="timezone"):
+        decode_label(payload)
+    ok = Label(transaction_id="a", is_fraud=True, labelled_at=datetime(2024, 4, 1, tzinfo=UTC))
+    assert decode_label(encode(ok)).is_fraud is True
