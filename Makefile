@@ -26,7 +26,7 @@ SERVICE_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_PORT) \
 PYTEST_ARGS ?=
 
 .PHONY: help install lint format typecheck test test-unit services-up services-down \
-	services-status demo clean
+	services-status env-example demo clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ services-down: ## Stop exactly the services services-up started
 
 services-status: ## Show which services are up
 	@$(SERVICES) status
+
+env-example: install ## Regenerate .env.example from the settings classes
+	$(RUN) python -c "from fraudstream.config import render_env_example as r; open('.env.example', 'w').write(r())"
 
 demo: install ## Generate 30 days of simulated data and print its summary
 	$(RUN) fraudstream data generate --days 30

@@ -57,6 +57,16 @@ class DataFileError(FraudstreamError):
             where += f", column {column!r}"
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # keep the keyword fields across pickling (errors cross process boundaries)
+        return (_rebuild_data_file_error, (self.path, self.problem, self.row, self.column))
+
+
+def _rebuild_data_file_error(
+    path: str, problem: str, row: int | None, column: str | None
+) -> DataFileError:
+    return DataFileError(path, problem, row=row, column=column)
+
 
 class SchemaError(FraudstreamError):
     """An event does not match the canonical schema (bad JSON, field, type or version)."""

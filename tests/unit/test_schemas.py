@@ -15,6 +15,7 @@ from fraudstream.schemas import (
     decode_label,
     decode_transaction,
     encode,
+    validate_transaction,
 )
 from fraudstream.testing.samples import sample_label, sample_transaction
 
@@ -72,9 +73,13 @@ def test_oversize_payload_is_rejected_unread() -> None:
         decode_transaction(b" " * (MAX_RECORD_BYTES + 1))
 
 
-def test_non_finite_feature_is_rejected_when_built_in_code() -> None:
-    with pytest.raises(ValueError, match="feature 'V1' must be finite"):
-        sample_transaction(features={"V1": float("nan")})
+def test_non_finite_values_fail_validation() -> None:
+    with pytest.raises(SchemaError, match="feature 'V1' must be finite"):
+        validate_transaction(sample_transaction(features={"V1": float("nan")}))
+    with pytest.raises(SchemaError, match="amount must be a finite number"):
+        validate_transaction(sample_transaction(amount=float("inf")))
+    tx = sample_transaction()
+    assert validate_transaction(tx) is tx
 
 
 def test_label_needs_a_timezone() -> None:

@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 
 from fraudstream import __version__
+from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
+from fraudstream.cli.replay import replay
 from fraudstream.errors import FraudstreamError
 
 app = typer.Typer(
@@ -24,6 +26,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")
+app.command()(replay)
+app.add_typer(bench_app, name="bench")
 
 
 @app.command()

@@ -40,7 +40,7 @@ def generate(
     ] = datetime(2024, 4, 1),
     out: Annotated[
         Path | None,
-        typer.Option(help="Output Parquet file [default: <data dir>/simulated.parquet]."),
+        typer.Option(help="Output Parquet file (default: <data dir>/simulated.parquet)."),
     ] = None,
 ) -> None:
     """Simulate transactions (handbook design) and write them as Parquet."""
@@ -67,7 +67,7 @@ def generate(
 def info(
     path: Annotated[Path, typer.Argument(help="A dataset file (.csv or .parquet).")],
     kind: Annotated[
-        DatasetKind | None, typer.Option(help="Dataset kind [default: detected].")
+        DatasetKind | None, typer.Option(help="Dataset kind (default: detected).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -85,7 +85,7 @@ def download(
     source: Annotated[
         DownloadSource, typer.Option(help="openml (ulb only, no credentials) or kaggle.")
     ] = "openml",
-    dest: Annotated[Path | None, typer.Option(help="Folder [default: <data dir>].")] = None,
+    dest: Annotated[Path | None, typer.Option(help="Folder (default: <data dir>).")] = None,
 ) -> None:
     """Download a real dataset, verify it, and print where it is."""
     settings = Settings.load()

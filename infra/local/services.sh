@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+#
+# Start/stop the local services fraudstream's integration tests need, without
+# Docker: Apache Kafka (KRaft), Redis and an MLflow tracking server, all on
+# 127.0.0.1. See infra/local/README.md.
+#
+#   bash infra/local/services.sh up      [kafka|redis|mlflow ...]
+#   bash infra/local/services.sh down    [kafka|redis|mlflow ...]
+#   bash infra/local/services.sh status  [kafka|redis|mlflow ...]
+#   bash infra/local/services.sh restart [kafka|redis|mlflow ...]
+#   bash infra/local/services.sh env     # print the exports only
+#   bash infra/local/services.sh check   # end-to-end smoke test of running services
+#   bash infra/local/services.sh clean   # down, then delete all state (data, logs)
+#
+# `up` prints progress on stderr and, on stdout, only the environment the
+# tests use, e.g.:  eval "$(bash infra/local/services.sh up)"
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=infra/local/lib.sh
+source "$HERE/lib.sh"
+# shellcheck source=infra/local/kafka.sh
+source "$HERE/kafka.sh"
+# shellcheck source=infra/local/redis.sh
+source "$HERE/redis.sh"
+# shellcheck source=infra/local/mlflow.sh
+source "$HERE/mlflow.sh"
+
+readonly ALL_SERVICES=(kafka redis mlflow)
+
+usage() {
+  sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  exit 2
+}
+
+# The variables the tests read, as shell `export` lines.
+print_env() {
+  printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$(kafka_bootstrap)"
+  printf 'export REDIS_URL=%s\n' "$(redis_url)"
+  printf 'export MLFLOW_TRACKING_URI=%s\n' "$(mlflow_uri)"
+}
+
+# Validate service names given on the command line (default: all).
+select_services() {
+  local name
+  for name in "$@"; do
+    case $name in
+      kafka | redis | mlflow) ;;
+      *) die "unknown service '$name' (expected: ${ALL_SERVICES[*]})" ;;
+    esac
+  done
+}
+
+cmd_up() {
+  local -a services=("$@")
+  ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+  take_lock
+  local started=$SECONDS name
+  # Start everything first, then wait: the three start-ups overlap.
+  for name in "${services[@]}"; do "${name}_up"; done
+  for name in "${services[@]}"; do "${name}_wait"; done
+  print_env >"$STATE_DIR/env.sh"
+  log "ready in $((SECONDS - started))s: ${services[*]} (state: $STATE_DIR; env: $STATE_DIR/env.sh)"
+  print_env
+}
+
+cmd_down() {
+  local -a services=("$@")
+  ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+  take_lock
+  local i
+  # Reverse start order: MLflow and Redis first, Kafka (slowest) last.
+  for ((i = ${#services[@]} - 1; i >= 0; i--)); do "${services[i]}_down"; done
+}
+
+cmd_status() {
+  local -a services=("$@")
+  ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+  local name rc=0
+  for name in "${services[@]}"; do "${name}_status" || rc=3; done
+  printf 'state: %s\n' "$STATE_DIR"
+  return "$rc"
+}
+
+# Run smoke_check.py (Kafka topic + transactions, Redis, MLflow artifact) with
+# the project's venv against the configured ports.
+cmd_check() {
+  local py=$REPO_ROOT/.venv/bin/python
+  [[ -x $py ]] || die "check needs the project venv ($py); run \`uv sync\` first"
+  eval "$(print_env)"
+  "$py" "$HERE/smoke_check.py"
+}
+
+cmd_clean() {
+  cmd_down
+  log "deleting $STATE_DIR/{kafka,redis,mlflow,logs,run,env.sh} (jar cache $CACHE_DIR is kept)"
+  rm -rf "${STATE_DIR:?}/kafka" "$STATE_DIR/redis" "$STATE_DIR/mlflow" \
+    "$LOG_DIR" "$RUN_DIR" "$STATE_DIR/env.sh"
+}
+
+main() {
+  (($# >= 1)) || usage
+  local cmd=$1
+  shift
+  select_services "$@"
+  case $cmd in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status "$@" ;;
+    restart)
+      cmd_down "$@"
+      cmd_up "$@"
+      ;;
+    env) print_env ;;
+    check) cmd_check ;;
+    clean) cmd_clean ;;
+    -h | --help | help) usage ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"

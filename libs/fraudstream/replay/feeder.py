@@ -1,0 +1,138 @@
+"""Load, plan and encode a replay in a separate process, a few chunks ahead.
+
+On two cores the sender (the Kafka producer and its I/O thread) and the encoder each
+keep one busy; in one process they would share the GIL. The feeder process loads the
+dataset itself, so only encoded chunks cross the process boundary, through a bounded
+queue that stops it from running ahead by more than :data:`LOOKAHEAD_CHUNKS`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from fraudstream.datasets import BadRow, load_dataset
+from fraudstream.datasets.base import BadRowPolicy
+from fraudstream.datasets.loader import DatasetKind
+from fraudstream.errors import FraudstreamError
+from fraudstream.replay.plan import Chunk, ReplayOptions, plan_chunks, planned_transactions
+
+LOOKAHEAD_CHUNKS: Final = 8
+_POLL_S: Final = 0.5
+
+
+@dataclass(frozen=True)
+class FeedHeader:
+    """What the feeder knows once the dataset is loaded."""
+
+    dataset: str
+    planned: int | None
+    bad_rows: tuple[BadRow, ...]
+    bad_row_count: int
+
+
+class FeederError(FraudstreamError):
+    """The feeder process died without saying why."""
+
+
+def _feed(
+    path: Path,
+    kind: DatasetKind | None,
+    on_bad_row: BadRowPolicy,
+    options: ReplayOptions,
+    out: mp.Queue[tuple[str, Any]],
+) -> None:
+    """Body of the feeder process: header, chunks, then ``done`` (or ``error``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    try:
+        dataset = load_dataset(path, kind, on_bad_row=on_bad_row)
+        header = FeedHeader(
+            dataset=dataset.name,
+            planned=planned_transactions(dataset, options),
+            bad_rows=dataset.bad_rows,
+            bad_row_count=dataset.bad_row_count,
+        )
+        out.put(("header", header))
+        for chunk in plan_chunks(dataset, options):
+            out.put(("chunk", chunk))
+        out.put(("done", None))
+    except FraudstreamError as exc:
+        out.put(("error", exc))
+    except Exception as exc:  # report anything else to the parent rather than vanish
+        out.put(("error", FeederError(f"the replay feeder failed: {exc!r}")))
+
+
+class Feeder:
+    """A running feeder process: read its :meth:`header`, then iterate :meth:`chunks`."""
+
+    def __init__(
+        self,
+        path: Path,
+        options: ReplayOptions,
+        *,
+        kind: DatasetKind | None = None,
+        on_bad_row: BadRowPolicy = "skip",
+    ) -> None:
+        context = mp.get_context("spawn")
+        self._queue: mp.Queue[tuple[str, Any]] = context.Queue(maxsize=LOOKAHEAD_CHUNKS)
+        self._process = context.Process(
+            target=_feed,
+            args=(path, kind, on_bad_row, options, self._queue),
+            name="fraudstream-replay-feeder",
+            daemon=True,
+        )
+        self._process.start()
+
+    def __enter__(self) -> Feeder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _next(self) -> tuple[str, Any]:
+        while True:
+            try:
+                message = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    code = self._process.exitcode
+                    raise FeederError(f"the replay feeder exited with code {code}") from None
+                continue
+            kind, payload = message
+            if kind == "error":
+                raise payload
+            return kind, payload
+
+    def header(self) -> FeedHeader:
+        """Wait for the dataset to load; raise its error if it could not be."""
+        kind, payload = self._next()
+        if kind != "header":
+            raise FeederError(f"the replay feeder sent {kind!r} before its header")
+        return payload  # type: ignore[no-any-return]
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The encoded chunks, in send order."""
+        while True:
+            kind, payload = self._next()
+            if kind == "done":
+                return
+            yield payload
+
+    def close(self) -> None:
+        """Stop the feeder process (it may be blocked on a full queue) and reap it."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(timeout=5)
+        self._queue.close()
+        self._queue.cancel_join_thread()

@@ -1,0 +1,120 @@
+"""``fraudstream replay`` as a process: topics, producer, feeder, signals, progress."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from fraudstream.config import Settings
+from fraudstream.datasets.base import BadRowPolicy
+from fraudstream.datasets.loader import DatasetKind
+from fraudstream.kafka.admin import ensure_topics
+from fraudstream.kafka.producer import build_producer
+from fraudstream.replay.feeder import Feeder
+from fraudstream.replay.plan import ReplayOptions
+from fraudstream.replay.report import ReplayReport
+from fraudstream.replay.runner import Topics, run_replay
+
+
+def replay(
+    settings: Settings,
+    path: Path,
+    options: ReplayOptions,
+    *,
+    kind: DatasetKind | None = None,
+    on_bad_row: BadRowPolicy = "skip",
+    partitions: int | None = None,
+    console: Console | None = None,
+) -> ReplayReport:
+    """Replay ``path`` into Kafka; stop cleanly on SIGINT or SIGTERM."""
+    kafka = settings.kafka
+    topics = Topics(transactions=kafka.transactions_topic, labels=kafka.labels_topic)
+    stop = threading.Event()
+    report = ReplayReport(mode=_describe_pace(options))
+    with Feeder(path, options, kind=kind, on_bad_row=on_bad_row) as feeder:
+        header = feeder.header()  # raises the dataset's error before anything is sent
+        report.dataset = header.dataset
+        report.planned = header.planned
+        report.bad_rows = header.bad_row_count
+        report.first_bad_rows = [str(row) for row in header.bad_rows[:5]]
+        ensure_topics(kafka, [topics.transactions, topics.labels], partitions=partitions)
+        producer = build_producer(kafka)
+        try:
+            with _stop_on_signals(stop, report), _progress(console, header.planned) as progress:
+                run_replay(
+                    feeder.chunks(),
+                    producer,
+                    topics,
+                    report,
+                    paced=options.pace.mode != "max",
+                    stop=stop,
+                    progress=progress,
+                )
+        finally:
+            producer.close(timeout=10)
+    return report
+
+
+def _describe_pace(options: ReplayOptions) -> str:
+    pace = options.pace
+    if pace.mode == "max":
+        return "max"
+    unit = "x event time" if pace.mode == "speed" else " tx/s"
+    return f"{pace.mode} {pace.value:g}{unit}"
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event, report: ReplayReport) -> Iterator[None]:
+    """Turn SIGINT/SIGTERM into a stop request for the duration of the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        report.interrupted = signal.Signals(signum).name
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def _progress(console: Console | None, planned: int | None) -> Iterator[_ProgressUpdater | None]:
+    if console is None:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]replay"),
+        TextColumn("{task.completed:,.0f} tx sent"),
+        TextColumn("{task.fields[rate]:,.0f} tx/s"),
+        TextColumn("lag {task.fields[lag]:.2f} s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("replay", total=planned, rate=0.0, lag=0.0)
+        yield _ProgressUpdater(bar, task)
+
+
+class _ProgressUpdater:
+    def __init__(self, bar: Progress, task: TaskID) -> None:
+        self.bar = bar
+        self.task = task
+
+    def __call__(self, report: ReplayReport, elapsed: float) -> None:
+        rate = report.transactions_sent / elapsed if elapsed > 0 else 0.0
+        self.bar.update(
+            self.task, completed=report.transactions_sent, rate=rate, lag=report.max_lag_s
+        )
