@@ -120,6 +120,8 @@ def test_mlflow_logs_runs_artifacts_and_aliases(mlflow_uri: str, tmp_path: Path)
 
     name = f"test-model-{uuid.uuid4().hex[:8]}"
     client.create_registered_model(name)
-    version = client.create_model_version(name, source=f"runs:/{run.info.run_id}/note.txt")
+    version = client.create_model_version(
+        name, source=f"runs:/{run.info.run_id}/note.txt", run_id=run.info.run_id
+    )
     client.set_registered_model_alias(name, "challenger", version.version)
     assert client.get_model_version_by_alias(name, "challenger").version == version.version

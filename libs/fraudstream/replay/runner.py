@@ -8,6 +8,7 @@ records; what was handed over is then flushed and counted.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -75,9 +76,11 @@ def _run(
     tracker = DeliveryTracker()
     send = producer.send
     track = tracker.track
+    chunks = iter(chunks)
+    first = next(chunks, None)  # the clock starts with the first record in hand
     started = clock()
     last_progress = started
-    for chunk in chunks:
+    for chunk in itertools.chain([first] if first else [], chunks):
         if stop.is_set():
             break
         for due, is_label, key, value in zip(

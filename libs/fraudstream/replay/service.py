@@ -46,6 +46,8 @@ def replay(
         report.first_bad_rows = [str(row) for row in header.bad_rows[:5]]
         ensure_topics(kafka, [topics.transactions, topics.labels], partitions=partitions)
         producer = build_producer(kafka)
+        for topic in (topics.transactions, topics.labels):
+            producer.partitions_for(topic)  # fetch metadata now, not on the first send
         try:
             with _stop_on_signals(stop, report), _progress(console, header.planned) as progress:
                 run_replay(
@@ -98,7 +100,7 @@ def _progress(console: Console | None, planned: int | None) -> Iterator[_Progres
         TextColumn("[bold]replay"),
         TextColumn("{task.completed:,.0f} tx sent"),
         TextColumn("{task.fields[rate]:,.0f} tx/s"),
-        TextColumn("lag {task.fields[lag]:.2f} s"),
+        TextColumn("max lag {task.fields[lag]:.2f} s"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
