@@ -15,12 +15,14 @@ own prefix, so the standard names work as they are: ``KAFKA_BOOTSTRAP_SERVERS``,
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fraudstream.durations import format_duration, parse_duration
 from fraudstream.errors import ConfigError
 
 
@@ -91,12 +93,43 @@ class DataSettings(BaseSettings):
     download_timeout_s: float = Field(60.0, gt=0)
 
 
+def _duration(value: object) -> object:
+    """Accept human durations ("7d", "12h", "90s") besides pydantic's own forms."""
+    if isinstance(value, str) and value.strip() and value.strip()[-1] in "smhdw":
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+class FeatureSettings(BaseSettings):
+    """The online feature store (prefix ``FEATURES_``); see docs/features.md."""
+
+    model_config = _section("FEATURES_")
+
+    label_delay: Duration = Field(
+        timedelta(days=7), description="Fraud-share windows end this long before now."
+    )
+    lateness: Duration = Field(
+        timedelta(days=1), description="How late an event may arrive and still be recorded."
+    )
+    max_events_per_entity: int = Field(
+        20_000, ge=1, description="Cap on transactions kept per card or merchant."
+    )
+    key_ttl: Duration = Field(
+        timedelta(days=40),
+        description="Wall-clock expiry of an entity's keys after its last write.",
+    )
+    key_prefix: str = Field("fs", description="Prefix of the feature store's Redis keys.")
+
+
 class Settings(BaseSettings):
     """Every setting of one fraudstream process, by section."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    sections: ClassVar[tuple[str, ...]] = ("kafka", "redis", "mlflow", "data")
+    sections: ClassVar[tuple[str, ...]] = ("kafka", "redis", "mlflow", "data", "features")
 
     log_level: str = Field("INFO", validation_alias="FRAUDSTREAM_LOG_LEVEL")
     log_json: bool = Field(False, validation_alias="FRAUDSTREAM_LOG_JSON")
@@ -104,6 +137,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     data: DataSettings = Field(default_factory=DataSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
 
     @classmethod
     def load(cls, **overrides: str) -> Settings:
@@ -128,7 +162,7 @@ class Settings(BaseSettings):
 def _describe(exc: ValidationError) -> str:
     prefixes = {
         cls.__name__: str(cls.model_config.get("env_prefix", ""))
-        for cls in (KafkaSettings, RedisSettings, MlflowSettings, DataSettings)
+        for cls in (KafkaSettings, RedisSettings, MlflowSettings, DataSettings, FeatureSettings)
     }
     prefix = prefixes.get(exc.title, "")
     problems: list[str] = []
@@ -181,5 +215,8 @@ def render_env_example() -> str:
             lines.append("")
         if row["help"]:
             lines.append(f"# {row['help']}")
-        lines.append(f"{row['env']}={row['default']}")
+        default = row["default"]
+        if isinstance(default, timedelta):
+            default = format_duration(default)
+        lines.append(f"{row['env']}={default}")
     return "\n".join(lines) + "\n"

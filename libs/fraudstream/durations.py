@@ -22,6 +22,19 @@ _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _PATTERN: Final = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([smhdw]?)\s*$")
 
 
+def format_duration(delta: timedelta) -> str:
+    """The shortest exact form of ``delta`` that :func:`parse_duration` reads.
+
+    >>> format_duration(timedelta(days=7)), format_duration(timedelta(seconds=90))
+    ('1w', '90s')
+    """
+    seconds = delta.total_seconds()
+    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        if seconds and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse a number with an optional unit (seconds when none)."""
     match = _PATTERN.match(text)

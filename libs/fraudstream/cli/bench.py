@@ -6,14 +6,19 @@ import json
 import os
 import platform
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from fraudstream.bench.features import bench_features
 from fraudstream.bench.replay import bench_replay
 from fraudstream.config import Settings
+from fraudstream.datasets.canonical import load_canonical
+from fraudstream.datasets.simulator import SimulatorConfig, simulate
 
 bench_app = typer.Typer(
     help="Benchmarks against a baseline measured in the same run.", no_args_is_help=True
@@ -31,9 +36,7 @@ def replay_command(
     result = bench_replay(settings, rows=rows, repeats=repeats)
     figures = {
         "benchmark": "replay",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
+        **_machine(),
         "kafka": settings.kafka.bootstrap_servers,
         "rows": result.rows,
         "record_bytes": round(result.record_bytes, 1),
@@ -77,3 +80,77 @@ def replay_command(
         f"record size: {result.record_bytes:.0f} bytes",
         highlight=False,
     )
+
+
+@bench_app.command("features")
+def features_command(
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="Canonical Parquet (default: 30 simulated days, generated now)."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Transactions per Redis call.")] = 500,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of store and baseline.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The Redis feature store over the simulated data, against a bare pipeline."""
+    settings = Settings.load()
+    frame = simulate(SimulatorConfig(days=30)) if dataset is None else load_canonical(dataset).frame
+    client = redis.Redis.from_url(settings.redis.url)
+    try:
+        result = bench_features(client, frame, batch_size=batch_size, repeats=repeats)
+    finally:
+        client.close()
+    figures = {
+        "benchmark": "features",
+        **_machine(),
+        "redis": settings.redis.url,
+        "transactions": result.transactions,
+        "batch_size": result.batch_size,
+        "store_tx_per_s": [round(r) for r in result.store_rates],
+        "bare_pipeline_tx_per_s": [round(r) for r in result.bare_rates],
+        "store_median": round(result.store_rate),
+        "bare_median": round(result.bare_rate),
+        "ratio": round(result.ratio, 3),
+        "batch_p50_ms": round(result.batch_p50_ms, 2),
+        "batch_p99_ms": round(result.batch_p99_ms, 2),
+        "active_cards": result.active_cards,
+        "bytes_per_card": round(result.bytes_per_card),
+        "bytes_per_merchant": round(result.bytes_per_merchant),
+    }
+    if as_json:
+        typer.echo(json.dumps(figures))
+        return
+    table = Table(
+        title=f"feature store, {result.transactions:,} transactions, batches of {batch_size}"
+    )
+    table.add_column("")
+    table.add_column("median tx/s", justify="right")
+    table.add_column("runs", justify="right")
+    table.add_row(
+        "RedisFeatureStore (all features)", f"{result.store_rate:,.0f}", _runs(result.store_rates)
+    )
+    table.add_row(
+        "bare pipeline (3 commands/tx)", f"{result.bare_rate:,.0f}", _runs(result.bare_rates)
+    )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"ratio store / bare pipeline: {result.ratio:.3f}\n"
+        f"per batch: p50 {result.batch_p50_ms:.1f} ms, p99 {result.batch_p99_ms:.1f} ms\n"
+        f"Redis memory: {result.bytes_per_card:,.0f} bytes per active card, "
+        f"{result.bytes_per_merchant:,.0f} per merchant ({result.active_cards:,} cards)\n"
+        f"goal: >= 30,000 tx/s from one client",
+        highlight=False,
+    )
+
+
+def _runs(rates: list[float]) -> str:
+    return ", ".join(f"{r:,.0f}" for r in rates)
+
+
+def _machine() -> dict[str, str]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+    }

@@ -1,0 +1,150 @@
+"""``fraudstream bench features``: the Redis feature store over the simulated data.
+
+Batches of 500 transactions go through :class:`RedisFeatureStore` (one Lua call per
+batch: record, trim, read every window) and, as the same-run baseline, through a bare
+pipeline that records each transaction for its card and merchant and reads one count
+(three commands a transaction, no features). Every run uses fresh keys under its own
+prefix and deletes them afterwards.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import redis
+
+from fraudstream.features.definitions import FeatureConfig
+from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.store import FeatureRequest, requests_from_frame
+
+_MEMORY_SAMPLE = 300
+
+
+@dataclass(frozen=True)
+class FeaturesBenchResult:
+    """Figures of the feature store benchmark (medians over the repeats)."""
+
+    transactions: int
+    batch_size: int
+    store_rates: list[float]
+    bare_rates: list[float]
+    batch_p50_ms: float
+    batch_p99_ms: float
+    bytes_per_card: float
+    bytes_per_merchant: float
+    active_cards: int
+
+    @property
+    def store_rate(self) -> float:
+        return statistics.median(self.store_rates)
+
+    @property
+    def bare_rate(self) -> float:
+        return statistics.median(self.bare_rates)
+
+    @property
+    def ratio(self) -> float:
+        return self.store_rate / self.bare_rate if self.bare_rate else 0.0
+
+
+def bench_features(
+    client: redis.Redis, frame: pd.DataFrame, *, batch_size: int, repeats: int
+) -> FeaturesBenchResult:
+    """Run the store and the baseline ``repeats`` times each over ``frame``."""
+    requests = requests_from_frame(frame)
+    store_rates: list[float] = []
+    bare_rates: list[float] = []
+    latencies: list[float] = []
+    bytes_per_card = bytes_per_merchant = 0.0
+    for repeat in range(repeats):
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        try:
+            store = RedisFeatureStore(client, FeatureConfig(), prefix=prefix)
+            rate, batch_seconds = _timed(store.process, requests, batch_size)
+            store_rates.append(rate)
+            latencies += batch_seconds
+            if repeat == 0:
+                bytes_per_card, bytes_per_merchant = _memory(client, prefix, requests)
+        finally:
+            _delete(client, prefix)
+        prefix = f"bench-bare-{uuid.uuid4().hex[:8]}"
+        try:
+            bare_rates.append(_timed(_bare_pipeline(client, prefix), requests, batch_size)[0])
+        finally:
+            _delete(client, prefix)
+    return FeaturesBenchResult(
+        transactions=len(requests),
+        batch_size=batch_size,
+        store_rates=store_rates,
+        bare_rates=bare_rates,
+        batch_p50_ms=float(np.percentile(latencies, 50) * 1000),
+        batch_p99_ms=float(np.percentile(latencies, 99) * 1000),
+        bytes_per_card=bytes_per_card,
+        bytes_per_merchant=bytes_per_merchant,
+        active_cards=len({r.card_id for r in requests if r.card_id}),
+    )
+
+
+Process = Callable[[Sequence[FeatureRequest]], object]
+
+
+def _timed(
+    process: Process, requests: Sequence[FeatureRequest], batch_size: int
+) -> tuple[float, list[float]]:
+    batch_seconds: list[float] = []
+    started = time.perf_counter()
+    for begin in range(0, len(requests), batch_size):
+        batch = requests[begin : begin + batch_size]
+        t0 = time.perf_counter()
+        process(batch)
+        batch_seconds.append(time.perf_counter() - t0)
+    return len(requests) / (time.perf_counter() - started), batch_seconds
+
+
+def _bare_pipeline(client: redis.Redis, prefix: str) -> Process:
+    def process(batch: Sequence[FeatureRequest]) -> list[object]:
+        pipe = client.pipeline(transaction=False)
+        for r in batch:
+            pipe.zadd(f"{prefix}:c:{r.card_id}", {r.transaction_id: r.event_ms})
+            pipe.zadd(f"{prefix}:m:{r.merchant_id}", {r.transaction_id: r.event_ms})
+            pipe.zcount(f"{prefix}:c:{r.card_id}", r.event_ms - 86_400_000, r.event_ms)
+        return pipe.execute()
+
+    return process
+
+
+def _memory(
+    client: redis.Redis, prefix: str, requests: Sequence[FeatureRequest]
+) -> tuple[float, float]:
+    """Mean bytes of a card's keys and of a merchant's, from MEMORY USAGE on a sample."""
+    cards = sorted({r.card_id for r in requests if r.card_id})[:_MEMORY_SAMPLE]
+    merchants = sorted({r.merchant_id for r in requests if r.merchant_id})[:_MEMORY_SAMPLE]
+
+    def usage(keys: list[str]) -> int:
+        return sum(int(client.memory_usage(key) or 0) for key in keys)
+
+    per_card = [usage([f"{prefix}:c:{c}:t", f"{prefix}:c:{c}:h"]) for c in cards]
+    per_merchant = [
+        usage([f"{prefix}:m:{m}:t", f"{prefix}:m:{m}:h", f"{prefix}:m:{m}:f"]) for m in merchants
+    ]
+    return (
+        statistics.mean(per_card) if per_card else 0.0,
+        statistics.mean(per_merchant) if per_merchant else 0.0,
+    )
+
+
+def _delete(client: redis.Redis, prefix: str) -> None:
+    keys: list[bytes] = []
+    for key in client.scan_iter(match=f"{prefix}:*", count=10_000):
+        keys.append(key)
+        if len(keys) >= 5_000:
+            client.unlink(*keys)
+            keys.clear()
+    if keys:
+        client.unlink(*keys)

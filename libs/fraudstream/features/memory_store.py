@@ -1,0 +1,48 @@
+"""The in-memory feature store: the reference semantics, one process, no Redis.
+
+For tests, notebooks and single-process demos. It answers exactly what the reference
+computes (it runs the same :class:`~fraudstream.features.reference.FeatureState`),
+which is also what the Redis store answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fraudstream.features.definitions import FEATURE_NAMES, FeatureConfig
+from fraudstream.features.reference import FeatureState
+from fraudstream.features.store import FeatureBatch, FeatureRequest, FraudReport
+
+
+class MemoryFeatureStore:
+    """Features kept in this process's memory."""
+
+    def __init__(self, config: FeatureConfig = FeatureConfig()) -> None:
+        self._state = FeatureState(config)
+
+    def process(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
+        """Record each transaction in order and return its features."""
+        rows: list[list[float]] = []
+        duplicate: list[bool] = []
+        late: list[bool] = []
+        for r in requests:
+            row, is_duplicate, is_late = self._state.process(
+                r.transaction_id, r.event_ms, r.cents, r.card_id, r.merchant_id
+            )
+            rows.append(row)
+            duplicate.append(is_duplicate)
+            late.append(is_late)
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))
+        return FeatureBatch(
+            values=values, duplicate=np.array(duplicate, bool), late=np.array(late, bool)
+        )
+
+    def report_frauds(self, reports: Sequence[FraudReport]) -> None:
+        """Deliver fraud reports, in order."""
+        for r in reports:
+            self._state.report_fraud(r.transaction_id, r.merchant_id, r.event_ms)
+
+    def close(self) -> None:
+        """Nothing to release."""

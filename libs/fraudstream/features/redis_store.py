@@ -1,0 +1,125 @@
+"""The Redis feature store: one Lua script call per batch.
+
+``features.lua`` records the batch and returns integer window aggregates for every
+transaction (see docs/features.md for the layout and semantics); the arithmetic that
+turns them into features is shared with the in-memory store
+(:func:`~fraudstream.features.store.assemble`). Redis failures surface as
+:class:`FeatureStoreUnavailableError`, never as an empty feature dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Final
+
+import numpy as np
+import redis
+from redis.commands.core import Script
+
+from fraudstream.config import RedisSettings
+from fraudstream.errors import FraudstreamError, ServiceUnavailableError
+from fraudstream.features.definitions import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureConfig
+from fraudstream.features.store import FeatureBatch, FeatureRequest, FraudReport, assemble
+
+_SCRIPTS: Final = resources.files("fraudstream.features")
+
+
+class FeatureStoreError(FraudstreamError):
+    """The feature store rejected a request (a script error, a wrong-type key)."""
+
+
+class FeatureStoreUnavailableError(ServiceUnavailableError):
+    """Redis cannot be reached or timed out: pause and retry, commit nothing."""
+
+
+class RedisFeatureStore:
+    """Features kept in Redis, shared by every scorer replica."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        config: FeatureConfig = FeatureConfig(),
+        *,
+        prefix: str = "fs",
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._prefix = prefix
+        self._process: Script = client.register_script(
+            _SCRIPTS.joinpath("features.lua").read_text()
+        )
+        self._report: Script = client.register_script(
+            _SCRIPTS.joinpath("report_frauds.lua").read_text()
+        )
+        self._settings_args: list[int | str] = [
+            config.card_horizon_ms,
+            config.merchant_horizon_ms,
+            config.lateness_ms,
+            config.max_events_per_entity,
+            config.key_ttl_ms,
+            config.label_delay_ms,
+            *(ms for _, ms in CARD_WINDOWS),
+            *(ms for _, ms in MERCHANT_WINDOWS),
+            prefix,
+        ]
+        #: Transactions dropped by the per-entity cap since this store was created.
+        self.capped_events = 0
+
+    @classmethod
+    def connect(
+        cls, settings: RedisSettings, config: FeatureConfig = FeatureConfig(), *, prefix: str = "fs"
+    ) -> RedisFeatureStore:
+        """A store over a new client for ``settings.url``."""
+        client = redis.Redis.from_url(
+            settings.url,
+            socket_timeout=settings.socket_timeout_s,
+            socket_connect_timeout=settings.socket_timeout_s,
+        )
+        return cls(client, config, prefix=prefix)
+
+    def _merchant_keys(self, merchant: str) -> tuple[str, str, str]:
+        base = f"{self._prefix}:m:{merchant}"
+        return f"{base}:t", f"{base}:h", f"{base}:f"
+
+    def process(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
+        """Record the batch and read its features in one round trip."""
+        if not requests:
+            return assemble(requests, np.zeros((0, 0), dtype=np.int64))
+        args: list[int | str] = list(self._settings_args)
+        for r in requests:
+            args += (r.event_ms, r.transaction_id, r.cents, r.card_id or "", r.merchant_id or "")
+        raw = self._call(self._process, [], args)
+        self.capped_events += int(raw[-1])
+        return assemble(requests, np.asarray(raw[:-1], dtype=np.int64))
+
+    def report_frauds(self, reports: Sequence[FraudReport]) -> None:
+        """Add the frauds to their merchants' fraud sets (one round trip)."""
+        if not reports:
+            return
+        keys: list[str] = []
+        args: list[int | str] = [self._config.merchant_horizon_ms, self._config.key_ttl_ms]
+        for r in reports:
+            keys += self._merchant_keys(r.merchant_id)
+            args += (r.event_ms, r.transaction_id)
+        self._call(self._report, keys, args)
+
+    def _call(self, script: Script, keys: list[str], args: list[int | str]) -> list[int]:
+        try:
+            result = script(keys=keys, args=args)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise FeatureStoreUnavailableError(f"Redis is unavailable: {exc}") from exc
+        except redis.RedisError as exc:
+            raise FeatureStoreError(f"feature store script failed: {exc}") from exc
+        return result if isinstance(result, list) else [result]
+
+    def ping(self) -> bool:
+        """True when Redis answers (for readiness checks)."""
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()

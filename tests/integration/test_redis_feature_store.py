@@ -1,0 +1,111 @@
+"""What only the Redis store has: failures, key expiry, bounded memory, one round trip."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from fraudstream.config import RedisSettings
+from fraudstream.errors import ServiceUnavailableError
+from fraudstream.features.definitions import DAY_MS, FeatureConfig
+from fraudstream.features.redis_store import (
+    FeatureStoreError,
+    FeatureStoreUnavailableError,
+    RedisFeatureStore,
+)
+from fraudstream.features.store import FeatureRequest
+
+T0 = 1_712_000_000_000
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(client: redis.Redis) -> Iterator[str]:
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_redis_is_a_typed_error_not_empty_features() -> None:
+    settings = RedisSettings(url=f"redis://127.0.0.1:{_free_port()}/0", socket_timeout_s=0.5)
+    store = RedisFeatureStore.connect(settings)
+    with pytest.raises(FeatureStoreUnavailableError, match="Redis is unavailable") as caught:
+        store.process([FeatureRequest("a", T0, 100, "k", "m")])
+    assert isinstance(caught.value, ServiceUnavailableError)
+    assert not store.ping()
+
+
+def test_wrong_key_type_is_a_store_error(client: redis.Redis, prefix: str) -> None:
+    client.set(f"{prefix}:c:k:t", "not a sorted set")
+    store = RedisFeatureStore(client, prefix=prefix)
+    with pytest.raises(FeatureStoreError, match="script failed"):
+        store.process([FeatureRequest("a", T0, 100, "k", "m")])
+
+
+def test_every_key_gets_the_ttl(client: redis.Redis, prefix: str) -> None:
+    config = FeatureConfig(key_ttl_ms=3 * DAY_MS)
+    store = RedisFeatureStore(client, config, prefix=prefix)
+    store.process([FeatureRequest("a", T0, 100, "k", "m")])
+    keys = sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*"))
+    assert keys == [f"{prefix}:c:k:h", f"{prefix}:c:k:t", f"{prefix}:m:m:h", f"{prefix}:m:m:t"]
+    for key in keys:
+        assert 3 * DAY_MS - 60_000 < client.pttl(key) <= 3 * DAY_MS
+
+
+def test_state_per_card_stays_bounded(client: redis.Redis, prefix: str) -> None:
+    """A year of a card paying every hour keeps only the horizon's worth of events."""
+    config = FeatureConfig(lateness_ms=DAY_MS)
+    store = RedisFeatureStore(client, config, prefix=prefix)
+    hour = 3_600_000
+    requests = [FeatureRequest(f"t{i}", T0 + i * hour, 1000, "k", "m") for i in range(24 * 365)]
+    for begin in range(0, len(requests), 500):
+        batch = store.process(requests[begin : begin + 500])
+    kept_card = client.zcard(f"{prefix}:c:k:t")
+    kept_fields = client.hlen(f"{prefix}:c:k:h")
+    kept_merchant = client.zcard(f"{prefix}:m:m:t")
+    print(
+        f"after 8760 events: card keeps {kept_card} ({kept_fields} hash fields), "
+        f"merchant {kept_merchant}"
+    )
+    assert kept_card == 31 * 24 + 1  # 30 days + 1 day of lateness, both ends included
+    assert kept_fields <= 2 * kept_card + 10
+    assert kept_merchant == (7 + 30 + 1) * 24 + 1
+    last = dict(zip(batch.names, batch.values[-1].tolist(), strict=True))
+    assert last["card_tx_count_30d"] == 30 * 24
+    assert last["card_amount_mean_30d"] == 10.0
+
+
+def test_cap_bounds_a_busy_entity(client: redis.Redis, prefix: str) -> None:
+    store = RedisFeatureStore(client, FeatureConfig(max_events_per_entity=100), prefix=prefix)
+    store.process([FeatureRequest(f"t{i}", T0 + i * 1000, 100, "k", "m") for i in range(400)])
+    assert client.zcard(f"{prefix}:c:k:t") == 100
+    assert client.zcard(f"{prefix}:m:m:t") == 100
+    assert store.capped_events == 600  # 300 for the card, 300 for the merchant
+
+
+def test_one_round_trip_per_batch(client: redis.Redis, prefix: str) -> None:
+    store = RedisFeatureStore(client, prefix=prefix)
+    store.process([FeatureRequest("warm", T0, 1, "k", "m")])  # loads the script
+    connections = client.info("stats")["total_connections_received"]
+    before = client.info("commandstats")["cmdstat_evalsha"]["calls"]
+    store.process([FeatureRequest(f"t{i}", T0 + i, 100, f"k{i}", f"m{i}") for i in range(500)])
+    assert client.info("commandstats")["cmdstat_evalsha"]["calls"] - before == 1
+    assert client.info("stats")["total_connections_received"] == connections
