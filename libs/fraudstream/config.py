@@ -15,6 +15,7 @@ own prefix, so the standard names work as they are: ``KAFKA_BOOTSTRAP_SERVERS``,
 from __future__ import annotations
 
 import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -124,12 +125,41 @@ class FeatureSettings(BaseSettings):
     key_prefix: str = Field("fs", description="Prefix of the feature store's Redis keys.")
 
 
+class ScorerSettings(BaseSettings):
+    """The streaming scorer (prefix ``SCORER_``); see docs/scoring.md."""
+
+    model_config = _section("SCORER_")
+
+    group_id: str = Field("scorer", description="Consumer group shared by scorer replicas.")
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="Stable per replica (the transactional id): default the host name.",
+    )
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="Alert at or above this score.")
+    alert_budget_per_day: int | None = Field(
+        None, ge=1, description="At most this many alerts per event-time day (unset: no cap)."
+    )
+    max_poll_records: int = Field(500, ge=1, description="Records per batch.")
+    http_host: str = Field("127.0.0.1", description="Where /metrics and /healthz listen.")
+    http_port: int = Field(8001, ge=0, le=65535, description="0 picks a free port.")
+    alert_marker_ttl: Duration = Field(
+        timedelta(days=7), description="How long a raised alert is remembered (dedupe)."
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of one fraudstream process, by section."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    sections: ClassVar[tuple[str, ...]] = ("kafka", "redis", "mlflow", "data", "features")
+    sections: ClassVar[tuple[str, ...]] = (
+        "kafka",
+        "redis",
+        "mlflow",
+        "data",
+        "features",
+        "scorer",
+    )
 
     log_level: str = Field("INFO", validation_alias="FRAUDSTREAM_LOG_LEVEL")
     log_json: bool = Field(False, validation_alias="FRAUDSTREAM_LOG_JSON")
@@ -138,6 +168,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    scorer: ScorerSettings = Field(default_factory=ScorerSettings)
 
     @classmethod
     def load(cls, **overrides: str) -> Settings:
@@ -162,7 +193,14 @@ class Settings(BaseSettings):
 def _describe(exc: ValidationError) -> str:
     prefixes = {
         cls.__name__: str(cls.model_config.get("env_prefix", ""))
-        for cls in (KafkaSettings, RedisSettings, MlflowSettings, DataSettings, FeatureSettings)
+        for cls in (
+            KafkaSettings,
+            RedisSettings,
+            MlflowSettings,
+            DataSettings,
+            FeatureSettings,
+            ScorerSettings,
+        )
     }
     prefix = prefixes.get(exc.title, "")
     problems: list[str] = []
@@ -216,6 +254,9 @@ def render_env_example() -> str:
         if row["help"]:
             lines.append(f"# {row['help']}")
         default = row["default"]
+        if default is None or row["env"] == "SCORER_INSTANCE_ID":
+            lines.append(f"# {row['env']}=")  # unset by default
+            continue
         if isinstance(default, timedelta):
             default = format_duration(default)
         lines.append(f"{row['env']}={default}")

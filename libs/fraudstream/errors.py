@@ -69,9 +69,20 @@ def _rebuild_data_file_error(
 
 
 class SchemaError(FraudstreamError):
-    """An event does not match the canonical schema (bad JSON, field, type or version)."""
+    """An event does not match the canonical schema (bad JSON, field, type or version).
+
+    ``reason`` is a short code for counting and routing (``not_json``,
+    ``missing_field``, ``wrong_type``, ...); the message says what exactly.
+    """
 
     exit_code = 65
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.reason))
 
 
 class DownloadError(FraudstreamError):

@@ -49,18 +49,23 @@ _UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 def _check_version(version: int) -> None:
     if version != SCHEMA_VERSION:
         raise SchemaError(
-            f"unsupported schema_version {version} (this build reads {SCHEMA_VERSION})"
+            f"unsupported schema_version {version} (this build reads {SCHEMA_VERSION})",
+            "unknown_schema_version",
         )
 
 
 def validate_transaction(tx: Transaction) -> Transaction:
     """Check the value rules types cannot express; return ``tx`` or raise SchemaError."""
     _check_version(tx.schema_version)
-    if not math.isfinite(tx.amount) or tx.amount < 0:
-        raise SchemaError(f"amount must be a finite number >= 0, got {tx.amount!r}")
+    if not math.isfinite(tx.amount):
+        raise SchemaError(f"amount must be a finite number >= 0, got {tx.amount!r}", "non_finite")
+    if tx.amount < 0:
+        raise SchemaError(
+            f"amount must be a finite number >= 0, got {tx.amount!r}", "negative_amount"
+        )
     for name, value in tx.features.items():
         if not math.isfinite(value):
-            raise SchemaError(f"feature {name!r} must be finite, got {value!r}")
+            raise SchemaError(f"feature {name!r} must be finite, got {value!r}", "non_finite")
     return tx
 
 
@@ -128,11 +133,33 @@ _T = TypeVar("_T")
 
 def _decode(decoder: msgspec.json.Decoder[_T], data: bytes) -> _T:
     if len(data) > MAX_RECORD_BYTES:
-        raise SchemaError(f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
+        raise SchemaError(f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}", "oversize")
     try:
         return decoder.decode(data)
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
-        raise SchemaError(str(exc)) from exc
+        raise SchemaError(str(exc), _reason(exc, data)) from exc
+
+
+def _reason(exc: msgspec.DecodeError, data: bytes) -> str:  # noqa: PLR0911 - one per code
+    """A short code for why decoding failed, for counting and routing."""
+    message = str(exc)
+    if not isinstance(exc, msgspec.ValidationError):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "invalid_utf8"
+        return "not_json"
+    if message.startswith("Object missing required field"):
+        return "missing_field"
+    if "out of range" in message:
+        return "non_finite"
+    if message.startswith("Expected") and ("length" in message or "timezone" in message):
+        return "invalid_value"
+    if message.startswith("Expected"):
+        return "wrong_type"
+    if message.startswith("Object contains unknown field"):
+        return "unknown_field"
+    return "invalid_value"
 
 
 def decode_transaction(data: bytes) -> Transaction:

@@ -16,6 +16,7 @@ from fraudstream import __version__
 from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
 from fraudstream.cli.replay import replay
+from fraudstream.cli.score import score
 from fraudstream.errors import FraudstreamError
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.command()(replay)
+app.command()(score)
 app.add_typer(bench_app, name="bench")
 
 

@@ -1,0 +1,1 @@
+"""Metrics, health and the small HTTP server every long-running service exposes."""

@@ -1,0 +1,1 @@
+"""Scoring: decode, features, model, decision, and the records the scorer emits."""

@@ -1,0 +1,82 @@
+"""The scorer's Prometheus metrics, bound once (a labelled child costs ~0.3 µs to use)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+_LATENCY_BUCKETS: Final = (
+    0.002,
+    0.005,
+    0.01,
+    0.015,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+_REDIS_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+_SCORE_BUCKETS: Final = tuple(i / 20 for i in range(1, 21))
+
+
+class ScorerMetrics:
+    """Counters, histograms and gauges of one scorer process."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.scored = Counter(
+            "scorer_transactions_scored", "Transactions scored", registry=registry
+        )
+        self.alerts = Counter("scorer_alerts", "Alerts raised", registry=registry)
+        self.suppressed_alerts = Counter(
+            "scorer_alerts_suppressed",
+            "Alerts not raised again for a transaction already alerted",
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "scorer_duplicate_transactions",
+            "Transactions the feature store had already recorded",
+            registry=registry,
+        )
+        self.late = Counter(
+            "scorer_late_transactions",
+            "Transactions too late for the feature store to record",
+            registry=registry,
+        )
+        self._dlq = Counter(
+            "scorer_dead_letters",
+            "Records sent to the DLQ, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.end_to_end = Histogram(
+            "scorer_end_to_end_seconds",
+            "From the record's Kafka timestamp to its results committed",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.redis_seconds = Histogram(
+            "scorer_feature_store_seconds",
+            "One feature store round trip (a whole batch)",
+            buckets=_REDIS_BUCKETS,
+            registry=registry,
+        )
+        self.scores = Histogram(
+            "scorer_score", "Scores given", buckets=_SCORE_BUCKETS, registry=registry
+        )
+        self.threshold = Gauge("scorer_threshold", "Current alert threshold", registry=registry)
+        self.model = Info("scorer_model", "The model in use", registry=registry)
+        self.snapshot_failures = Gauge(
+            "scorer_model_snapshot_failures",
+            "Model snapshots that could not be loaded since start",
+            registry=registry,
+        )
+
+    def dead_letter(self, reason: str) -> None:
+        """Count one record sent to the DLQ."""
+        self._dlq.labels(reason).inc()

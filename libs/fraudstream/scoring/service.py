@@ -1,0 +1,105 @@
+"""``fraudstream score`` as a process: settings in, a running scorer out."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import redis
+import structlog
+from prometheus_client import CollectorRegistry
+
+from fraudstream.config import Settings
+from fraudstream.features.definitions import FeatureConfig
+from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.kafka.admin import ensure_topics
+from fraudstream.observability.health import Health
+from fraudstream.observability.http import ObservabilityServer
+from fraudstream.scoring.decide import Decider
+from fraudstream.scoring.metrics import ScorerMetrics
+from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
+from fraudstream.scoring.snapshots import ModelHolder, SnapshotStore
+from fraudstream.streaming.loop import LoopConfig, LoopMetrics, StreamLoop
+
+log = structlog.get_logger(__name__)
+
+
+def build_scorer_loop(
+    settings: Settings, registry: CollectorRegistry, health: Health
+) -> tuple[StreamLoop, redis.Redis]:
+    """The scorer's loop and the Redis client it uses (close it when done)."""
+    kafka, scorer, features = settings.kafka, settings.scorer, settings.features
+    client = redis.Redis.from_url(
+        settings.redis.url,
+        socket_timeout=settings.redis.socket_timeout_s,
+        socket_connect_timeout=settings.redis.socket_timeout_s,
+    )
+    prefix = features.key_prefix
+    step = Scorer(
+        topics=ScorerTopics(
+            alerts=kafka.alerts_topic, scored=kafka.scored_topic, dlq=kafka.dlq_topic
+        ),
+        store=RedisFeatureStore(client, FeatureConfig.from_settings(features), prefix=prefix),
+        models=ModelHolder(SnapshotStore(client, prefix)),
+        decider=Decider(
+            scorer.threshold,
+            budget_per_day=scorer.alert_budget_per_day,
+            client=client,
+            prefix=prefix,
+        ),
+        markers=AlertMarkers(client, prefix, int(scorer.alert_marker_ttl.total_seconds() * 1000)),
+        metrics=ScorerMetrics(registry),
+        health=health,
+    )
+    config = LoopConfig(
+        group_id=scorer.group_id,
+        topics=(kafka.transactions_topic,),
+        transactional_id=f"{kafka.client_id}-scorer-{scorer.instance_id}",
+        max_poll_records=scorer.max_poll_records,
+    )
+    loop = StreamLoop(kafka, config, step, health=health, metrics=LoopMetrics(registry, "scorer"))
+    return loop, client
+
+
+def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop``): finish the batch, commit, return."""
+    stop = stop or threading.Event()
+    kafka = settings.kafka
+    ensure_topics(
+        kafka,
+        [kafka.transactions_topic, kafka.alerts_topic, kafka.scored_topic, kafka.dlq_topic],
+    )
+    registry = CollectorRegistry()
+    health = Health(["kafka", "redis"])
+    loop, client = build_scorer_loop(settings, registry, health)
+    server = ObservabilityServer(
+        registry, health, settings.scorer.http_host, settings.scorer.http_port
+    )
+    log.info("scorer started", metrics_port=server.port, topic=kafka.transactions_topic)
+    restore = _stop_on_signals(stop)
+    try:
+        loop.run(stop)
+    finally:
+        restore()
+        server.close()
+        client.close()
+        log.info("scorer stopped")
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping after this batch", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore

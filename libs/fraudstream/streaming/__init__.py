@@ -1,0 +1,1 @@
+"""The Kafka consume-process-produce loop, written once for every streaming service."""

@@ -1,0 +1,265 @@
+"""Consume a batch, process it, produce the results and commit the offsets, atomically.
+
+Each poll batch runs as one Kafka transaction: the records the step produces and the
+consumer offsets of the batch commit together (kafka-python's transactional producer,
+KIP-447 group metadata), so downstream ``read_committed`` consumers see every result
+exactly once even when the process crashes between two batches.
+
+Failures:
+
+- the step raises :class:`~fraudstream.errors.ServiceUnavailableError` (Redis down):
+  nothing is produced, the consumer is rewound to the batch's first offsets, the
+  process reports not-ready and retries with exponential backoff;
+- a Kafka error while producing or committing: the transaction is aborted, the
+  consumer rewound, and the batch retried the same way;
+- another instance with the same transactional id (a zombie): fatal, the loop ends
+  with :class:`FencedError` rather than fight it;
+- a stop request (SIGTERM) ends the loop between two batches, after a commit.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+import structlog
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError, ProducerFencedError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from fraudstream.config import KafkaSettings
+from fraudstream.errors import FraudstreamError, ServiceUnavailableError
+from fraudstream.kafka.producer import build_producer
+from fraudstream.observability.health import Health
+
+log = structlog.get_logger(__name__)
+
+_BATCH_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class FencedError(FraudstreamError):
+    """Another process took over this transactional id; this one must stop."""
+
+    exit_code = 75  # EX_TEMPFAIL: a supervisor may restart it
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    """A record the step wants produced in the batch's transaction."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+
+
+@dataclass
+class StepResult:
+    """What a step returns: records to produce, and what to do once they committed."""
+
+    outputs: list[OutRecord] = field(default_factory=list)
+    after_commit: Callable[[], None] | None = None
+
+
+class Step(Protocol):
+    """A service's processing of one poll batch (records in partition, offset order)."""
+
+    def __call__(self, records: Sequence[ConsumerRecord]) -> StepResult: ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How the loop consumes and commits."""
+
+    group_id: str
+    topics: tuple[str, ...]
+    transactional_id: str
+    max_poll_records: int = 500
+    poll_timeout_ms: int = 100
+    fetch_max_wait_ms: int = 10
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 10.0
+    transaction_timeout_ms: int = 30_000
+
+
+class LoopMetrics:
+    """The loop's own Prometheus metrics (services add theirs)."""
+
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.records = Counter(
+            "stream_records_consumed", "Records consumed", ["service"], registry=registry
+        ).labels(service)
+        self.produced = Counter(
+            "stream_records_produced", "Records produced", ["service"], registry=registry
+        ).labels(service)
+        self.commits = Counter(
+            "stream_transactions_committed", "Batches committed", ["service"], registry=registry
+        ).labels(service)
+        self.retries = Counter(
+            "stream_batch_retries",
+            "Batches rewound and retried, by cause",
+            ["service", "cause"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "stream_batch_seconds",
+            "Time to process and commit one batch",
+            ["service"],
+            buckets=_BATCH_BUCKETS,
+            registry=registry,
+        ).labels(service)
+        self._service = service
+
+    def retry(self, cause: str) -> None:
+        self.retries.labels(self._service, cause).inc()
+
+
+class Backoff:
+    """Exponential backoff with jitter, interruptible by the stop event."""
+
+    def __init__(self, initial_s: float, max_s: float) -> None:
+        self._initial = initial_s
+        self._max = max_s
+        self._next = initial_s
+
+    def wait(self, stop: threading.Event) -> None:
+        """Sleep the current delay (or until stopped), then double it."""
+        stop.wait(self._next * random.uniform(0.8, 1.2))  # jitter, not crypto
+        self._next = min(self._next * 2, self._max)
+
+    def reset(self) -> None:
+        """Back to the initial delay after a success."""
+        self._next = self._initial
+
+
+class StreamLoop:
+    """Runs a :class:`Step` over a consumer group, one transaction per batch."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        config: LoopConfig,
+        step: Step,
+        *,
+        health: Health,
+        metrics: LoopMetrics,
+    ) -> None:
+        self._kafka = kafka
+        self._config = config
+        self._step = step
+        self._health = health
+        self._metrics = metrics
+        self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until ``stop`` is set; raise FencedError if fenced."""
+        clients = self._connect(stop)
+        if clients is None:
+            return
+        consumer, producer = clients
+        try:
+            while not stop.is_set():
+                polled = consumer.poll(timeout_ms=self._config.poll_timeout_ms)
+                if polled:
+                    self._process(consumer, producer, polled, stop)
+        finally:
+            consumer.close(autocommit=False)
+            producer.close(timeout=10)
+
+    def _connect(self, stop: threading.Event) -> tuple[KafkaConsumer, KafkaProducer] | None:
+        """Clients, retried with backoff while Kafka is unavailable."""
+        config = self._config
+        while not stop.is_set():
+            try:
+                producer = build_producer(
+                    self._kafka,
+                    transactional_id=config.transactional_id,
+                    transaction_timeout_ms=config.transaction_timeout_ms,
+                )
+                producer.init_transactions()
+                consumer = KafkaConsumer(
+                    *config.topics,
+                    bootstrap_servers=self._kafka.servers,
+                    client_id=f"{self._kafka.client_id}-{config.group_id}",
+                    group_id=config.group_id,
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    isolation_level="read_committed",
+                    max_poll_records=config.max_poll_records,
+                    fetch_max_wait_ms=config.fetch_max_wait_ms,
+                )
+            except (KafkaError, ServiceUnavailableError) as exc:
+                self._health.down("kafka", str(exc))
+                log.warning("kafka unavailable, retrying", error=str(exc))
+                self._backoff.wait(stop)
+                continue
+            self._health.up("kafka")
+            self._backoff.reset()
+            return consumer, producer
+        return None
+
+    def _process(
+        self,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        polled: dict[TopicPartition, list[ConsumerRecord]],
+        stop: threading.Event,
+    ) -> None:
+        started = time.perf_counter()
+        records = [r for tp in sorted(polled) for r in polled[tp]]
+        try:
+            result = self._step(records)
+        except ServiceUnavailableError as exc:
+            self._retry(consumer, polled, "dependency", exc, stop)
+            return
+        try:
+            producer.begin_transaction()
+            for out in result.outputs:
+                producer.send(out.topic, value=out.value, key=out.key)
+            offsets = {
+                tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()
+            }
+            producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+            producer.commit_transaction()
+        except ProducerFencedError as exc:
+            raise FencedError(f"transactional id {self._config.transactional_id} fenced") from exc
+        except KafkaError as exc:
+            _abort(producer)
+            self._retry(consumer, polled, "kafka", exc, stop)
+            return
+        self._health.up("kafka")
+        self._backoff.reset()
+        metrics = self._metrics
+        metrics.records.inc(len(records))
+        metrics.produced.inc(len(result.outputs))
+        metrics.commits.inc()
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+        if result.after_commit is not None:
+            result.after_commit()
+
+    def _retry(
+        self,
+        consumer: KafkaConsumer,
+        polled: dict[TopicPartition, list[ConsumerRecord]],
+        cause: str,
+        exc: Exception,
+        stop: threading.Event,
+    ) -> None:
+        """Rewind to the batch's first offsets and wait before it is polled again."""
+        for tp, batch in polled.items():
+            consumer.seek(tp, batch[0].offset)
+        self._metrics.retry(cause)
+        log.warning("batch not committed, will retry", cause=cause, error=str(exc))
+        self._backoff.wait(stop)
+
+
+def _abort(producer: KafkaProducer) -> None:
+    try:
+        producer.abort_transaction()
+    except KafkaError as exc:  # the transaction may already be dead: nothing to undo
+        log.warning("abort failed", error=str(exc))
