@@ -4,11 +4,11 @@
 >>> health.ready
 False
 >>> health.up("kafka")
-... health.up("redis")
-... health.ready
+>>> health.up("redis")
+>>> health.ready
 True
 >>> health.down("redis", "timeout")
-... health.status()
+>>> health.status()
 {'ready': False, 'checks': {'kafka': 'ok', 'redis': 'timeout'}}
 """
 
