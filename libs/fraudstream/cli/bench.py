@@ -16,6 +16,7 @@ from rich.table import Table
 
 from fraudstream.bench.features import bench_features
 from fraudstream.bench.replay import bench_replay
+from fraudstream.bench.score import bench_score
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import load_canonical
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
@@ -154,3 +155,59 @@ def _machine() -> dict[str, str]:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
     }
+
+
+@bench_app.command("score")
+def score_command(
+    rss_transactions: Annotated[
+        int, typer.Option(min=0, help="Transactions for the memory run (0 skips it).")
+    ] = 1_000_000,
+    out: Annotated[
+        Path | None, typer.Option(help="JSON report (default: .local/bench/score-<time>.json).")
+    ] = None,
+) -> None:
+    """The scorer against a pass-through consumer; latency at 2,000 tx/s; RSS over 1M."""
+    settings = Settings.load()
+    console = Console()
+    with console.status("running (several minutes)..."):
+        result = bench_score(settings, rss_transactions=rss_transactions)
+    latency = result.latency_ms
+    figures: dict[str, object] = {
+        "benchmark": "score",
+        **_machine(),
+        "transactions": result.transactions,
+        "scorer_tx_per_s": round(result.scorer_rate),
+        "passthrough_tx_per_s": round(result.passthrough_rate),
+        "ratio": round(result.ratio, 3),
+        "latency_offered_tx_per_s": round(result.latency_rate),
+        "latency_ms": {k: round(v, 2) for k, v in latency.items()},
+        "rss_mb": [(done, round(mb, 1)) for done, mb in result.rss_mb],
+        "rss_growth": round(result.rss_growth, 3),
+    }
+    target = out or Path(".local/bench") / f"score-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(figures, indent=2) + "\n")
+    table = Table(title=f"scorer, {result.transactions:,} simulated transactions")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_column("goal", justify="right")
+    table.add_row(
+        "scorer (all features, default model)", f"{result.scorer_rate:,.0f} tx/s", ">= 10,000"
+    )
+    table.add_row(
+        "pass-through (decode, produce, commit)", f"{result.passthrough_rate:,.0f} tx/s", ""
+    )
+    table.add_row("ratio scorer / pass-through", f"{result.ratio:.3f}", ">= 0.5")
+    table.add_row(
+        f"latency at {result.latency_rate:,.0f} tx/s offered: p50 / p99 / max",
+        " / ".join(f"{latency.get(k, 0.0):.1f}" for k in ("p50", "p99", "max")) + " ms",
+        "p99 <= 25 ms",
+    )
+    if result.rss_mb:
+        table.add_row(
+            f"RSS over {result.rss_mb[-1][0]:,} transactions: after 10% -> end",
+            f"x{result.rss_growth:.3f} ({result.rss_mb[-1][1]:.0f} MiB at the end)",
+            "<= x1.10",
+        )
+    console.print(table)
+    console.print(f"report: {target}")

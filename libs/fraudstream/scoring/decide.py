@@ -1,7 +1,7 @@
 """Alert or not: a threshold, and optionally a daily alert budget shared by replicas.
 
 With a budget of K alerts a day, transactions at or above the threshold alert, highest
-scores of a batch first, until K alerts have been raised for that (event-time) day by
+scores of a sub-batch first, until K alerts have been raised for that (event-time) day by
 all scorer replicas together; a Redis counter per day holds the count. A batch retried
 after a failure counts its alerts again, so a retry can only make the team see fewer
 alerts that day, never more than K.

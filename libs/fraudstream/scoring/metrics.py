@@ -6,6 +6,8 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from fraudstream.observability.histogram import BatchHistogram
+
 _LATENCY_BUCKETS: Final = (
     0.002,
     0.005,
@@ -54,20 +56,20 @@ class ScorerMetrics:
             ["reason"],
             registry=registry,
         )
-        self.end_to_end = Histogram(
+        self.end_to_end = BatchHistogram(
             "scorer_end_to_end_seconds",
             "From the record's Kafka timestamp to its results committed",
-            buckets=_LATENCY_BUCKETS,
+            _LATENCY_BUCKETS,
             registry=registry,
         )
         self.redis_seconds = Histogram(
             "scorer_feature_store_seconds",
-            "One feature store round trip (a whole batch)",
+            "One feature store round trip (a sub-batch of up to 125 transactions)",
             buckets=_REDIS_BUCKETS,
             registry=registry,
         )
-        self.scores = Histogram(
-            "scorer_score", "Scores given", buckets=_SCORE_BUCKETS, registry=registry
+        self.scores = BatchHistogram(
+            "scorer_score", "Scores given", _SCORE_BUCKETS, registry=registry
         )
         self.threshold = Gauge("scorer_threshold", "Current alert threshold", registry=registry)
         self.model = Info("scorer_model", "The model in use", registry=registry)

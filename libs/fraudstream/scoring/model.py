@@ -8,7 +8,6 @@ the features that pushed its score up most (the alert's ``reasons``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 import numpy as np
@@ -26,8 +25,8 @@ class ScoringModel(Protocol):
         """Identifies the model in alerts and scored records."""
         ...
 
-    def score(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
-        """Fraud probability of each row, in [0, 1]."""
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        """Fraud probability of each row (a feature vector per row), in [0, 1]."""
         ...
 
     def reasons(self, row: dict[str, float], k: int = TOP_REASONS) -> list[str]:
@@ -44,9 +43,8 @@ class ColdStartModel:
     amount of 250 at three times the card's mean near 0.7.
 
     >>> model = ColdStartModel()
-    >>> low, high = model.score(
-    ...     [{"amount": 40.0}, {"amount": 900.0, "card_amount_over_mean_30d": 8.0}]
-    ... )
+    >>> frame = pd.DataFrame({"amount": [40.0, 900.0], "card_amount_over_mean_30d": [1.0, 8.0]})
+    >>> low, high = model.score(frame)
     >>> bool(low < 0.05 < 0.9 < high)
     True
     >>> model.reasons({"amount": 900.0, "card_amount_over_mean_30d": 8.0})
@@ -73,8 +71,24 @@ class ColdStartModel:
         }
         return {name: w * values[name] for name, (w, _) in self.terms.items()}
 
-    def score(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
-        z = np.array([self.intercept + sum(self._contributions(r).values()) for r in rows])
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        n = len(frame)
+
+        def column(name: str, default: float) -> np.ndarray:
+            if name in frame.columns:
+                return frame[name].to_numpy(dtype=np.float64)
+            return np.full(n, default)
+
+        amount = np.log1p(np.maximum(column("amount", 0.0), 0.0))
+        over = np.clip(column("card_amount_over_mean_30d", 1.0), 0.0, 20.0)
+        share = column("merchant_fraud_share_7d", 0.0)
+        w = {name: weight for name, (weight, _) in self.terms.items()}
+        z = (
+            self.intercept
+            + w["amount"] * amount
+            + w["card_amount_over_mean_30d"] * over
+            + w["merchant_fraud_share_7d"] * share
+        )
         probabilities: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return probabilities
 
@@ -106,14 +120,15 @@ class RiverModel:
     def version(self) -> str:
         return self._version
 
-    def score(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
-        if not rows:
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        if frame.empty:
             return np.zeros(0)
         if hasattr(self.model, "predict_proba_many"):
-            probabilities = self.model.predict_proba_many(pd.DataFrame(list(rows)).fillna(0.0))
+            probabilities = self.model.predict_proba_many(frame.fillna(0.0))
             column = True if True in probabilities.columns else probabilities.columns[-1]
             clipped: np.ndarray = np.clip(probabilities[column].to_numpy(dtype=float), 0.0, 1.0)
             return clipped
+        rows = frame.to_dict("records")
         return np.array([self.model.predict_proba_one(r).get(True, 0.0) for r in rows])
 
     def reasons(self, row: dict[str, float], k: int = TOP_REASONS) -> list[str]:

@@ -47,6 +47,7 @@ class ScoredTransaction(msgspec.Struct, frozen=True, kw_only=True):
     scored_at: datetime
     partition: int
     offset: int
+    source_timestamp_ms: int
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):

@@ -7,22 +7,29 @@ is checked for a new snapshot once per batch.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final, TypeVar
 
+import numpy as np
+import pandas as pd
 import redis
 import structlog
 from kafka.consumer.fetcher import ConsumerRecord
 
 from fraudstream.errors import SchemaError
+from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.redis_store import FeatureStoreUnavailableError
-from fraudstream.features.store import FeatureRequest, FeatureStore
+from fraudstream.features.store import FeatureBatch, FeatureRequest, FeatureStore
 from fraudstream.observability.health import Health
 from fraudstream.schemas import Transaction, decode_transaction
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
+from fraudstream.scoring.model import ScoringModel
 from fraudstream.scoring.records import (
     Alert,
     DeadLetter,
@@ -35,6 +42,38 @@ from fraudstream.scoring.snapshots import ModelHolder
 from fraudstream.streaming.loop import OutRecord, StepResult
 
 log = structlog.get_logger(__name__)
+
+#: Transactions per feature store call: small enough that Redis and Python overlap.
+SUB_BATCH: Final = 125
+
+#: Model input names the scorer computes; a transaction's own features may not reuse them.
+RESERVED_NAMES: Final = frozenset({*FEATURE_NAMES, "amount"})
+
+T = TypeVar("T")
+
+
+def _model_input(features: FeatureBatch, txs: Sequence[Transaction]) -> pd.DataFrame:
+    """One row per transaction: the online features, ``amount`` and the dataset's own."""
+    frame = pd.DataFrame(features.values, columns=list(features.names))
+    frame["amount"] = [tx.amount for tx in txs]
+    if any(tx.features for tx in txs):
+        extra = pd.DataFrame([tx.features for tx in txs])
+        frame = pd.concat([frame, extra], axis=1)
+    return frame
+
+
+@dataclass
+class _Counts:
+    """What a batch adds to the metrics, applied only once it committed."""
+
+    scored: int = 0
+    alerts: int = 0
+    suppressed: int = 0
+    duplicates: int = 0
+    late: int = 0
+    dead_letters: list[str] = field(default_factory=list)
+    scores: list[np.ndarray] = field(default_factory=list)
+    timestamps: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -97,64 +136,113 @@ class Scorer:
         self._markers = markers
         self._metrics = metrics
         self._health = health
+        self._redis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer-redis")
         metrics.threshold.set(decider.threshold)
 
     def __call__(self, records: Sequence[ConsumerRecord]) -> StepResult:
         scored_at = datetime.now(UTC)
         outputs: list[OutRecord] = []
+        counts = _Counts()
         valid: list[tuple[ConsumerRecord, Transaction]] = []
         for record in records:
             try:
                 if record.value is None:
                     raise SchemaError("empty record (no value)", "empty")
-                valid.append((record, decode_transaction(record.value)))
+                tx = decode_transaction(record.value)
+                if not RESERVED_NAMES.isdisjoint(tx.features):
+                    clash = sorted(RESERVED_NAMES.intersection(tx.features))
+                    raise SchemaError(
+                        f"dataset features reuse reserved names {clash}", "reserved_feature"
+                    )
+                valid.append((record, tx))
             except SchemaError as exc:
                 outputs.append(self._dead_letter(record, exc, scored_at))
+                counts.dead_letters.append(exc.reason)
         alerted: list[str] = []
         if valid:
-            alerted = self._score(valid, scored_at, outputs)
-        timestamps = [r.timestamp for r in records]
-        return StepResult(
-            outputs=outputs, after_commit=lambda: self._committed(alerted, timestamps)
-        )
+            model = self._guarded(self._models.refresh)
+            self._metrics.model.info({"version": model.version})
+            self._metrics.snapshot_failures.set(self._models.load_failures)
+            # Sub-batches go to Redis one after another on the worker thread while this
+            # thread turns the previous sub-batch's features into records: Redis and
+            # Python work overlap. Redis runs them in order, so a card's transactions
+            # still see each other exactly as in one call.
+            parts = [valid[i : i + SUB_BATCH] for i in range(0, len(valid), SUB_BATCH)]
+            pending = [self._redis.submit(self._features, part) for part in parts]
+            try:
+                for part, future in zip(parts, pending, strict=True):
+                    features, already, seconds = future.result()
+                    self._metrics.redis_seconds.observe(seconds)
+                    alerted += self._score(
+                        part, features, already, model, scored_at, outputs, counts
+                    )
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                wait(pending)
+                raise
+            self._health.up("redis")
+        counts.alerts = len(alerted)
+        counts.timestamps = [r.timestamp for r, _ in valid]
+        return StepResult(outputs=outputs, after_commit=lambda: self._committed(alerted, counts))
 
-    def _score(
-        self,
-        valid: list[tuple[ConsumerRecord, Transaction]],
-        scored_at: datetime,
-        outputs: list[OutRecord],
-    ) -> list[str]:
-        metrics = self._metrics
-        txs = [tx for _, tx in valid]
-        started = time.perf_counter()
+    def close(self) -> None:
+        """Stop the Redis worker thread."""
+        self._redis.shutdown(wait=True)
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        """Run a Redis call; report Redis down and raise the typed error when it fails."""
         try:
-            features = self._store.process([FeatureRequest.of(tx) for tx in txs])
-            model = self._models.refresh()
-            duplicates = [
-                tx.transaction_id for tx, dup in zip(txs, features.duplicate, strict=True) if dup
-            ]
-            already = self._markers.alerted(duplicates)
+            return call()
         except (FeatureStoreUnavailableError, redis.RedisError) as exc:
             self._health.down("redis", str(exc))
             if isinstance(exc, FeatureStoreUnavailableError):
                 raise
             raise FeatureStoreUnavailableError(f"Redis failed: {exc}") from exc
-        metrics.redis_seconds.observe(time.perf_counter() - started)
-        self._health.up("redis")
-        metrics.model.info({"version": model.version})
-        metrics.snapshot_failures.set(self._models.load_failures)
 
-        rows = [
-            {**online, "amount": tx.amount, **tx.features}
-            for online, tx in zip(features.as_dicts(), txs, strict=True)
+    def _features(
+        self, part: list[tuple[ConsumerRecord, Transaction]]
+    ) -> tuple[FeatureBatch, set[str], float]:
+        """One feature store round trip for a sub-batch, and which duplicates alerted."""
+        started = time.perf_counter()
+        txs = [tx for _, tx in part]
+        features = self._guarded(lambda: self._store.process([FeatureRequest.of(tx) for tx in txs]))
+        seconds = time.perf_counter() - started
+        duplicates = [
+            t.transaction_id for t, dup in zip(txs, features.duplicate, strict=True) if dup
         ]
-        scores = model.score(rows)
-        decisions = self._decider.decide(scores, [tx.event_time.date().isoformat() for tx in txs])
+        already = self._guarded(lambda: self._markers.alerted(duplicates)) if duplicates else set()
+        return features, already, seconds
+
+    def _score(
+        self,
+        part: list[tuple[ConsumerRecord, Transaction]],
+        features: FeatureBatch,
+        already: set[str],
+        model: ScoringModel,
+        scored_at: datetime,
+        outputs: list[OutRecord],
+        counts: _Counts,
+    ) -> list[str]:
+        txs = [tx for _, tx in part]
+        frame = _model_input(features, txs)
+        try:
+            scores = model.score(frame)
+        except Exception as exc:  # a snapshot that loads but cannot score: drop it
+            model = self._models.reject(model, exc)
+            scores = model.score(frame)
+        days = [tx.event_time.astimezone(UTC).date().isoformat() for tx in txs]
+        decisions = self._guarded(lambda: self._decider.decide(scores, days))
         threshold = self._decider.threshold
+        columns = list(frame.columns)
+        sparse = len(columns) > len(features.names) + 1  # dataset features may be missing
         alerted: list[str] = []
-        for (record, tx), row, score, alert in zip(
-            valid, rows, scores.tolist(), decisions.tolist(), strict=True
+        for (record, tx), values, score, alert in zip(
+            part, frame.to_numpy().tolist(), scores.tolist(), decisions.tolist(), strict=True
         ):
+            row = dict(zip(columns, values, strict=True))
+            if sparse:
+                row = {name: value for name, value in row.items() if not math.isnan(value)}
             key = (tx.card_id or tx.transaction_id).encode()
             outputs.append(
                 OutRecord(
@@ -174,6 +262,7 @@ class Scorer:
                             scored_at=scored_at,
                             partition=record.partition,
                             offset=record.offset,
+                            source_timestamp_ms=record.timestamp,
                         )
                     ),
                     key,
@@ -182,7 +271,7 @@ class Scorer:
             if not alert:
                 continue
             if tx.transaction_id in already:
-                metrics.suppressed_alerts.inc()
+                counts.suppressed += 1
                 continue
             alerted.append(tx.transaction_id)
             outputs.append(
@@ -206,16 +295,13 @@ class Scorer:
                     key,
                 )
             )
-        metrics.scored.inc(len(txs))
-        metrics.alerts.inc(len(alerted))
-        metrics.duplicates.inc(len(duplicates))
-        metrics.late.inc(int(features.late.sum()))
-        for score in scores.tolist():
-            metrics.scores.observe(score)
+        counts.scored += len(txs)
+        counts.duplicates += int(features.duplicate.sum())
+        counts.late += int(features.late.sum())
+        counts.scores.append(scores)
         return alerted
 
     def _dead_letter(self, record: ConsumerRecord, exc: SchemaError, now: datetime) -> OutRecord:
-        self._metrics.dead_letter(exc.reason)
         letter = DeadLetter(
             reason=exc.reason,
             detail=str(exc)[:500],
@@ -229,12 +315,23 @@ class Scorer:
         )
         return OutRecord(self._topics.dlq, encoder.encode(letter), record.key)
 
-    def _committed(self, alerted: list[str], timestamps: list[int]) -> None:
+    def _committed(self, alerted: list[str], counts: _Counts) -> None:
+        """After the commit: remember the alerts, count what is now visible."""
         try:
             self._markers.mark(alerted)
         except redis.RedisError as exc:  # the alerts are out; only dedupe of a repeat suffers
             log.warning("alert markers not written", error=str(exc), alerts=len(alerted))
-        now_ms = time.time() * 1000
-        observe = self._metrics.end_to_end.observe
-        for ts in timestamps:
-            observe(max(now_ms - ts, 0.0) / 1000)
+        metrics = self._metrics
+        metrics.scored.inc(counts.scored)
+        metrics.alerts.inc(counts.alerts)
+        metrics.suppressed_alerts.inc(counts.suppressed)
+        metrics.duplicates.inc(counts.duplicates)
+        metrics.late.inc(counts.late)
+        for reason in counts.dead_letters:
+            metrics.dead_letter(reason)
+        if counts.scores:
+            metrics.scores.observe_many(np.concatenate(counts.scores))
+        if counts.timestamps:
+            now_ms = time.time() * 1000
+            latency = (now_ms - np.array(counts.timestamps, dtype=np.float64)) / 1000
+            metrics.end_to_end.observe_many(np.maximum(latency, 0.0))

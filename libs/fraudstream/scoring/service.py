@@ -6,12 +6,14 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Final
 
 import redis
 import structlog
 from prometheus_client import CollectorRegistry
 
 from fraudstream.config import Settings
+from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics
@@ -21,15 +23,18 @@ from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
 from fraudstream.scoring.snapshots import ModelHolder, SnapshotStore
-from fraudstream.streaming.loop import LoopConfig, LoopMetrics, StreamLoop
+from fraudstream.streaming.loop import Backoff, LoopConfig, LoopMetrics, StreamLoop
 
 log = structlog.get_logger(__name__)
+
+#: Seconds between Redis health probes.
+REDIS_PROBE_INTERVAL_S: Final = 2.0
 
 
 def build_scorer_loop(
     settings: Settings, registry: CollectorRegistry, health: Health
 ) -> tuple[StreamLoop, redis.Redis]:
-    """The scorer's loop and the Redis client it uses (close it when done)."""
+    """The scorer's loop and the Redis client it uses (close both when done)."""
     kafka, scorer, features = settings.kafka, settings.scorer, settings.features
     client = redis.Redis.from_url(
         settings.redis.url,
@@ -64,28 +69,64 @@ def build_scorer_loop(
 
 
 def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop``): finish the batch, commit, return."""
+    """Run until SIGTERM/SIGINT (or ``stop``): finish the batch, commit, return.
+
+    Kafka or Redis down at start-up is waited for (not-ready on /healthz meanwhile).
+    """
     stop = stop or threading.Event()
     kafka = settings.kafka
-    ensure_topics(
-        kafka,
-        [kafka.transactions_topic, kafka.alerts_topic, kafka.scored_topic, kafka.dlq_topic],
-    )
     registry = CollectorRegistry()
     health = Health(["kafka", "redis"])
     loop, client = build_scorer_loop(settings, registry, health)
     server = ObservabilityServer(
         registry, health, settings.scorer.http_host, settings.scorer.http_port
     )
-    log.info("scorer started", metrics_port=server.port, topic=kafka.transactions_topic)
+    probe = threading.Thread(
+        target=_watch_redis, args=(client, health, stop), name="redis-health", daemon=True
+    )
+    probe.start()
     restore = _stop_on_signals(stop)
     try:
-        loop.run(stop)
+        topics = [kafka.transactions_topic, kafka.alerts_topic, kafka.scored_topic, kafka.dlq_topic]
+        if _wait_for_topics(settings, topics, health, stop):
+            log.info("scorer started", metrics_port=server.port, topic=kafka.transactions_topic)
+            loop.run(stop)
     finally:
+        stop.set()
         restore()
+        probe.join(timeout=5)
         server.close()
         client.close()
         log.info("scorer stopped")
+
+
+def _wait_for_topics(
+    settings: Settings, topics: list[str], health: Health, stop: threading.Event
+) -> bool:
+    """Create the topics, retrying while Kafka is unavailable; False if stopped first."""
+    backoff = Backoff(0.5, 10.0)
+    while not stop.is_set():
+        try:
+            ensure_topics(settings.kafka, topics)
+        except ServiceUnavailableError as exc:
+            health.down("kafka", str(exc))
+            log.warning("kafka unavailable at start-up, retrying", error=str(exc))
+            backoff.wait(stop)
+            continue
+        return True
+    return False
+
+
+def _watch_redis(client: redis.Redis, health: Health, stop: threading.Event) -> None:
+    """Keep the Redis check of /healthz current, also while no records arrive."""
+    while not stop.is_set():
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            health.down("redis", str(exc))
+        else:
+            health.up("redis")
+        stop.wait(REDIS_PROBE_INTERVAL_S)
 
 
 def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:

@@ -77,9 +77,23 @@ class ModelHolder:
     def __init__(self, snapshots: SnapshotStore | None) -> None:
         self._snapshots = snapshots
         self.model: ScoringModel = ColdStartModel()
+        self._previous: ScoringModel = self.model
         self._failed: str | None = None
         #: Snapshots that failed to load since start.
         self.load_failures = 0
+
+    def reject(self, model: ScoringModel, error: Exception) -> ScoringModel:
+        """Drop a model that failed while scoring; go back to the last good one."""
+        self._failed = model.version
+        self.load_failures += 1
+        self.model = self._previous
+        log.error(
+            "model failed while scoring, falling back",
+            version=model.version,
+            kept=self.model.version,
+            error=repr(error),
+        )
+        return self.model
 
     def refresh(self) -> ScoringModel:
         """Check the current version (one Redis GET) and swap if it is new and loads."""
@@ -89,7 +103,7 @@ class ModelHolder:
         if version is None or version in (self.model.version, self._failed):
             return self.model
         try:
-            self.model = self._snapshots.load(version)
+            loaded = self._snapshots.load(version)
         except SnapshotError as exc:
             self._failed = version
             self.load_failures += 1
@@ -100,5 +114,6 @@ class ModelHolder:
                 error=str(exc),
             )
         else:
+            self._previous, self.model = self.model, loaded
             log.info("model swapped", version=version)
         return self.model
