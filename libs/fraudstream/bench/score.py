@@ -46,7 +46,14 @@ from fraudstream.replay.service import replay
 from fraudstream.schemas import decode_transaction, encode
 from fraudstream.scoring.records import ScoredTransaction
 from fraudstream.scoring.service import build_scorer_loop
-from fraudstream.streaming.loop import LoopConfig, LoopMetrics, OutRecord, StepResult, StreamLoop
+from fraudstream.streaming.loop import (
+    Emit,
+    LoopConfig,
+    LoopMetrics,
+    OutRecord,
+    StepResult,
+    StreamLoop,
+)
 from fraudstream.testing.kafka import unique_topics
 
 
@@ -81,15 +88,16 @@ class _PassThrough:
     def __init__(self, topic: str) -> None:
         self._topic = topic
 
-    def __call__(self, records: Sequence[ConsumerRecord]) -> StepResult:
-        outputs: list[OutRecord] = []
+    def __call__(self, records: Sequence[ConsumerRecord], emit: Emit | None = None) -> StepResult:
+        result = StepResult()
+        emit = emit or result.outputs.append
         for record in records:
             try:
                 tx = decode_transaction(record.value)
             except SchemaError:
                 continue
-            outputs.append(OutRecord(self._topic, encode(tx), record.key))
-        return StepResult(outputs=outputs)
+            emit(OutRecord(self._topic, encode(tx), record.key))
+        return result
 
 
 def _run_until(

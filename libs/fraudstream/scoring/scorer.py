@@ -39,7 +39,7 @@ from fraudstream.scoring.records import (
     encoder,
 )
 from fraudstream.scoring.snapshots import ModelHolder
-from fraudstream.streaming.loop import OutRecord, StepResult
+from fraudstream.streaming.loop import Emit, OutRecord, StepResult
 
 log = structlog.get_logger(__name__)
 
@@ -139,9 +139,10 @@ class Scorer:
         self._redis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer-redis")
         metrics.threshold.set(decider.threshold)
 
-    def __call__(self, records: Sequence[ConsumerRecord]) -> StepResult:
+    def __call__(self, records: Sequence[ConsumerRecord], emit: Emit | None = None) -> StepResult:
         scored_at = datetime.now(UTC)
         outputs: list[OutRecord] = []
+        emit = emit or outputs.append
         counts = _Counts()
         valid: list[tuple[ConsumerRecord, Transaction]] = []
         for record in records:
@@ -156,7 +157,7 @@ class Scorer:
                     )
                 valid.append((record, tx))
             except SchemaError as exc:
-                outputs.append(self._dead_letter(record, exc, scored_at))
+                emit(self._dead_letter(record, exc, scored_at))
                 counts.dead_letters.append(exc.reason)
         alerted: list[str] = []
         if valid:
@@ -173,9 +174,7 @@ class Scorer:
                 for part, future in zip(parts, pending, strict=True):
                     features, already, seconds = future.result()
                     self._metrics.redis_seconds.observe(seconds)
-                    alerted += self._score(
-                        part, features, already, model, scored_at, outputs, counts
-                    )
+                    alerted += self._score(part, features, already, model, scored_at, emit, counts)
             except BaseException:
                 for future in pending:
                     future.cancel()
@@ -221,7 +220,7 @@ class Scorer:
         already: set[str],
         model: ScoringModel,
         scored_at: datetime,
-        outputs: list[OutRecord],
+        emit: Emit,
         counts: _Counts,
     ) -> list[str]:
         txs = [tx for _, tx in part]
@@ -244,7 +243,7 @@ class Scorer:
             if sparse:
                 row = {name: value for name, value in row.items() if not math.isnan(value)}
             key = (tx.card_id or tx.transaction_id).encode()
-            outputs.append(
+            emit(
                 OutRecord(
                     self._topics.scored,
                     encoder.encode(
@@ -274,7 +273,7 @@ class Scorer:
                 counts.suppressed += 1
                 continue
             alerted.append(tx.transaction_id)
-            outputs.append(
+            emit(
                 OutRecord(
                     self._topics.alerts,
                     encoder.encode(

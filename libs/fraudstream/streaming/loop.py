@@ -1,15 +1,17 @@
 """Consume a batch, process it, produce the results and commit the offsets, atomically.
 
-Each poll batch runs as one Kafka transaction: the records the step produces and the
-consumer offsets of the batch commit together (kafka-python's transactional producer,
-KIP-447 group metadata), so downstream ``read_committed`` consumers see every result
-exactly once even when the process crashes between two batches.
+Each poll batch runs as one Kafka transaction, opened before the step runs: the
+records the step emits and the consumer offsets of the batch commit together
+(kafka-python's transactional producer, KIP-447 group metadata), so downstream
+``read_committed`` consumers see every result exactly once even when the process
+crashes between two batches.
 
 Failures:
 
 - the step raises :class:`~fraudstream.errors.ServiceUnavailableError` (Redis down):
-  nothing is produced, the consumer is rewound to the batch's first offsets, the
-  process reports not-ready and retries with exponential backoff;
+  the transaction is aborted (what was emitted is discarded), the consumer is rewound
+  to the batch's first offsets, the process reports not-ready and retries with
+  exponential backoff;
 - a Kafka error while producing or committing: the transaction is aborted, the
   consumer rewound, and the batch retried the same way;
 - another instance with the same transactional id (a zombie): fatal, the loop ends
@@ -58,9 +60,14 @@ class OutRecord:
     key: bytes | None = None
 
 
+#: Hands a record to the batch's open transaction.
+Emit = Callable[[OutRecord], None]
+
+
 @dataclass
 class StepResult:
-    """What a step returns: records to produce, and what to do once they committed."""
+    """What a step returns: what to do once the batch committed, and any records it
+    collected instead of emitting them (when called without ``emit``)."""
 
     outputs: list[OutRecord] = field(default_factory=list)
     after_commit: Callable[[], None] | None = None
@@ -69,10 +76,15 @@ class StepResult:
 class Step(Protocol):
     """A service's processing of one poll batch (records in partition, offset order).
 
-    A step may also have a ``close()`` method; the loop calls it when it ends.
+    The loop opens the batch's transaction first and passes ``emit``: records emitted
+    go out while the step still works on the rest (sending overlaps the step's waits),
+    and are discarded if the batch fails. A step may also have a ``close()`` method;
+    the loop calls it when it ends.
     """
 
-    def __call__(self, records: Sequence[ConsumerRecord]) -> StepResult: ...
+    def __call__(
+        self, records: Sequence[ConsumerRecord], emit: Emit | None = None
+    ) -> StepResult: ...
 
 
 @dataclass(frozen=True)
@@ -226,15 +238,18 @@ class StreamLoop:
     ) -> None:
         started = time.perf_counter()
         records = [r for tp in sorted(polled) for r in polled[tp]]
-        try:
-            result = self._step(records)
-        except ServiceUnavailableError as exc:
-            self._retry(consumer, polled, "dependency", exc, stop)
-            return
+        produced = 0
+
+        def emit(out: OutRecord) -> None:
+            nonlocal produced
+            producer.send(out.topic, value=out.value, key=out.key)
+            produced += 1
+
         try:
             producer.begin_transaction()
+            result = self._step(records, emit)
             for out in result.outputs:
-                producer.send(out.topic, value=out.value, key=out.key)
+                emit(out)
             offsets = {
                 tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()
             }
@@ -242,6 +257,10 @@ class StreamLoop:
             producer.commit_transaction()
         except ProducerFencedError as exc:
             raise FencedError(f"transactional id {self._config.transactional_id} fenced") from exc
+        except ServiceUnavailableError as exc:
+            _abort(producer)
+            self._retry(consumer, polled, "dependency", exc, stop)
+            return
         except KafkaError as exc:
             _abort(producer)
             self._retry(consumer, polled, "kafka", exc, stop)
@@ -250,7 +269,7 @@ class StreamLoop:
         self._backoff.reset()
         metrics = self._metrics
         metrics.records.inc(len(records))
-        metrics.produced.inc(len(result.outputs))
+        metrics.produced.inc(produced)
         metrics.commits.inc()
         metrics.batch_seconds.observe(time.perf_counter() - started)
         if result.after_commit is not None:

@@ -1,0 +1,501 @@
+"""Helpers for tests that run the scorer against a real Kafka broker and Redis.
+
+Start the scorer in a thread (:class:`ScorerThread`) or as the real CLI in a
+subprocess (:class:`ScorerProcess`), produce raw records where you want them
+(:func:`produce`), watch its output topics fill up (:class:`TopicWatcher`), scrape its
+``/metrics`` and ``/healthz`` (:func:`http_get`, :func:`metric_values`) and run a
+private Redis you can kill (:class:`RedisServer`). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import httpx
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from fraudstream.config import Settings
+from fraudstream.kafka.admin import ensure_topics
+from fraudstream.scoring.service import run_scorer
+from fraudstream.testing.kafka import Record, unique_topics
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    >>> 0 < free_port() < 65536
+    True
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scorer_settings(
+    kafka_bootstrap: str, redis_url: str, name: str = "scorer", **env: str
+) -> Settings:
+    """Settings of a scorer no other test shares anything with.
+
+    Fresh topics, feature key prefix, consumer group and instance id, and a free
+    ``/metrics`` port; ``env`` adds or overrides settings by variable name.
+    """
+    run = uuid.uuid4().hex[:10]
+    base = Settings.load(
+        **{
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "REDIS_URL": redis_url,
+            "FEATURES_KEY_PREFIX": f"test-{name}-{run}",
+            "SCORER_GROUP_ID": f"test-{name}-{run}",
+            "SCORER_INSTANCE_ID": f"test-{name}-{run}",
+            "SCORER_HTTP_PORT": str(free_port()),
+            **env,
+        }
+    )
+    return unique_topics(base, name)
+
+
+def scorer_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes ``fraudstream score`` use ``settings``."""
+    kafka, scorer = settings.kafka, settings.scorer
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_TRANSACTIONS_TOPIC": kafka.transactions_topic,
+        "KAFKA_LABELS_TOPIC": kafka.labels_topic,
+        "KAFKA_ALERTS_TOPIC": kafka.alerts_topic,
+        "KAFKA_SCORED_TOPIC": kafka.scored_topic,
+        "KAFKA_DLQ_TOPIC": kafka.dlq_topic,
+        "REDIS_URL": settings.redis.url,
+        "FEATURES_KEY_PREFIX": settings.features.key_prefix,
+        "SCORER_GROUP_ID": scorer.group_id,
+        "SCORER_INSTANCE_ID": scorer.instance_id,
+        "SCORER_THRESHOLD": str(scorer.threshold),
+        "SCORER_HTTP_HOST": scorer.http_host,
+        "SCORER_HTTP_PORT": str(scorer.http_port),
+        "FRAUDSTREAM_LOG_LEVEL": "INFO",
+    }
+
+
+def create_topics(settings: Settings) -> None:
+    """Create every topic the scorer reads and writes (the scorer would, later)."""
+    kafka = settings.kafka
+    ensure_topics(
+        kafka,
+        [
+            kafka.transactions_topic,
+            kafka.labels_topic,
+            kafka.alerts_topic,
+            kafka.scored_topic,
+            kafka.dlq_topic,
+        ],
+    )
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    *,
+    interval_s: float = 0.1,
+    check: Callable[[], None] | None = None,
+) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout_s`` passed (False).
+
+    ``check`` runs before each try and may raise to give up early (a dead scorer).
+
+    >>> wait_until(lambda: True, 1.0)
+    True
+    >>> wait_until(lambda: False, 0.05, interval_s=0.01)
+    False
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if check is not None:
+            check()
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)
+
+
+class ScorerThread:
+    """:func:`~fraudstream.scoring.service.run_scorer` in a thread, stopped by an event.
+
+    Use as a context manager; leaving the block stops the scorer (it finishes its batch
+    and commits) and re-raises whatever ended it early.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="scorer", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL of its ``/metrics`` and ``/healthz``."""
+        scorer = self.settings.scorer
+        return f"http://{scorer.http_host}:{scorer.http_port}"
+
+    def _run(self) -> None:
+        try:
+            run_scorer(self.settings, self.stop_event)
+        except BaseException as exc:  # handed to the test by check()
+            self.error = exc
+
+    def start(self) -> ScorerThread:
+        """Start scoring."""
+        self._thread.start()
+        return self
+
+    def check(self) -> None:
+        """Raise what ended the scorer, or RuntimeError if it ended without being asked."""
+        if self.error is not None:
+            raise self.error
+        ended = self._thread.ident is not None and not self._thread.is_alive()
+        if ended and not self.stop_event.is_set():
+            raise RuntimeError("the scorer thread ended without being stopped")
+
+    @property
+    def alive(self) -> bool:
+        """True while the scorer runs."""
+        return self._thread.is_alive()
+
+    def describe(self) -> str:
+        """Its readiness and loop counters, for a failed wait's message."""
+        status, health = http_get(f"{self.url}/healthz")
+        _, metrics = http_get(f"{self.url}/metrics")
+        counters = {
+            name: metric_values(metrics, name)
+            for name in ("stream_records_consumed_total", "stream_transactions_committed_total")
+        }
+        return f"scorer alive={self.alive}, /healthz {status} {health}, {counters}"
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask it to stop, wait for it, and re-raise any error it ended with."""
+        self.stop_event.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the scorer did not stop within {timeout_s} s")
+        if self.error is not None:
+            raise self.error
+
+    def __enter__(self) -> ScorerThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.stop()
+            return
+        with contextlib.suppress(BaseException):  # the block's error is the one to see
+            self.stop()
+
+
+class ScorerProcess:
+    """The real ``fraudstream score`` CLI in a subprocess, its output in a log file."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        exe = shutil.which("fraudstream")
+        if exe is None:
+            raise RuntimeError("the fraudstream console script is not installed")
+        self.settings = settings
+        self.log_path = log_path
+        self._log: IO[bytes] = log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own console script
+            [exe, "score"],
+            env=scorer_env(settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def check(self) -> None:
+        """Raise RuntimeError if the process has exited."""
+        code = self.process.poll()
+        if code is not None:
+            raise RuntimeError(f"scorer exited early with {code}:\n{self.log_tail()}")
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` (SIGTERM to stop it cleanly, SIGKILL to crash it)."""
+        self.process.send_signal(sig)
+
+    def wait(self, timeout_s: float = 30.0) -> int:
+        """Wait for the exit code; kill it and raise TimeoutError if it takes too long."""
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise TimeoutError(
+                f"scorer did not exit within {timeout_s} s:\n{self.log_tail()}"
+            ) from None
+        finally:
+            self._log.flush()
+
+    def close(self) -> None:
+        """Kill it if it still runs, and close the log."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._log.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines it logged."""
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A record to produce byte for byte: any value, even None (a tombstone)."""
+
+    value: bytes | None
+    key: bytes | None = None
+    partition: int | None = None
+
+
+@dataclass(frozen=True)
+class Produced:
+    """Where a record landed."""
+
+    partition: int
+    offset: int
+
+
+def produce(
+    bootstrap: str | list[str], topic: str, records: Iterable[RawRecord], *, timeout_s: float = 30
+) -> list[Produced]:
+    """Produce the records in order (idempotent, acks=all); return where each landed."""
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_request_size=4 * 1024 * 1024,
+    )
+    try:
+        futures = [
+            producer.send(topic, value=r.value, key=r.key, partition=r.partition) for r in records
+        ]
+        producer.flush(timeout=timeout_s)
+        landed = [f.get(timeout=timeout_s) for f in futures]
+    finally:
+        producer.close(timeout=10)
+    return [Produced(m.partition, m.offset) for m in landed]
+
+
+class TopicWatcher:
+    """Every committed record of a topic from its beginning, read as it arrives.
+
+    A ``read_committed`` consumer assigned to all partitions (no group): aborted
+    transactions never show, records of open ones show once they commit.
+    """
+
+    def __init__(self, bootstrap: str | list[str], topic: str, *, timeout_s: float = 30) -> None:
+        self.topic = topic
+        self.records: list[Record] = []
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            partitions = self._consumer.partitions_for_topic(topic)
+            while not partitions and time.monotonic() < deadline:
+                time.sleep(0.2)
+                partitions = self._consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise TimeoutError(f"topic {topic} does not exist after {timeout_s} s")
+            assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+            self._consumer.assign(assigned)
+            self._consumer.seek_to_beginning(*assigned)
+        except BaseException:
+            self._consumer.close()
+            raise
+
+    def poll(self, timeout_ms: int = 100) -> int:
+        """Read what has arrived; return how many records are known now."""
+        for messages in self._consumer.poll(timeout_ms=timeout_ms).values():
+            self.records.extend(
+                Record(m.partition, m.offset, m.timestamp, m.key, m.value) for m in messages
+            )
+        return len(self.records)
+
+    def wait_for(
+        self, count: int, timeout_s: float, *, check: Callable[[], None] | None = None
+    ) -> int:
+        """Read until at least ``count`` records are known or ``timeout_s`` passed.
+
+        Returns how many are known; ``check`` runs between polls and may raise.
+        """
+        deadline = time.monotonic() + timeout_s
+        while len(self.records) < count and time.monotonic() < deadline:
+            if check is not None:
+                check()
+            self.poll()
+        return len(self.records)
+
+    def settle(self, quiet_s: float = 1.0, timeout_s: float = 10.0) -> int:
+        """Read until nothing new arrives for ``quiet_s`` (or ``timeout_s`` passed)."""
+        deadline = time.monotonic() + timeout_s
+        last_change = time.monotonic()
+        known = len(self.records)
+        while time.monotonic() < deadline and time.monotonic() - last_change < quiet_s:
+            if self.poll() != known:
+                known = len(self.records)
+                last_change = time.monotonic()
+        return known
+
+    def close(self) -> None:
+        """Close the consumer."""
+        self._consumer.close()
+
+    def __enter__(self) -> TopicWatcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def committed_offsets(bootstrap: str | list[str], group_id: str, topic: str) -> int:
+    """The sum of a consumer group's committed offsets over a topic's partitions."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets({group_id: None}).get(group_id, {})
+    finally:
+        admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+def http_get(url: str, timeout_s: float = 5.0) -> tuple[int, str]:
+    """Status code and body of a GET; (0, error text) when nothing answers."""
+    try:
+        response = httpx.get(url, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        return 0, str(exc)
+    return response.status_code, response.text
+
+
+def metric_values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples called ``name`` in Prometheus text, by their sorted labels.
+
+    >>> text = 'x_total{reason="a"} 2.0\\nx_total{reason="b"} 1.0\\n'
+    >>> metric_values(text, "x_total")
+    {(('reason', 'a'),): 2.0, (('reason', 'b'),): 1.0}
+    """
+    return {
+        tuple(sorted(sample.labels.items())): float(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+class RedisServer:
+    """A private, non-persistent ``redis-server`` on a port of its own, killable at will."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its redis:// URL (database 0)."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> RedisServer:
+        """Start it (again) on its port and wait until it accepts connections."""
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed")
+        self.process = subprocess.Popen(  # noqa: S603 - a fixed local binary
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if not wait_until(self._answers, timeout_s, interval_s=0.05):
+            self.kill()
+            raise TimeoutError(f"redis-server on port {self.port} did not start")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """Kill it at once (SIGKILL): connections drop, data is lost."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.kill()
+
+
+@dataclass
+class Counts:
+    """What a scorer test sent and what came out, printed in one line."""
+
+    sent: int = 0
+    scored: int = 0
+    alerts: int = 0
+    dlq: int = 0
+    duplicates: int = 0
+    lost: int = 0
+
+    def line(self, label: str) -> str:
+        """``label: sent N, scored N, ...``."""
+        return (
+            f"{label}: sent {self.sent}, scored {self.scored}, alerts {self.alerts}, "
+            f"DLQ {self.dlq}, duplicates {self.duplicates}, lost {self.lost}"
+        )
+
+
+def duplicates_and_lost(sent: Iterable[str], scored: Iterable[str]) -> tuple[int, int]:
+    """Copies scored beyond those sent, and sent copies never scored, counted per id.
+
+    >>> duplicates_and_lost(["a", "b", "b", "c"], ["a", "a", "b", "b", "x"])
+    (2, 1)
+    """
+    sent_n, scored_n = Counter(sent), Counter(scored)
+    return sum((scored_n - sent_n).values()), sum((sent_n - scored_n).values())
