@@ -10,7 +10,7 @@ import redis
 
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.memory_store import MemoryFeatureStore
-from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_store import RedisFeatureStore, delete_prefix
 from fraudstream.features.store import FeatureStore
 
 StoreFactory = Callable[[FeatureConfig], FeatureStore]
@@ -34,7 +34,5 @@ def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
 
     yield make
     for prefix in prefixes:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=10_000))
-        if keys:
-            client.delete(*keys)
+        delete_prefix(client, prefix)
     client.close()

@@ -16,6 +16,7 @@ from fraudstream.features.redis_store import (
     FeatureStoreError,
     FeatureStoreUnavailableError,
     RedisFeatureStore,
+    delete_prefix,
 )
 from fraudstream.features.store import FeatureRequest
 
@@ -33,9 +34,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 def prefix(client: redis.Redis) -> Iterator[str]:
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
+    delete_prefix(client, prefix)
 
 
 def _free_port() -> int:

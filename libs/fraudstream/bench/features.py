@@ -20,7 +20,7 @@ import pandas as pd
 import redis
 
 from fraudstream.features.definitions import FeatureConfig
-from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_store import RedisFeatureStore, delete_prefix
 from fraudstream.features.store import FeatureRequest, requests_from_frame
 
 _MEMORY_SAMPLE = 300
@@ -72,12 +72,12 @@ def bench_features(
             if repeat == 0:
                 bytes_per_card, bytes_per_merchant = _memory(client, prefix, requests)
         finally:
-            _delete(client, prefix)
+            delete_prefix(client, prefix)
         prefix = f"bench-bare-{uuid.uuid4().hex[:8]}"
         try:
             bare_rates.append(_timed(_bare_pipeline(client, prefix), requests, batch_size)[0])
         finally:
-            _delete(client, prefix)
+            delete_prefix(client, prefix)
     return FeaturesBenchResult(
         transactions=len(requests),
         batch_size=batch_size,
@@ -137,14 +137,3 @@ def _memory(
         statistics.mean(per_card) if per_card else 0.0,
         statistics.mean(per_merchant) if per_merchant else 0.0,
     )
-
-
-def _delete(client: redis.Redis, prefix: str) -> None:
-    keys: list[bytes] = []
-    for key in client.scan_iter(match=f"{prefix}:*", count=10_000):
-        keys.append(key)
-        if len(keys) >= 5_000:
-            client.unlink(*keys)
-            keys.clear()
-    if keys:
-        client.unlink(*keys)

@@ -39,6 +39,7 @@ from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import SchemaError
+from fraudstream.features.redis_store import delete_prefix
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.observability.health import Health
 from fraudstream.replay.plan import Pace, ReplayOptions
@@ -172,7 +173,7 @@ def _scorer_throughput(settings: Settings, total: int) -> float:
     try:
         return _run_until(loop, registry, total, timeout_s=600)
     finally:
-        _delete_prefix(client, f"bench-{run}")
+        delete_prefix(client, f"bench-{run}")
         client.close()
 
 
@@ -280,7 +281,7 @@ def _stop_scorer(
     process.terminate()
     process.wait(timeout=60)
     client = redis.Redis.from_url(settings.redis.url)
-    _delete_prefix(client, f"bench-{run}")
+    delete_prefix(client, f"bench-{run}")
     client.close()
     _forget(settings, topics)
 
@@ -344,17 +345,6 @@ def _group_progress(servers: list[str], topic: str, group: str) -> Callable[[], 
         return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
 
     return committed
-
-
-def _delete_prefix(client: redis.Redis, prefix: str) -> None:
-    keys: list[bytes] = []
-    for key in client.scan_iter(match=f"{prefix}:*", count=10_000):
-        keys.append(key)
-        if len(keys) >= 5_000:
-            client.unlink(*keys)
-            keys.clear()
-    if keys:
-        client.unlink(*keys)
 
 
 def _forget(settings: Settings, topics: Settings) -> None:

@@ -123,3 +123,17 @@ class RedisFeatureStore:
     def close(self) -> None:
         """Close the client's connections."""
         self._client.close()
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> int:
+    """Remove every key under ``prefix:`` (a store's whole state); return how many."""
+    removed = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{prefix}:*", count=10_000):
+        batch.append(key)
+        if len(batch) >= 5_000:
+            removed += int(client.unlink(*batch))
+            batch.clear()
+    if batch:
+        removed += int(client.unlink(*batch))
+    return removed
