@@ -1,0 +1,1 @@
+"""Model quality measures that matter for fraud: ranking among rare positives."""

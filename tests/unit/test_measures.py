@@ -1,0 +1,83 @@
+"""Quality measures against brute-force definitions on random data."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fraudstream.evaluation.measures import (
+    average_precision,
+    card_precision_at_k,
+    precision_recall_at,
+    roc_auc,
+)
+
+labels_and_scores = st.integers(2, 40).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.booleans(), min_size=n, max_size=n),
+        st.lists(st.integers(0, 10), min_size=n, max_size=n),  # small range: many ties
+    )
+)
+
+
+@given(labels_and_scores)
+@settings(max_examples=200)
+def test_roc_auc_is_the_pairwise_win_rate(data: tuple[list[bool], list[int]]) -> None:
+    y, raw = np.array(data[0]), np.array(data[1], dtype=float)
+    pos, neg = raw[y], raw[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        assert roc_auc(y, raw) == 0.5
+        return
+    wins = sum(1.0 if p > q else 0.5 if p == q else 0.0 for p, q in itertools.product(pos, neg))
+    assert abs(roc_auc(y, raw) - wins / (len(pos) * len(neg))) < 1e-12
+
+
+@given(labels_and_scores)
+@settings(max_examples=200)
+def test_average_precision_is_mean_precision_at_each_positive(
+    data: tuple[list[bool], list[int]],
+) -> None:
+    y, raw = np.array(data[0]), np.array(data[1], dtype=float) + np.arange(len(data[0])) * 1e-6
+    order = np.argsort(-raw)
+    hits, precisions = 0, []
+    for rank, index in enumerate(order, start=1):
+        if y[index]:
+            hits += 1
+            precisions.append(hits / rank)
+    expected = float(np.mean(precisions)) if precisions else 0.0
+    assert abs(average_precision(y, raw) - expected) < 1e-12
+
+
+def test_perfect_and_worst_rankings() -> None:
+    y = np.array([1, 1, 0, 0, 0])
+    assert average_precision(y, np.array([0.9, 0.8, 0.3, 0.2, 0.1])) == 1.0
+    assert roc_auc(y, np.array([0.9, 0.8, 0.3, 0.2, 0.1])) == 1.0
+    assert roc_auc(y, np.array([0.1, 0.2, 0.3, 0.8, 0.9])) == 0.0
+    assert average_precision(np.zeros(3), np.ones(3)) == 0.0
+
+
+def test_precision_recall_at_threshold() -> None:
+    y = np.array([1, 0, 1, 0, 1])
+    s = np.array([0.9, 0.8, 0.4, 0.1, 0.6])
+    assert precision_recall_at(y, s, 0.5) == (2 / 3, 2 / 3)
+    assert precision_recall_at(y, s, 0.95) == (0.0, 0.0)
+
+
+def test_card_precision_counts_cards_per_day() -> None:
+    frame = pd.DataFrame(
+        {
+            "day": ["d1"] * 4 + ["d2"] * 3,
+            "card_id": ["a", "a", "b", "c", "a", "b", "c"],
+            "score": [0.2, 0.95, 0.9, 0.1, 0.5, 0.6, 0.7],
+            "is_fraud": [1, 0, 0, 1, 0, 1, 0],
+        }
+    )
+    # d1: a (0.95, fraud) and b (0.9, none) on top -> 1/2; d2: c (none), b (fraud) -> 1/2
+    assert card_precision_at_k(frame, 2) == 0.5
+    # d1: a -> 1; d2: c -> 0
+    assert card_precision_at_k(frame, 1) == 0.5
+    assert card_precision_at_k(frame.iloc[:0], 5) == 0.0
