@@ -138,6 +138,8 @@ def _decode(decoder: msgspec.json.Decoder[_T], data: bytes) -> _T:
         return decoder.decode(data)
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
         raise SchemaError(str(exc), _reason(exc, data)) from exc
+    except UnicodeDecodeError as exc:  # msgspec decodes str values with Python's codec
+        raise SchemaError(f"invalid UTF-8: {exc}", "invalid_utf8") from exc
 
 
 def _reason(exc: msgspec.DecodeError, data: bytes) -> str:  # noqa: PLR0911 - one per code

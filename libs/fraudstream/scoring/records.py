@@ -63,6 +63,11 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     key_base64: str | None
     value_base64: str | None
     failed_at: datetime
+    #: Size of the original value; ``value_base64`` holds only its first
+    #: ``MAX_DLQ_VALUE_BYTES`` when ``value_truncated`` (a dead letter must fit Kafka's
+    #: record size limit, or the whole batch could never commit).
+    value_size: int | None = None
+    value_truncated: bool = False
 
     def original_value(self) -> bytes | None:
         """The bytes that failed, exactly as consumed."""

@@ -46,6 +46,10 @@ log = structlog.get_logger(__name__)
 #: Transactions per feature store call: small enough that Redis and Python overlap.
 SUB_BATCH: Final = 125
 
+#: Bytes of a bad record kept in its dead letter (base64 adds a third; Kafka's default
+#: record limit is 1 MB).
+MAX_DLQ_VALUE_BYTES: Final = 512 * 1024
+
 #: Model input names the scorer computes; a transaction's own features may not reuse them.
 RESERVED_NAMES: Final = frozenset({*FEATURE_NAMES, "amount"})
 
@@ -301,6 +305,7 @@ class Scorer:
         return alerted
 
     def _dead_letter(self, record: ConsumerRecord, exc: SchemaError, now: datetime) -> OutRecord:
+        value: bytes | None = record.value
         letter = DeadLetter(
             reason=exc.reason,
             detail=str(exc)[:500],
@@ -309,8 +314,10 @@ class Scorer:
             source_offset=record.offset,
             source_timestamp_ms=record.timestamp,
             key_base64=b64(record.key),
-            value_base64=b64(record.value),
+            value_base64=b64(value[:MAX_DLQ_VALUE_BYTES] if value is not None else None),
             failed_at=now,
+            value_size=None if value is None else len(value),
+            value_truncated=value is not None and len(value) > MAX_DLQ_VALUE_BYTES,
         )
         return OutRecord(self._topics.dlq, encoder.encode(letter), record.key)
 

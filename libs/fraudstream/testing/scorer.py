@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import IO
 
 import httpx
+import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -107,6 +108,18 @@ def create_topics(settings: Settings) -> None:
     )
 
 
+def delete_keys(redis_url: str, prefix: str) -> int:
+    """Delete the Redis keys under ``prefix`` (a test's features, markers, counters)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        return len(keys)
+    finally:
+        client.close()
+
+
 def wait_until(
     condition: Callable[[], bool],
     timeout_s: float,
@@ -185,7 +198,9 @@ class ScorerThread:
             name: metric_values(metrics, name)
             for name in ("stream_records_consumed_total", "stream_transactions_committed_total")
         }
-        return f"scorer alive={self.alive}, /healthz {status} {health}, {counters}"
+        consumed = sum(counters["stream_records_consumed_total"].values())
+        hint = " (it consumed nothing: no partitions assigned?)" if consumed == 0 else ""
+        return f"scorer alive={self.alive}, /healthz {status} {health}, {counters}{hint}"
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Ask it to stop, wait for it, and re-raise any error it ended with."""

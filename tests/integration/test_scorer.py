@@ -1,0 +1,624 @@
+"""The streaming scorer against a real Kafka broker and a real Redis.
+
+A replay where the frauds are obvious yields exactly their alerts; a catalogue of
+malformed records lands in the DLQ with the right reasons while the valid records
+around them are scored; replaying the same records neither double-counts features
+nor duplicates alerts; SIGTERM or SIGKILL mid-stream loses and duplicates nothing;
+a Redis outage pauses the scorer without committing anything, and it resumes.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudstream.config import Settings
+from fraudstream.datasets.canonical import write_parquet_atomic
+from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.features.definitions import CARD_WINDOWS, FEATURE_NAMES, epoch_ms
+from fraudstream.replay.plan import Pace, ReplayOptions
+from fraudstream.replay.report import ReplayReport
+from fraudstream.replay.service import replay
+from fraudstream.schemas import MAX_RECORD_BYTES, Transaction, decode_transaction, encode
+from fraudstream.scoring.records import Alert, DeadLetter, ScoredTransaction
+from fraudstream.testing.kafka import Record, read_topic
+from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
+from fraudstream.testing.scorer import (
+    Counts,
+    RawRecord,
+    RedisServer,
+    ScorerProcess,
+    ScorerThread,
+    TopicWatcher,
+    committed_offsets,
+    create_topics,
+    delete_keys,
+    duplicates_and_lost,
+    http_get,
+    metric_values,
+    produce,
+    scorer_settings,
+    wait_until,
+)
+
+COLD_START = "cold-start-1"
+
+
+@pytest.fixture
+def settings(
+    request: pytest.FixtureRequest, kafka_bootstrap: str, redis_url: str
+) -> Iterator[Settings]:
+    """Unique topics, group, instance, key prefix and port; the topics created."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.removeprefix("test_"))[:24]
+    created = scorer_settings(kafka_bootstrap, redis_url, name)
+    create_topics(created)
+    yield created
+    delete_keys(redis_url, created.features.key_prefix)
+
+
+# -- reading what the scorer wrote -------------------------------------------------
+
+
+def _scored(records: list[Record]) -> list[ScoredTransaction]:
+    return [msgspec.json.decode(r.value, type=ScoredTransaction) for r in records]
+
+
+def _alerts(records: list[Record]) -> list[Alert]:
+    return [msgspec.json.decode(r.value, type=Alert) for r in records]
+
+
+def _letters(records: list[Record]) -> list[DeadLetter]:
+    return [msgspec.json.decode(r.value, type=DeadLetter) for r in records]
+
+
+def _outputs(settings: Settings) -> tuple[list[Record], list[Record], list[Record]]:
+    """Every committed record of the scored, alerts and DLQ topics, now."""
+    kafka = settings.kafka
+    return (
+        read_topic(kafka.servers, kafka.scored_topic, timeout_s=20),
+        read_topic(kafka.servers, kafka.alerts_topic, timeout_s=20),
+        read_topic(kafka.servers, kafka.dlq_topic, timeout_s=20),
+    )
+
+
+def _counts(
+    sent_ids: list[str], scored: list[ScoredTransaction], alerts: list[Alert], dlq: int
+) -> Counts:
+    duplicates, lost = duplicates_and_lost(sent_ids, [s.transaction_id for s in scored])
+    return Counts(
+        sent=len(sent_ids),
+        scored=len(scored),
+        alerts=len(alerts),
+        dlq=dlq,
+        duplicates=duplicates,
+        lost=lost,
+    )
+
+
+def _expected_card_counts(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """card_tx_count_<w> of each transaction: the card's transactions in (t - w, t]."""
+    expected: dict[str, dict[str, int]] = {}
+    for _, group in frame.groupby("card_id"):
+        ms = np.array(epoch_ms(group["event_time"]), dtype=np.int64)
+        for tx_id, t in zip(group["transaction_id"], ms, strict=True):
+            expected[tx_id] = {
+                f"card_tx_count_{suffix}": int(((ms > t - width) & (ms <= t)).sum())
+                for suffix, width in CARD_WINDOWS
+            }
+    return expected
+
+
+# -- 1. obvious frauds ---------------------------------------------------------------
+
+
+def _obvious_frauds(cards: int = 60, per_card: int = 5, frauds: int = 8) -> pd.DataFrame:
+    """Cards spending 20-80 every few hours; some then spend 2,000-5,000 at once."""
+    rng = np.random.default_rng(11)
+    start = pd.Timestamp("2024-04-01", tz="UTC")
+    fraud_cards = set(rng.choice(cards, frauds, replace=False).tolist())
+    rows: list[dict[str, Any]] = []
+    for card in range(cards):
+        first = start + pd.Timedelta(seconds=int(rng.integers(0, 6 * 3600)))
+        for k in range(per_card + (card in fraud_cards)):
+            fraud = k == per_card
+            rows.append(
+                {
+                    "transaction_id": f"{'fraud' if fraud else 'ok'}-{card:03d}-{k}",
+                    "event_time": first + pd.Timedelta(hours=7 * k),
+                    "card_id": f"card-{card:03d}",
+                    "merchant_id": f"merchant-{int(rng.integers(20)):02d}",
+                    "amount": round(
+                        float(rng.uniform(2_000, 5_000) if fraud else rng.uniform(20, 80)), 2
+                    ),
+                    "is_fraud": int(fraud),
+                }
+            )
+    return pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
+
+
+@pytest.mark.timeout(90)
+def test_a_replay_with_obvious_frauds_alerts_exactly_them(
+    settings: Settings, tmp_path: Path
+) -> None:
+    frame = _obvious_frauds()
+    path = tmp_path / "obvious.parquet"
+    write_parquet_atomic(frame, path)
+    frauds = set(frame.loc[frame["is_fraud"] == 1, "transaction_id"])
+    amounts = dict(zip(frame["transaction_id"], frame["amount"], strict=True))
+    cards = dict(zip(frame["transaction_id"], frame["card_id"], strict=True))
+
+    with (
+        ScorerThread(settings) as scorer,
+        TopicWatcher(settings.kafka.servers, settings.kafka.scored_topic) as watcher,
+    ):
+        report = replay(settings, path, ReplayOptions(pace=Pace("max"), label_fraction=0.0))
+        assert (report.transactions_sent, report.failed) == (len(frame), 0)
+        assert watcher.wait_for(len(frame), 30, check=scorer.check) == len(frame), scorer.describe()
+    scored_records, alert_records, dlq = _outputs(settings)
+    scored, alerts = _scored(scored_records), _alerts(alert_records)
+    counts = _counts(list(frame["transaction_id"]), scored, alerts, len(dlq))
+    normal_scores = [s.score for s in scored if s.transaction_id not in frauds]
+    print(counts.line("obvious frauds"))
+    print(
+        f"frauds {len(frauds)}, normal scores max {max(normal_scores):.4f}, "
+        f"fraud scores min {min(s.score for s in scored if s.transaction_id in frauds):.4f}"
+    )
+
+    assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (len(frame), 0, 0, 0)
+    expected_counts = _expected_card_counts(frame)
+    for s in scored:
+        assert set(s.features) == {*FEATURE_NAMES, "amount"}
+        assert s.features["amount"] == s.amount == amounts[s.transaction_id]
+        assert {k: s.features[k] for k in expected_counts[s.transaction_id]} == (
+            expected_counts[s.transaction_id]
+        )
+        assert s.model_version == COLD_START
+        assert s.threshold == 0.5
+        assert s.alert == (s.transaction_id in frauds)
+
+    assert sorted(a.alert_id for a in alerts) == sorted(f"alert:{t}" for t in frauds)
+    by_id = {s.transaction_id: s for s in scored}
+    for record, alert in zip(alert_records, alerts, strict=True):
+        assert record.key == cards[alert.transaction_id].encode()
+        assert alert.card_id == cards[alert.transaction_id]
+        assert alert.model_version == COLD_START
+        assert alert.score == by_id[alert.transaction_id].score >= alert.threshold == 0.5
+        assert alert.reasons[0] == "amount"
+        assert set(alert.reasons) <= set(by_id[alert.transaction_id].features)
+
+
+# -- 2. the DLQ catalogue --------------------------------------------------------------
+
+
+def _tx_json(**changes: Any) -> bytes:
+    """A transaction's JSON with fields changed, added (any value) or removed (``...``)."""
+    fields: dict[str, Any] = {
+        "schema_version": 1,
+        "transaction_id": "bad-tx",
+        "event_time": "2024-04-01T12:00:00Z",
+        "amount": 12.5,
+        "card_id": "card-bad",
+        "merchant_id": "merchant-1",
+        "features": {},
+    }
+    fields.update(changes)
+    return msgspec.json.encode({k: v for k, v in fields.items() if v is not ...})
+
+
+#: name -> (value, the reason the DLQ must give)
+MALFORMED: dict[str, tuple[bytes | None, str]] = {
+    "not json": (b"this is not json", "not_json"),
+    "zero bytes": (b"", "not_json"),  # a value of zero bytes is not a tombstone
+    "NaN literal": (_tx_json(amount=msgspec.Raw(b"NaN")), "not_json"),  # JSON has no NaN
+    "invalid utf-8 bytes": (b"\xff\xfe\x00garbage\x80", "invalid_utf8"),
+    "missing amount": (_tx_json(amount=...), "missing_field"),
+    "missing id": (_tx_json(transaction_id=...), "missing_field"),
+    "amount as text": (_tx_json(amount="12.50"), "wrong_type"),
+    "array": (b"[1, 2, 3]", "wrong_type"),
+    "infinite amount": (_tx_json(amount=msgspec.Raw(b"1e999")), "non_finite"),
+    "infinite feature": (_tx_json(features={"V1": msgspec.Raw(b"-1e999")}), "non_finite"),
+    "negative amount": (_tx_json(amount=-5.0), "negative_amount"),
+    "schema version 2": (_tx_json(schema_version=2), "unknown_schema_version"),
+    "200 KB": (_tx_json(features={f"V{i}": 0.5 for i in range(16_000)}), "oversize"),
+    "unknown field": (_tx_json(cvv="123"), "unknown_field"),
+    "naive event time": (_tx_json(event_time="2024-04-01T12:00:00"), "invalid_value"),
+    "empty id": (_tx_json(transaction_id=""), "invalid_value"),
+    "reserved feature name": (_tx_json(features={"card_tx_count_1d": 0.0}), "reserved_feature"),
+    "tombstone": (None, "empty"),
+}
+
+
+@pytest.mark.timeout(90)
+def test_malformed_records_land_in_the_dlq_and_the_valid_ones_around_them_are_scored(
+    settings: Settings,
+) -> None:
+    assert 3 * MAX_RECORD_BYTES < len(MALFORMED["200 KB"][0] or b"") < 500_000
+    cards = [f"dlq-card-{c}" for c in range(3)]
+    valid = [
+        sample_transaction(
+            card_id=cards[i % 3], amount=20.0 + i, event_time=SAMPLE_TIME + timedelta(minutes=i)
+        )
+        for i in range(len(MALFORMED) + 1)
+    ]
+    # each card on its own partition, so its transactions arrive in order; bad ones anywhere
+    records: list[RawRecord] = []
+    expected_reasons: list[str | None] = []
+    for i, (tx, (value, reason)) in enumerate(
+        zip(valid, [*MALFORMED.values(), (None, None)], strict=True)
+    ):
+        records.append(RawRecord(encode(tx), (tx.card_id or "").encode(), i % 3))
+        expected_reasons.append(None)
+        if reason is not None:
+            records.append(RawRecord(value, f"bad-{i}".encode(), (i + 1) % 3))
+            expected_reasons.append(reason)
+    repeated = valid[4]  # delivered twice: scored twice, recorded once
+    records.append(RawRecord(encode(repeated), (repeated.card_id or "").encode(), 4 % 3))
+    expected_reasons.append(None)
+    last = [  # one more per card: its count shows what the card has recorded
+        sample_transaction(card_id=card, event_time=SAMPLE_TIME + timedelta(hours=1))
+        for card in cards
+    ]
+    records += [RawRecord(encode(tx), (tx.card_id or "").encode(), c) for c, tx in enumerate(last)]
+    expected_reasons += [None] * len(last)
+
+    topic = settings.kafka.transactions_topic
+    landed = produce(settings.kafka.servers, topic, records)
+    bad = [(r, p, why) for r, p, why in zip(records, landed, expected_reasons, strict=True) if why]
+    n_valid = len(records) - len(bad)
+    with (
+        ScorerThread(settings) as scorer,
+        TopicWatcher(settings.kafka.servers, settings.kafka.scored_topic) as scored_watch,
+        TopicWatcher(settings.kafka.servers, settings.kafka.dlq_topic) as dlq_watch,
+    ):
+        assert scored_watch.wait_for(n_valid, 30, check=scorer.check) == n_valid, scorer.describe()
+        assert dlq_watch.wait_for(len(bad), 10, check=scorer.check) == len(bad)
+        status, metrics = http_get(f"{scorer.url}/metrics")
+        assert status == 200
+    scored_records, alert_records, dlq_records = _outputs(settings)
+    scored, letters = _scored(scored_records), _letters(dlq_records)
+    sent_ids = [tx.transaction_id for tx in [*valid, repeated, *last]]
+    counts = _counts(sent_ids, scored, _alerts(alert_records), len(letters))
+    counts.sent = len(records)
+    print(counts.line("DLQ catalogue") + f" ({len(bad)} malformed, 1 id delivered twice)")
+    print("DLQ reasons:", dict(sorted(Counter(d.reason for d in letters).items())))
+
+    assert (counts.scored, counts.duplicates, counts.lost) == (n_valid, 0, 0)
+    assert counts.alerts == 0
+    by_place = {(d.source_partition, d.source_offset): d for d in letters}
+    assert len(by_place) == len(letters) == len(bad)
+    for record, place, reason in bad:
+        letter = by_place[(place.partition, place.offset)]
+        assert (letter.reason, letter.source_topic) == (reason, topic)
+        assert letter.original_value() == record.value
+        assert letter.key_base64 == base64.b64encode(record.key or b"").decode()
+        assert letter.detail
+    # the DLQ record is keyed like its source
+    assert sorted(r.key or b"" for r in dlq_records) == sorted(r.key or b"" for r, _, _ in bad)
+
+    copies = [s for s in scored if s.transaction_id == repeated.transaction_id]
+    assert len(copies) == 2
+    assert copies[0].features == copies[1].features
+    for tx in last:  # the repeat was not counted: n valid transactions per card, plus this one
+        final = next(s for s in scored if s.transaction_id == tx.transaction_id)
+        recorded = sum(1 for v in valid if v.card_id == tx.card_id)
+        assert final.features["card_tx_count_30d"] == recorded + 1
+
+    dead = metric_values(metrics, "scorer_dead_letters_total")
+    assert {dict(k)["reason"]: v for k, v in dead.items()} == dict(
+        Counter(reason for _, _, reason in bad)
+    )
+    assert metric_values(metrics, "scorer_transactions_scored_total") == {(): float(n_valid)}
+    assert metric_values(metrics, "scorer_duplicate_transactions_total") == {(): 1.0}
+
+
+@pytest.mark.timeout(60)
+def test_invalid_utf8_inside_a_string_lands_in_the_dlq(settings: Settings) -> None:
+    value = _tx_json(card_id="card-\x00").replace(b"\\u0000", b"\xc3\x28")
+    ok = sample_transaction(card_id="utf8-card")
+    records = [
+        RawRecord(encode(ok), b"utf8-card", 0),
+        RawRecord(value, b"bad", 0),
+        RawRecord(encode(sample_transaction(card_id="utf8-card")), b"utf8-card", 0),
+    ]
+    landed = produce(settings.kafka.servers, settings.kafka.transactions_topic, records)
+    with (
+        ScorerThread(settings) as scorer,
+        TopicWatcher(settings.kafka.servers, settings.kafka.scored_topic) as scored_watch,
+        TopicWatcher(settings.kafka.servers, settings.kafka.dlq_topic) as dlq_watch,
+    ):
+        scored_n = scored_watch.wait_for(2, 20, check=scorer.check)
+        dlq_n = dlq_watch.wait_for(1, 5, check=scorer.check)
+        print(f"invalid UTF-8 in a string: sent 3, scored {scored_n}, DLQ {dlq_n}")
+        assert (scored_n, dlq_n) == (2, 1)
+    letter = _letters(dlq_watch.records)[0]
+    assert (letter.reason, letter.source_offset) == ("invalid_utf8", landed[1].offset)
+    assert letter.original_value() == value
+
+
+@pytest.mark.timeout(60)
+def test_a_record_near_kafkas_size_limit_lands_in_the_dlq(settings: Settings) -> None:
+    value = _tx_json(merchant_id="m" * 800_000)
+    records = [
+        RawRecord(encode(sample_transaction(card_id="big-card")), b"big-card", 0),
+        RawRecord(value, b"big", 0),
+        RawRecord(encode(sample_transaction(card_id="big-card")), b"big-card", 0),
+    ]
+    landed = produce(settings.kafka.servers, settings.kafka.transactions_topic, records)
+    with (
+        ScorerThread(settings) as scorer,
+        TopicWatcher(settings.kafka.servers, settings.kafka.scored_topic) as scored_watch,
+        TopicWatcher(settings.kafka.servers, settings.kafka.dlq_topic) as dlq_watch,
+    ):
+        dlq_n = dlq_watch.wait_for(1, 10, check=scorer.check)
+        scored_n = scored_watch.wait_for(2, 2, check=scorer.check)
+        print(f"800 KB record: sent 3, scored {scored_n}, DLQ {dlq_n}; {scorer.describe()}")
+        assert (scored_n, dlq_n) == (2, 1)
+    letter = _letters(dlq_watch.records)[0]
+    assert (letter.reason, letter.source_offset) == ("oversize", landed[1].offset)
+    assert letter.value_truncated
+    assert letter.value_size == len(value)
+    assert value.startswith(letter.original_value() or b"-")  # cut to its first 512 KiB
+
+
+# -- 3. the same records again ---------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_replaying_the_same_records_neither_double_counts_nor_alerts_twice(
+    settings: Settings, tmp_path: Path
+) -> None:
+    frame = _obvious_frauds(cards=30, per_card=4, frauds=5)
+    frame["merchant_id"] = "shop-" + frame["card_id"]  # merchants in step with their card
+    path = tmp_path / "same.parquet"
+    write_parquet_atomic(frame, path)
+    frauds = set(frame.loc[frame["is_fraud"] == 1, "transaction_id"])
+    n = len(frame)
+    options = ReplayOptions(pace=Pace("max"), label_fraction=0.0)
+    later = [  # after both replays, one new transaction per card
+        sample_transaction(
+            card_id=card, merchant_id=f"shop-{card}", event_time=SAMPLE_TIME + timedelta(days=3)
+        )
+        for card in sorted(set(frame["card_id"]))
+    ]
+    with (
+        ScorerThread(settings) as scorer,
+        TopicWatcher(settings.kafka.servers, settings.kafka.scored_topic) as watcher,
+    ):
+        assert replay(settings, path, options).transactions_sent == n
+        assert watcher.wait_for(n, 30, check=scorer.check) == n, scorer.describe()
+        assert replay(settings, path, options).transactions_sent == n
+        assert watcher.wait_for(2 * n, 30, check=scorer.check) == 2 * n
+        produce(
+            settings.kafka.servers,
+            settings.kafka.transactions_topic,
+            [RawRecord(encode(tx), (tx.card_id or "").encode()) for tx in later],
+        )
+        assert watcher.wait_for(2 * n + len(later), 30, check=scorer.check) == 2 * n + len(later)
+        status, metrics = http_get(f"{scorer.url}/metrics")
+        assert status == 200
+    scored_records, alert_records, dlq = _outputs(settings)
+    scored, alerts = _scored(scored_records), _alerts(alert_records)
+    sent_ids = [
+        *frame["transaction_id"],
+        *frame["transaction_id"],
+        *(t.transaction_id for t in later),
+    ]
+    counts = _counts(sent_ids, scored, alerts, len(dlq))
+    print(counts.line("same records twice") + f" ({n} ids sent twice, {len(frauds)} frauds)")
+
+    assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (len(sent_ids), 0, 0, 0)
+    first: dict[str, ScoredTransaction] = {}
+    for s in scored:  # per card, in partition order: the first copy comes first
+        if s.transaction_id not in first:
+            first[s.transaction_id] = s
+            continue
+        original = first[s.transaction_id]
+        assert s.offset > original.offset
+        assert s.features == original.features  # read as of its time, not counted again
+        assert s.score == original.score
+    expected_counts = _expected_card_counts(frame)
+    for tx_id, s in first.items():
+        if tx_id in expected_counts:
+            assert s.features["card_tx_count_1d"] == expected_counts[tx_id]["card_tx_count_1d"]
+    per_card = frame.groupby("card_id").size()
+    for tx in later:
+        s = first[tx.transaction_id]
+        assert s.features["card_tx_count_30d"] == per_card[tx.card_id] + 1
+        assert s.features["merchant_tx_count_30d"] == per_card[tx.card_id] + 1
+
+    assert sorted(a.alert_id for a in alerts) == sorted(f"alert:{t}" for t in frauds)
+    assert metric_values(metrics, "scorer_alerts_suppressed_total") == {(): float(len(frauds))}
+    assert metric_values(metrics, "scorer_duplicate_transactions_total") == {(): float(n)}
+
+
+# -- 4. SIGTERM / SIGKILL mid-stream --------------------------------------------------------
+
+
+class _ReplayThread:
+    """A replay running in the background; its report or error when joined."""
+
+    def __init__(self, settings: Settings, path: Path, options: ReplayOptions) -> None:
+        self.report: ReplayReport | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(settings, path, options), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, settings: Settings, path: Path, options: ReplayOptions) -> None:
+        try:
+            self.report = replay(settings, path, options)
+        except BaseException as exc:
+            self.error = exc
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout_s: float) -> ReplayReport:
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), f"replay still running after {timeout_s} s"
+        if self.error is not None:
+            raise self.error
+        assert self.report is not None
+        return self.report
+
+
+@pytest.fixture
+def scorer_processes(tmp_path: Path) -> Iterator[Callable[[Settings], ScorerProcess]]:
+    """Start ``fraudstream score`` subprocesses; any left running are killed at the end."""
+    started: list[ScorerProcess] = []
+
+    def start(settings: Settings) -> ScorerProcess:
+        process = ScorerProcess(settings, tmp_path / f"scorer-{len(started) + 1}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
+@pytest.mark.timeout(180)
+def test_stopping_the_scorer_mid_stream_loses_and_duplicates_nothing(
+    settings: Settings,
+    tmp_path: Path,
+    scorer_processes: Callable[[Settings], ScorerProcess],
+    stop_signal: signal.Signals,
+) -> None:
+    total = 20_000
+    path = tmp_path / "sim.parquet"
+    write_parquet_atomic(simulate(SimulatorConfig(customers=1_500, terminals=3_000, days=8)), path)
+    kafka = settings.kafka
+    with TopicWatcher(kafka.servers, kafka.scored_topic) as watcher:
+        first = scorer_processes(settings)
+        feed = _ReplayThread(
+            settings,
+            path,
+            ReplayOptions(pace=Pace("rate", 4_000.0), limit=total, label_fraction=0.0),
+        )
+        assert watcher.wait_for(2_000, 30, check=first.check) >= 2_000
+        mid_stream = feed.running
+        first.send_signal(stop_signal)
+        code = first.wait(30)
+        assert code == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL), first.log_tail()
+        scored_by_first = watcher.settle(quiet_s=1.0)
+        group = settings.scorer.group_id
+        assert committed_offsets(kafka.servers, group, kafka.transactions_topic) == scored_by_first
+
+        second = scorer_processes(settings)  # same group, same instance id
+        assert feed.join(30).transactions_sent == total
+        # after SIGKILL the group waits for the dead member's session to time out (45 s)
+        assert watcher.wait_for(total, 120, check=second.check) >= total
+        status, metrics = http_get(
+            f"http://127.0.0.1:{settings.scorer.http_port}/metrics"  # the second's now
+        )
+        assert status == 200
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0, second.log_tail()
+
+    sent_ids = [
+        decode_transaction(r.value).transaction_id
+        for r in read_topic(kafka.servers, kafka.transactions_topic, timeout_s=30)
+    ]
+    scored_records, alert_records, dlq = _outputs(settings)
+    scored, alerts = _scored(scored_records), _alerts(alert_records)
+    counts = _counts(sent_ids, scored, alerts, len(dlq))
+    rescored = int(metric_values(metrics, "scorer_duplicate_transactions_total")[()])
+    print(
+        counts.line(f"{stop_signal.name} mid-stream")
+        + f"; first scorer committed {scored_by_first} (feed still running: {mid_stream}), "
+        f"second {len(scored) - scored_by_first}, of which already in Redis {rescored} "
+        "(uncommitted when stopped)"
+    )
+
+    assert len(sent_ids) == len(set(sent_ids)) == total
+    assert mid_stream
+    assert 0 < scored_by_first < total
+    if stop_signal == signal.SIGTERM:  # it finished and committed every batch it recorded
+        assert rescored == 0
+    assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (total, 0, 0, 0)
+    alert_ids = [a.alert_id for a in alerts]
+    assert len(alert_ids) == len(set(alert_ids)) > 0
+    assert set(alert_ids) == {f"alert:{s.transaction_id}" for s in scored if s.alert}
+
+
+# -- 5. Redis goes away -------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_redis_outage_pauses_the_scorer_commits_nothing_and_it_resumes(
+    kafka_bootstrap: str,
+) -> None:
+    batch = 300
+    with RedisServer() as redis_server:
+        settings = scorer_settings(
+            kafka_bootstrap, redis_server.url, "redis-outage", REDIS_SOCKET_TIMEOUT_S="1"
+        )
+        create_topics(settings)
+        kafka = settings.kafka
+        txs = [
+            sample_transaction(
+                card_id=f"outage-{i % 40}", event_time=SAMPLE_TIME + timedelta(seconds=i)
+            )
+            for i in range(3 * batch)
+        ]
+
+        def send(part: list[Transaction]) -> None:
+            produce(
+                kafka.servers,
+                kafka.transactions_topic,
+                [RawRecord(encode(tx), (tx.card_id or "").encode()) for tx in part],
+            )
+
+        def committed() -> int:
+            return committed_offsets(
+                kafka.servers, settings.scorer.group_id, kafka.transactions_topic
+            )
+
+        with (
+            ScorerThread(settings) as scorer,
+            TopicWatcher(kafka.servers, kafka.scored_topic) as watcher,
+        ):
+            healthz = f"{scorer.url}/healthz"
+            send(txs[:batch])
+            assert watcher.wait_for(batch, 30, check=scorer.check) == batch, scorer.describe()
+            assert http_get(healthz)[0] == 200
+
+            redis_server.kill()
+            send(txs[batch : 2 * batch])
+            assert wait_until(lambda: http_get(healthz)[0] == 503, 20, check=scorer.check)
+            status, body = http_get(healthz)
+            print(f"while Redis is down: /healthz {status} {body}")
+            send(txs[2 * batch :])
+            assert not wait_until(lambda: watcher.poll() > batch, 3, check=scorer.check)
+            assert scorer.alive
+            assert committed() == batch
+            status, metrics = http_get(f"{scorer.url}/metrics")
+            retries = metric_values(metrics, "stream_batch_retries_total")
+            assert retries[(("cause", "dependency"), ("service", "scorer"))] >= 2
+
+            redis_server.start()
+            assert watcher.wait_for(3 * batch, 40, check=scorer.check) == 3 * batch
+            assert wait_until(lambda: http_get(healthz)[0] == 200, 10, check=scorer.check)
+            assert wait_until(lambda: committed() == 3 * batch, 10, interval_s=0.5)
+
+    scored_records, alert_records, dlq = _outputs(settings)
+    scored = _scored(scored_records)
+    counts = _counts([tx.transaction_id for tx in txs], scored, _alerts(alert_records), len(dlq))
+    retried = int(retries[(("cause", "dependency"), ("service", "scorer"))])
+    print(counts.line("Redis outage") + f"; batches retried while down: {retried}")
+    assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (3 * batch, 0, 0, 0)
