@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,8 @@ from fraudstream.bench.score import bench_score
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import load_canonical
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
+from fraudstream.learning.prequential import run_prequential, served_features
 
 bench_app = typer.Typer(
     help="Benchmarks against a baseline measured in the same run.", no_args_is_help=True
@@ -211,3 +214,48 @@ def score_command(
         )
     console.print(table)
     console.print(f"report: {target}")
+
+
+@bench_app.command("learn")
+def learn_command(
+    days: Annotated[int, typer.Option(min=14, help="Simulated days.")] = 60,
+    evaluate_from_day: Annotated[
+        int, typer.Option(min=1, help="First evaluated day (0-based).")
+    ] = 30,
+    label_delay_days: Annotated[int, typer.Option(min=0, help="Label delay, days.")] = 7,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+) -> None:
+    """Prequential quality of the online models on simulated data with delayed labels."""
+    delay = timedelta(days=label_delay_days)
+    console = Console()
+    with console.status("simulating and computing the served features..."):
+        frame = simulate(SimulatorConfig(days=days, seed=seed))
+        features = served_features(frame, delay)
+    table = Table(
+        title=f"prequential quality, days {evaluate_from_day + 1}-{days}, "
+        f"labels {label_delay_days} days late ({len(frame):,} transactions)"
+    )
+    for column in (
+        "model",
+        "average precision",
+        "mean daily AP",
+        "ROC AUC",
+        "Card Precision@100",
+        "seconds",
+    ):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for choice in [None, *MODEL_CHOICES.values()]:
+        started = time.perf_counter()
+        result = run_prequential(
+            frame, features, choice, label_delay=delay, evaluate_from_day=evaluate_from_day
+        )
+        name = result.name + (" (default)" if result.name == DEFAULT_MODEL else "")
+        table.add_row(
+            name,
+            f"{result.average_precision:.3f}",
+            f"{result.mean_daily_average_precision:.3f}",
+            f"{result.roc_auc:.3f}",
+            f"{result.card_precision_at_100:.3f}",
+            f"{time.perf_counter() - started:.1f}",
+        )
+    console.print(table)

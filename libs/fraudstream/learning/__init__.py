@@ -1,0 +1,1 @@
+"""Online learning from delayed labels: model choices and prequential evaluation."""

@@ -1,0 +1,38 @@
+"""Prequential evaluation: the online model learns the simulated fraud patterns."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
+from fraudstream.learning.prequential import run_prequential, served_features
+
+
+@pytest.mark.slow
+def test_the_default_model_learns_beyond_the_cold_start() -> None:
+    frame = simulate(SimulatorConfig(customers=1_500, terminals=3_000, days=40, seed=3))
+    delay = timedelta(days=7)
+    features = served_features(frame, delay)
+    fraud_rate = frame["is_fraud"].mean()
+    cold = run_prequential(frame, features, None, label_delay=delay, evaluate_from_day=20)
+    learned = run_prequential(
+        frame, features, MODEL_CHOICES[DEFAULT_MODEL], label_delay=delay, evaluate_from_day=20
+    )
+    print(
+        f"fraud rate {fraud_rate:.4f}; cold-start AP {cold.average_precision:.3f}; "
+        f"{DEFAULT_MODEL} AP {learned.average_precision:.3f}"
+    )
+    assert learned.average_precision > 10 * fraud_rate
+    assert learned.average_precision > cold.average_precision
+    assert 0.5 < learned.roc_auc <= 1.0
+
+
+def test_features_served_use_only_labels_known_by_then() -> None:
+    frame = simulate(SimulatorConfig(customers=300, terminals=600, days=10, seed=1))
+    late = served_features(frame, timedelta(days=30))  # no label known within 10 days
+    soon = served_features(frame, timedelta(days=1))
+    assert (late["merchant_fraud_share_7d"] == 0).all()
+    assert (soon["merchant_fraud_share_7d"] > 0).any()
