@@ -147,6 +147,24 @@ class ScorerSettings(BaseSettings):
     )
 
 
+class LearnerSettings(BaseSettings):
+    """The online learner (prefix ``LEARNER_``); see docs/learning.md."""
+
+    model_config = _section("LEARNER_")
+
+    model: str = Field("logreg", description="Online model (fraudstream.learning.models).")
+    snapshot_every_labels: int = Field(1_000, ge=1, description="Publish after this many labels.")
+    snapshot_every: Duration = Field(
+        timedelta(seconds=30), description="...or after this long (wall clock), if any was learned."
+    )
+    max_wait: Duration = Field(
+        timedelta(days=21),
+        description="How long (event time) a served record waits for its label, or a label for it.",
+    )
+    http_host: str = Field("127.0.0.1", description="Where /metrics and /healthz listen.")
+    http_port: int = Field(8002, ge=0, le=65535, description="0 picks a free port.")
+
+
 class Settings(BaseSettings):
     """Every setting of one fraudstream process, by section."""
 
@@ -159,6 +177,7 @@ class Settings(BaseSettings):
         "data",
         "features",
         "scorer",
+        "learner",
     )
 
     log_level: str = Field("INFO", validation_alias="FRAUDSTREAM_LOG_LEVEL")
@@ -169,6 +188,7 @@ class Settings(BaseSettings):
     data: DataSettings = Field(default_factory=DataSettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     scorer: ScorerSettings = Field(default_factory=ScorerSettings)
+    learner: LearnerSettings = Field(default_factory=LearnerSettings)
 
     @classmethod
     def load(cls, **overrides: str) -> Settings:
@@ -200,6 +220,7 @@ def _describe(exc: ValidationError) -> str:
             DataSettings,
             FeatureSettings,
             ScorerSettings,
+            LearnerSettings,
         )
     }
     prefix = prefixes.get(exc.title, "")

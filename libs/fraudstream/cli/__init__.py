@@ -15,6 +15,7 @@ from rich.console import Console
 from fraudstream import __version__
 from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
+from fraudstream.cli.learn import learn
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
 from fraudstream.errors import FraudstreamError
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command()(replay)
 app.command()(score)
+app.command()(learn)
 app.add_typer(bench_app, name="bench")
 
 

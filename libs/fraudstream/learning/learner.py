@@ -1,0 +1,194 @@
+"""The learner's core: join labels with served features, learn, measure, snapshot.
+
+Everything the learner knows lives in one :class:`LearnerState` (the model, the
+join's waiting records, the consumed offsets, the prequential window). A snapshot
+stores that state whole, so a restarted learner continues exactly where the snapshot
+was taken: records after it are read again and learned once, since the state they
+had updated was not saved.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+import pandas as pd
+import redis
+import structlog
+from kafka.consumer.fetcher import ConsumerRecord
+
+from fraudstream.errors import SchemaError
+from fraudstream.evaluation.measures import (
+    average_precision,
+    card_precision_at_k,
+    precision_recall_at,
+    roc_auc,
+)
+from fraudstream.features.store import FeatureStore, FraudReport
+from fraudstream.learning.join import LabelJoin, Served
+from fraudstream.learning.models import ModelChoice
+from fraudstream.schemas import decode_label
+from fraudstream.scoring.model import RiverModel
+from fraudstream.scoring.records import ScoredTransaction
+from fraudstream.scoring.snapshots import SnapshotStore
+
+log = structlog.get_logger(__name__)
+
+_scored_decoder: Final = msgspec.json.Decoder(ScoredTransaction)
+
+
+@dataclass
+class LearnerState:
+    """Everything a learner snapshot holds."""
+
+    model_name: str
+    model: Any
+    join: LabelJoin
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    labels_learned: int = 0
+    watermark_ms: int = 0
+    window: deque[tuple[float, bool, str, int]] = field(default_factory=lambda: deque(maxlen=5_000))
+
+    @property
+    def version(self) -> str:
+        """The model version: its name and how many labels it has learned."""
+        return f"{self.model_name}-{self.labels_learned}"
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Prequential measures over the window of the latest labels."""
+
+    labels: int
+    average_precision: float
+    roc_auc: float
+    precision: float
+    recall: float
+    card_precision_at_100: float
+
+
+def quality(state: LearnerState, threshold: float) -> Quality:
+    """Measure the scores served against the labels in the window."""
+    if not state.window:
+        return Quality(0, 0.0, 0.5, 0.0, 0.0, 0.0)
+    scores = np.array([w[0] for w in state.window])
+    truth = np.array([w[1] for w in state.window])
+    precision, recall = precision_recall_at(truth, scores, threshold)
+    cards = pd.DataFrame(
+        {
+            "day": [w[3] for w in state.window],
+            "card_id": [w[2] for w in state.window],
+            "score": scores,
+            "is_fraud": truth.astype(int),
+        }
+    )
+    return Quality(
+        labels=len(state.window),
+        average_precision=average_precision(truth, scores),
+        roc_auc=roc_auc(truth, scores),
+        precision=precision,
+        recall=recall,
+        card_precision_at_100=card_precision_at_k(cards, 100),
+    )
+
+
+class StateStore:
+    """The learner's state in Redis, one key, written atomically."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._client = client
+        self._key = f"{prefix}:learner:state"
+
+    def load(self) -> LearnerState | None:
+        """The last saved state, or None before the first snapshot."""
+        data = self._client.get(self._key)
+        if data is None:
+            return None
+        state = pickle.loads(data if isinstance(data, bytes) else data.encode())  # noqa: S301
+        if not isinstance(state, LearnerState):
+            raise TypeError(f"{self._key} holds a {type(state).__name__}")
+        return state
+
+    def save(self, state: LearnerState) -> None:
+        """Replace the saved state."""
+        self._client.set(self._key, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class Learner:
+    """Feeds records of ``labels`` and ``transactions.scored`` to the state."""
+
+    def __init__(
+        self,
+        state: LearnerState,
+        choice: ModelChoice,
+        *,
+        labels_topic: str,
+        scored_topic: str,
+        store: FeatureStore,
+    ) -> None:
+        self.state = state
+        self._choice = choice
+        self._labels_topic = labels_topic
+        self._scored_topic = scored_topic
+        self._store = store
+        #: Records that could not be read, by topic.
+        self.unreadable: dict[str, int] = {}
+
+    def process(self, records: Sequence[ConsumerRecord]) -> int:
+        """Take a batch (any mix of both topics); return how many labels were learned."""
+        state = self.state
+        joined: list[tuple[Served, bool]] = []
+        for record in records:
+            try:
+                if record.topic == self._scored_topic:
+                    served = _served(record.value)
+                    state.watermark_ms = max(state.watermark_ms, served.event_ms)
+                    joined += state.join.add_served(served)
+                else:
+                    label = decode_label(record.value)
+                    at = int(label.labelled_at.timestamp() * 1000)
+                    joined += state.join.add_label(label.transaction_id, label.is_fraud, at)
+            except (SchemaError, msgspec.DecodeError, TypeError):
+                self.unreadable[record.topic] = self.unreadable.get(record.topic, 0) + 1
+            state.offsets[(record.topic, record.partition)] = record.offset + 1
+        frauds: list[FraudReport] = []
+        weight = self._choice.fraud_weight
+        for served, is_fraud in joined:
+            state.model.learn_one(served.features, is_fraud, w=weight if is_fraud else 1.0)
+            state.labels_learned += 1
+            day = served.event_ms // 86_400_000
+            state.window.append((served.score, is_fraud, served.card_id or "", day))
+            if is_fraud and served.merchant_id:
+                frauds.append(
+                    FraudReport(served.transaction_id, served.merchant_id, served.event_ms)
+                )
+        self._store.report_frauds(frauds)
+        return len(joined)
+
+    def publish(self, snapshots: SnapshotStore, states: StateStore) -> str:
+        """Save the whole state, then make the model current for the scorers."""
+        state = self.state
+        state.join.expire(state.watermark_ms)
+        states.save(state)
+        snapshots.publish(RiverModel(state.model, state.version))
+        return state.version
+
+
+def _served(value: bytes | None) -> Served:
+    if value is None:
+        raise SchemaError("empty record", "empty")
+    scored = _scored_decoder.decode(value)
+    return Served(
+        transaction_id=scored.transaction_id,
+        event_ms=math.floor(scored.event_time.timestamp() * 1000),
+        features=scored.features,
+        score=scored.score,
+        card_id=scored.card_id,
+        merchant_id=scored.merchant_id,
+    )

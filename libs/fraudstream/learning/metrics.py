@@ -1,0 +1,48 @@
+"""The learner's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+
+from fraudstream.learning.learner import Quality
+
+
+class LearnerMetrics:
+    """Counters of the join and gauges of the prequential quality."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter(
+            "learner_records_consumed", "Records read, by topic", ["topic"], registry=registry
+        )
+        self.labels_learned = Counter(
+            "learner_labels_learned",
+            "Labels joined with served features and learned",
+            registry=registry,
+        )
+        self.waiting = Gauge(
+            "learner_join_waiting",
+            "Served records and labels waiting for each other",
+            registry=registry,
+        )
+        self.snapshots = Counter(
+            "learner_snapshots_published", "Model snapshots published", registry=registry
+        )
+        self.model = Info("learner_model", "The model being learned", registry=registry)
+        self._quality = Gauge(
+            "learner_prequential",
+            "Prequential quality of the served scores over the latest labels",
+            ["measure"],
+            registry=registry,
+        )
+
+    def quality(self, q: Quality) -> None:
+        """Publish the prequential measures."""
+        for name in (
+            "average_precision",
+            "roc_auc",
+            "precision",
+            "recall",
+            "card_precision_at_100",
+            "labels",
+        ):
+            self._quality.labels(name).set(float(getattr(q, name)))

@@ -1,0 +1,161 @@
+"""``fraudstream learn`` as a process: read, join, learn, snapshot, until stopped.
+
+The learner is the single writer of the model. It reads every partition of
+``labels`` and ``transactions.scored`` itself (no consumer group): where to start is
+part of its saved state, so a restart resumes exactly from the last snapshot.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+import redis
+import structlog
+from kafka import KafkaConsumer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from fraudstream.config import Settings
+from fraudstream.features.definitions import FeatureConfig
+from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.kafka.admin import ensure_topics
+from fraudstream.learning.join import LabelJoin
+from fraudstream.learning.learner import Learner, LearnerState, StateStore, quality
+from fraudstream.learning.metrics import LearnerMetrics
+from fraudstream.learning.models import MODEL_CHOICES
+from fraudstream.observability.health import Health
+from fraudstream.observability.http import ObservabilityServer
+from fraudstream.scoring.snapshots import SnapshotStore
+
+log = structlog.get_logger(__name__)
+
+
+def run_learner(settings: Settings, stop: threading.Event | None = None) -> LearnerState:
+    """Learn until SIGTERM/SIGINT (or ``stop``); publish a last snapshot; return the state."""
+    stop = stop or threading.Event()
+    kafka, learner_settings, prefix = settings.kafka, settings.learner, settings.features.key_prefix
+    choice = MODEL_CHOICES[learner_settings.model]
+    client = redis.Redis.from_url(
+        settings.redis.url, socket_timeout=settings.redis.socket_timeout_s
+    )
+    states = StateStore(client, prefix)
+    snapshots = SnapshotStore(client, prefix)
+    state = states.load() or LearnerState(
+        model_name=choice.name,
+        model=choice.build(),
+        join=LabelJoin(max_wait_ms=int(learner_settings.max_wait.total_seconds() * 1000)),
+    )
+    store = RedisFeatureStore(client, FeatureConfig.from_settings(settings.features), prefix=prefix)
+    learner = Learner(
+        state, choice, labels_topic=kafka.labels_topic, scored_topic=kafka.scored_topic, store=store
+    )
+    registry = CollectorRegistry()
+    metrics = LearnerMetrics(registry)
+    metrics.model.info({"name": choice.name})
+    health = Health(["kafka", "redis"])
+    server = ObservabilityServer(
+        registry, health, learner_settings.http_host, learner_settings.http_port
+    )
+    topics = [kafka.labels_topic, kafka.scored_topic]
+    ensure_topics(kafka, topics)
+    consumer = _consumer(settings, topics, state.offsets)
+    health.up("kafka")
+    health.up("redis")
+    restore = _stop_on_signals(stop)
+    log.info("learner started", version=state.version, metrics_port=server.port)
+    since_snapshot, last_snapshot = 0, time.monotonic()
+    every_s = learner_settings.snapshot_every.total_seconds()
+    try:
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=200)
+            records = [r for tp in sorted(polled) for r in polled[tp]]
+            for record in records:
+                metrics.records.labels(record.topic).inc()
+            learned = learner.process(records) if records else 0
+            metrics.labels_learned.inc(learned)
+            since_snapshot += learned
+            due = since_snapshot >= learner_settings.snapshot_every_labels or (
+                since_snapshot and time.monotonic() - last_snapshot >= every_s
+            )
+            if due:
+                _publish(learner, snapshots, states, metrics, settings)
+                since_snapshot, last_snapshot = 0, time.monotonic()
+        if since_snapshot:
+            _publish(learner, snapshots, states, metrics, settings)
+    finally:
+        restore()
+        consumer.close(autocommit=False)
+        server.close()
+        client.close()
+        log.info("learner stopped", version=state.version)
+    return state
+
+
+def _publish(
+    learner: Learner,
+    snapshots: SnapshotStore,
+    states: StateStore,
+    metrics: LearnerMetrics,
+    settings: Settings,
+) -> None:
+    version = learner.publish(snapshots, states)
+    state = learner.state
+    metrics.snapshots.inc()
+    metrics.waiting.set(len(state.join.served) + len(state.join.labels))
+    metrics.quality(quality(state, settings.scorer.threshold))
+    log.info("model published", version=version, labels=state.labels_learned)
+
+
+def _consumer(
+    settings: Settings, topics: list[str], offsets: dict[tuple[str, int], int]
+) -> KafkaConsumer:
+    """Every partition of ``topics``, each at its saved offset (or the beginning)."""
+    kafka = settings.kafka
+    consumer = KafkaConsumer(
+        bootstrap_servers=kafka.servers,
+        client_id=f"{kafka.client_id}-learner",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        fetch_max_wait_ms=50,
+    )
+    partitions = [
+        TopicPartition(topic, p) for topic in topics for p in sorted(_partitions(consumer, topic))
+    ]
+    consumer.assign(partitions)
+    for tp in partitions:
+        saved = offsets.get((tp.topic, tp.partition))
+        if saved is None:
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, saved)
+    return consumer
+
+
+def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return set(found)
+        time.sleep(0.1)
+    raise TimeoutError(f"no partitions known for {topic}")
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore

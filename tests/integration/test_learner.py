@@ -1,0 +1,184 @@
+"""fraudstream learn with the real scorer, Kafka and Redis: learns every label once,
+publishes snapshots the scorer picks up, and resumes after a kill without learning
+anything twice."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
+import pytest
+import redis
+
+from fraudstream.config import Settings
+from fraudstream.datasets.canonical import write_parquet_atomic
+from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.features.redis_store import delete_prefix
+from fraudstream.learning.learner import LearnerState, StateStore
+from fraudstream.learning.service import run_learner
+from fraudstream.replay.plan import Pace, ReplayOptions
+from fraudstream.replay.service import replay
+from fraudstream.scoring.records import ScoredTransaction
+from fraudstream.scoring.snapshots import SnapshotStore
+from fraudstream.testing.scorer import (
+    ScorerThread,
+    TopicWatcher,
+    create_topics,
+    scorer_env,
+    scorer_settings,
+    wait_until,
+)
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, redis_url: str) -> Iterator[Settings]:
+    settings = scorer_settings(
+        kafka_bootstrap,
+        redis_url,
+        "learner",
+        LEARNER_SNAPSHOT_EVERY_LABELS="400",
+        LEARNER_SNAPSHOT_EVERY="1s",
+        LEARNER_HTTP_PORT="0",
+    )
+    create_topics(settings)
+    yield settings
+    client = redis.Redis.from_url(redis_url)
+    delete_prefix(client, settings.features.key_prefix)
+    client.close()
+
+
+def _scored_stream(settings: Settings, tmp_path: Path, days: int = 6) -> int:
+    """Replay a small simulated stream with labels a day late and score all of it."""
+    frame = simulate(SimulatorConfig(customers=400, terminals=800, days=days, seed=11))
+    path = tmp_path / "sim.parquet"
+    write_parquet_atomic(frame, path)
+    report = replay(settings, path, ReplayOptions(pace=Pace("max"), label_delay=timedelta(days=1)))
+    assert report.failed == 0
+    with (
+        ScorerThread(settings) as scorer,
+        TopicWatcher(settings.kafka.servers, settings.kafka.scored_topic) as watch,
+    ):
+        scored = watch.wait_for(len(frame), 90, check=scorer.check)
+    assert scored == len(frame)
+    return len(frame)
+
+
+def _run_in_thread(
+    settings: Settings,
+) -> tuple[threading.Thread, threading.Event, list[LearnerState]]:
+    stop = threading.Event()
+    result: list[LearnerState] = []
+    thread = threading.Thread(
+        target=lambda: result.append(run_learner(settings, stop)), daemon=True
+    )
+    thread.start()
+    return thread, stop, result
+
+
+def _saved(settings: Settings) -> LearnerState | None:
+    client = redis.Redis.from_url(settings.redis.url)
+    try:
+        return StateStore(client, settings.features.key_prefix).load()
+    finally:
+        client.close()
+
+
+@pytest.mark.timeout(240)
+def test_every_label_is_learned_once_and_the_scorer_takes_the_snapshot(
+    settings: Settings, tmp_path: Path
+) -> None:
+    n = _scored_stream(settings, tmp_path)
+    thread, stop, result = _run_in_thread(settings)
+    assert wait_until(lambda: (s := _saved(settings)) is not None and s.labels_learned == n, 90)
+    stop.set()
+    thread.join(timeout=30)
+    state = result[0]
+    print(
+        f"sent {n}, labels learned {state.labels_learned}, version {state.version}, "
+        f"waiting {len(state.join.served)} served / {len(state.join.labels)} labels"
+    )
+    assert state.labels_learned == n
+    assert not state.join.served
+    assert not state.join.labels
+
+    client = redis.Redis.from_url(settings.redis.url)
+    assert SnapshotStore(client, settings.features.key_prefix).current_version() == state.version
+    client.close()
+
+    # restarted with nothing new: loads the state, learns nothing twice
+    thread, stop, result = _run_in_thread(settings)
+    time.sleep(3)
+    stop.set()
+    thread.join(timeout=30)
+    assert result[0].labels_learned == n
+
+    # a scorer started now scores with the published model
+    more = simulate(SimulatorConfig(customers=50, terminals=100, days=1, seed=99))
+    more["transaction_id"] = "new-" + more["transaction_id"]
+    path = tmp_path / "more.parquet"
+    write_parquet_atomic(more, path)
+    with TopicWatcher(settings.kafka.servers, settings.kafka.scored_topic) as watch:
+        watch.wait_for(n, 30)
+        replay(settings, path, ReplayOptions(pace=Pace("max"), label_fraction=0.0))
+        with ScorerThread(settings) as scorer:
+            watch.wait_for(n + len(more), 60, check=scorer.check)
+    versions = {
+        msgspec.json.decode(r.value, type=ScoredTransaction).model_version
+        for r in watch.records[n:]
+    }
+    print(f"new transactions scored with {versions}")
+    assert versions == {state.version}
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_learner_resumes_without_learning_a_label_twice(
+    settings: Settings, tmp_path: Path
+) -> None:
+    n = _scored_stream(settings, tmp_path, days=10)
+    exe = shutil.which("fraudstream")
+    assert exe
+    env = {
+        **scorer_env(settings),
+        "LEARNER_SNAPSHOT_EVERY_LABELS": "400",
+        "LEARNER_SNAPSHOT_EVERY": "1s",
+        "LEARNER_HTTP_PORT": "0",
+    }
+    first = subprocess.Popen(
+        [exe, "learn"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert wait_until(
+            lambda: (s := _saved(settings)) is not None and s.labels_learned >= 400, 60
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    at_kill = _saved(settings)
+    assert at_kill is not None
+    assert at_kill.labels_learned < n
+    second = subprocess.Popen(
+        [exe, "learn"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert wait_until(lambda: (s := _saved(settings)) is not None and s.labels_learned >= n, 90)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+    final = _saved(settings)
+    assert final is not None
+    print(
+        f"labels sent {n}; learned at the kill {at_kill.labels_learned}; "
+        f"learned in the end {final.labels_learned} (twice: {final.labels_learned - n})"
+    )
+    assert final.labels_learned == n
