@@ -77,7 +77,10 @@ class MlflowSettings(BaseSettings):
     model_config = _section("MLFLOW_")
 
     tracking_uri: str = Field("http://127.0.0.1:5000", description="Tracking server URI.")
-    experiment_name: str = "fraudstream"
+    experiment_name: str = Field("fraudstream", description="Experiment of training runs.")
+    online_experiment_name: str = Field(
+        "fraudstream-online", description="Experiment of the learner's snapshot runs."
+    )
     registered_model_name: str = "fraudstream-challenger"
 
 
@@ -161,6 +164,7 @@ class LearnerSettings(BaseSettings):
         timedelta(days=21),
         description="How long (event time) a served record waits for its label, or a label for it.",
     )
+    mlflow_every: int = Field(10, ge=0, description="Log every Nth snapshot to MLflow (0: never).")
     http_host: str = Field("127.0.0.1", description="Where /metrics and /healthz listen.")
     http_port: int = Field(8002, ge=0, le=65535, description="0 picks a free port.")
 

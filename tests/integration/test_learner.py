@@ -16,13 +16,17 @@ from pathlib import Path
 import msgspec
 import pytest
 import redis
+from mlflow.tracking import MlflowClient
 
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.redis_store import delete_prefix
-from fraudstream.learning.learner import LearnerState, StateStore
+from fraudstream.learning.join import LabelJoin
+from fraudstream.learning.learner import LearnerState, StateStore, quality
+from fraudstream.learning.models import MODEL_CHOICES
 from fraudstream.learning.service import run_learner
+from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.scoring.records import ScoredTransaction
@@ -31,6 +35,7 @@ from fraudstream.testing.scorer import (
     ScorerThread,
     TopicWatcher,
     create_topics,
+    free_port,
     scorer_env,
     scorer_settings,
     wait_until,
@@ -182,3 +187,36 @@ def test_a_killed_learner_resumes_without_learning_a_label_twice(
         f"learned in the end {final.labels_learned} (twice: {final.labels_learned - n})"
     )
     assert final.labels_learned == n
+
+
+def _small_state() -> LearnerState:
+    choice = MODEL_CHOICES["logreg"]
+    state = LearnerState(model_name="logreg", model=choice.build(), join=LabelJoin(max_wait_ms=1))
+    for i in range(50):
+        state.model.learn_one({"amount": float(i)}, i % 10 == 0)
+        state.window.append((i / 50, i % 10 == 0, f"c{i % 5}", 0))
+    state.labels_learned = 50
+    return state
+
+
+def test_a_snapshot_is_logged_to_mlflow_with_metrics_and_model(mlflow_uri: str) -> None:
+    state = _small_state()
+    experiment = f"test-online-{time.time_ns()}"
+    run_id = log_snapshot(mlflow_uri, experiment, state, quality(state, 0.5))
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = client.get_run(run_id)
+    print(f"run {run_id}: {sorted(run.data.metrics)}")
+    assert run.data.params["version"] == "logreg-50"
+    assert run.data.metrics["labels_learned"] == 50.0
+    assert 0.0 <= run.data.metrics["prequential_average_precision"] <= 1.0
+    assert [a.path for a in client.list_artifacts(run_id)] == ["model.pkl"]
+
+
+def test_mlflow_down_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    state = _small_state()
+    started = time.monotonic()
+    with pytest.raises(TrackingUnavailableError, match="did not take the run"):
+        log_snapshot(f"http://127.0.0.1:{free_port()}", "x", state, quality(state, 0.5))
+    assert time.monotonic() - started < 30

@@ -28,6 +28,9 @@ class LearnerMetrics:
             "learner_snapshots_published", "Model snapshots published", registry=registry
         )
         self.model = Info("learner_model", "The model being learned", registry=registry)
+        self.tracking_failures = Counter(
+            "learner_tracking_failures", "Snapshots MLflow did not take", registry=registry
+        )
         self._quality = Gauge(
             "learner_prequential",
             "Prequential quality of the served scores over the latest labels",

@@ -7,6 +7,7 @@ part of its saved state, so a restart resumes exactly from the last snapshot.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -19,6 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from fraudstream.config import Settings
+from fraudstream.errors import ConfigError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics
@@ -26,6 +28,7 @@ from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import Learner, LearnerState, StateStore, quality
 from fraudstream.learning.metrics import LearnerMetrics
 from fraudstream.learning.models import MODEL_CHOICES
+from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
 from fraudstream.scoring.snapshots import SnapshotStore
@@ -36,8 +39,15 @@ log = structlog.get_logger(__name__)
 def run_learner(settings: Settings, stop: threading.Event | None = None) -> LearnerState:
     """Learn until SIGTERM/SIGINT (or ``stop``); publish a last snapshot; return the state."""
     stop = stop or threading.Event()
+    # MLflow retries a dead server for minutes by default; the learner must not stall
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     kafka, learner_settings, prefix = settings.kafka, settings.learner, settings.features.key_prefix
-    choice = MODEL_CHOICES[learner_settings.model]
+    choice = MODEL_CHOICES.get(learner_settings.model)
+    if choice is None:
+        raise ConfigError(
+            f"LEARNER_MODEL={learner_settings.model!r} is not one of {sorted(MODEL_CHOICES)}"
+        )
     client = redis.Redis.from_url(
         settings.redis.url, socket_timeout=settings.redis.socket_timeout_s
     )
@@ -66,7 +76,7 @@ def run_learner(settings: Settings, stop: threading.Event | None = None) -> Lear
     health.up("redis")
     restore = _stop_on_signals(stop)
     log.info("learner started", version=state.version, metrics_port=server.port)
-    since_snapshot, last_snapshot = 0, time.monotonic()
+    since_snapshot, last_snapshot, published = 0, time.monotonic(), 0
     every_s = learner_settings.snapshot_every.total_seconds()
     try:
         while not stop.is_set():
@@ -81,10 +91,11 @@ def run_learner(settings: Settings, stop: threading.Event | None = None) -> Lear
                 since_snapshot and time.monotonic() - last_snapshot >= every_s
             )
             if due:
-                _publish(learner, snapshots, states, metrics, settings)
+                _publish(learner, snapshots, states, metrics, settings, published)
+                published += 1
                 since_snapshot, last_snapshot = 0, time.monotonic()
         if since_snapshot:
-            _publish(learner, snapshots, states, metrics, settings)
+            _publish(learner, snapshots, states, metrics, settings, published)
     finally:
         restore()
         consumer.close(autocommit=False)
@@ -100,13 +111,28 @@ def _publish(
     states: StateStore,
     metrics: LearnerMetrics,
     settings: Settings,
+    published: int,
 ) -> None:
+    """Publish the state; log it to MLflow every ``LEARNER_MLFLOW_EVERY`` snapshots."""
     version = learner.publish(snapshots, states)
     state = learner.state
     metrics.snapshots.inc()
     metrics.waiting.set(len(state.join.served) + len(state.join.labels))
-    metrics.quality(quality(state, settings.scorer.threshold))
+    measured = quality(state, settings.scorer.threshold)
+    metrics.quality(measured)
     log.info("model published", version=version, labels=state.labels_learned)
+    every = settings.learner.mlflow_every
+    if every and published % every == 0:
+        try:
+            log_snapshot(
+                settings.mlflow.tracking_uri,
+                settings.mlflow.online_experiment_name,
+                state,
+                measured,
+            )
+        except TrackingUnavailableError as exc:
+            metrics.tracking_failures.inc()
+            log.warning("snapshot not logged to MLflow", error=str(exc))
 
 
 def _consumer(
