@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.errors import ConfigError
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import LearnerState, StateStore, quality
@@ -220,3 +221,22 @@ def test_mlflow_down_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TrackingUnavailableError, match="did not take the run"):
         log_snapshot(f"http://127.0.0.1:{free_port()}", "x", state, quality(state, 0.5))
     assert time.monotonic() - started < 30
+
+
+def test_bootstrap_learns_the_history_and_publishes_it(settings: Settings, tmp_path: Path) -> None:
+    frame = simulate(SimulatorConfig(customers=200, terminals=400, days=5, seed=5))
+    path = tmp_path / "history.parquet"
+    write_parquet_atomic(frame, path)
+    until = datetime(2024, 4, 4, tzinfo=UTC)
+    expected = int((frame["event_time"] < until).sum())
+    stop = threading.Event()
+    stop.set()  # learn the history, publish, then stop at once
+    state = run_learner(settings, stop, bootstrap=(path, until))
+    client = redis.Redis.from_url(settings.redis.url)
+    current = SnapshotStore(client, settings.features.key_prefix).current_version()
+    client.close()
+    print(f"history before {until:%Y-%m-%d}: {expected} transactions; version {state.version}")
+    assert state.labels_learned == expected
+    assert current == state.version == f"logreg-{expected}"
+    with pytest.raises(ConfigError, match="already exists"):
+        run_learner(settings, stop, bootstrap=(path, until))

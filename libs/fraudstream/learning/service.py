@@ -12,6 +12,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from types import FrameType
 
 import redis
@@ -24,20 +26,30 @@ from fraudstream.errors import ConfigError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics
+from fraudstream.learning.bootstrap import bootstrap_state, refuse_overwrite
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import Learner, LearnerState, StateStore, quality
 from fraudstream.learning.metrics import LearnerMetrics
-from fraudstream.learning.models import MODEL_CHOICES
+from fraudstream.learning.models import MODEL_CHOICES, ModelChoice
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
+from fraudstream.scoring.model import RiverModel
 from fraudstream.scoring.snapshots import SnapshotStore
 
 log = structlog.get_logger(__name__)
 
 
-def run_learner(settings: Settings, stop: threading.Event | None = None) -> LearnerState:
-    """Learn until SIGTERM/SIGINT (or ``stop``); publish a last snapshot; return the state."""
+def run_learner(
+    settings: Settings,
+    stop: threading.Event | None = None,
+    *,
+    bootstrap: tuple[Path, datetime] | None = None,
+) -> LearnerState:
+    """Learn until SIGTERM/SIGINT (or ``stop``); publish a last snapshot; return the state.
+
+    ``bootstrap`` (dataset, until) first learns that history and publishes it.
+    """
     stop = stop or threading.Event()
     # MLflow retries a dead server for minutes by default; the learner must not stall
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -53,11 +65,7 @@ def run_learner(settings: Settings, stop: threading.Event | None = None) -> Lear
     )
     states = StateStore(client, prefix)
     snapshots = SnapshotStore(client, prefix)
-    state = states.load() or LearnerState(
-        model_name=choice.name,
-        model=choice.build(),
-        join=LabelJoin(max_wait_ms=int(learner_settings.max_wait.total_seconds() * 1000)),
-    )
+    state = _initial_state(settings, choice, states, snapshots, bootstrap)
     store = RedisFeatureStore(client, FeatureConfig.from_settings(settings.features), prefix=prefix)
     learner = Learner(
         state, choice, labels_topic=kafka.labels_topic, scored_topic=kafka.scored_topic, store=store
@@ -102,6 +110,37 @@ def run_learner(settings: Settings, stop: threading.Event | None = None) -> Lear
         server.close()
         client.close()
         log.info("learner stopped", version=state.version)
+    return state
+
+
+def _initial_state(
+    settings: Settings,
+    choice: ModelChoice,
+    states: StateStore,
+    snapshots: SnapshotStore,
+    bootstrap: tuple[Path, datetime] | None,
+) -> LearnerState:
+    """The saved state, a bootstrapped one (published at once), or a fresh one."""
+    learner_settings = settings.learner
+    state = states.load()
+    if bootstrap is not None:
+        refuse_overwrite(state)
+        state = bootstrap_state(
+            bootstrap[0],
+            bootstrap[1],
+            choice,
+            label_delay=settings.features.label_delay,
+            max_wait=learner_settings.max_wait,
+        )
+        states.save(state)
+        snapshots.publish(RiverModel(state.model, state.version))
+        log.info("bootstrapped", version=state.version, until=bootstrap[1].isoformat())
+    if state is None:
+        state = LearnerState(
+            model_name=choice.name,
+            model=choice.build(),
+            join=LabelJoin(max_wait_ms=int(learner_settings.max_wait.total_seconds() * 1000)),
+        )
     return state
 
 
