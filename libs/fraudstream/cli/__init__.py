@@ -7,6 +7,7 @@ one-line message on stderr and the error's exit code, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -19,6 +20,7 @@ from fraudstream.cli.learn import learn
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
 from fraudstream.errors import FraudstreamError
+from fraudstream.logs import configure_logging
 
 app = typer.Typer(
     name="fraudstream",
@@ -41,7 +43,15 @@ def version() -> None:
 
 
 def main() -> None:
-    """Console entry point: run the app and map library errors to exit codes."""
+    """Console entry point: run the app and map library errors to exit codes.
+
+    Logs go to stderr (structured), so stdout carries only a command's output (such as
+    ``--report json``); commands with settings reconfigure the level from them.
+    """
+    configure_logging(
+        os.environ.get("FRAUDSTREAM_LOG_LEVEL", "INFO"),
+        json=os.environ.get("FRAUDSTREAM_LOG_JSON", "").lower() in {"1", "true", "yes"},
+    )
     try:
         app()  # standalone: usage errors print their message and exit 2
     except FraudstreamError as exc:

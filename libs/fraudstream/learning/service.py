@@ -8,13 +8,10 @@ part of its saved state, so a restart resumes exactly from the last snapshot.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 import redis
 import structlog
@@ -36,6 +33,7 @@ from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
 from fraudstream.scoring.model import RiverModel
 from fraudstream.scoring.snapshots import SnapshotStore
+from fraudstream.signals import stop_on_signals
 
 log = structlog.get_logger(__name__)
 
@@ -82,30 +80,29 @@ def run_learner(
     consumer = _consumer(settings, topics, state.offsets)
     health.up("kafka")
     health.up("redis")
-    restore = _stop_on_signals(stop)
     log.info("learner started", version=state.version, metrics_port=server.port)
     since_snapshot, last_snapshot, published = 0, time.monotonic(), 0
     every_s = learner_settings.snapshot_every.total_seconds()
     try:
-        while not stop.is_set():
-            polled = consumer.poll(timeout_ms=200)
-            records = [r for tp in sorted(polled) for r in polled[tp]]
-            for record in records:
-                metrics.records.labels(record.topic).inc()
-            learned = learner.process(records) if records else 0
-            metrics.labels_learned.inc(learned)
-            since_snapshot += learned
-            due = since_snapshot >= learner_settings.snapshot_every_labels or (
-                since_snapshot and time.monotonic() - last_snapshot >= every_s
-            )
-            if due:
+        with stop_on_signals(stop):
+            while not stop.is_set():
+                polled = consumer.poll(timeout_ms=200)
+                records = [r for tp in sorted(polled) for r in polled[tp]]
+                for record in records:
+                    metrics.records.labels(record.topic).inc()
+                learned = learner.process(records) if records else 0
+                metrics.labels_learned.inc(learned)
+                since_snapshot += learned
+                due = since_snapshot >= learner_settings.snapshot_every_labels or (
+                    since_snapshot and time.monotonic() - last_snapshot >= every_s
+                )
+                if due:
+                    _publish(learner, snapshots, states, metrics, settings, published)
+                    published += 1
+                    since_snapshot, last_snapshot = 0, time.monotonic()
+            if since_snapshot:
                 _publish(learner, snapshots, states, metrics, settings, published)
-                published += 1
-                since_snapshot, last_snapshot = 0, time.monotonic()
-        if since_snapshot:
-            _publish(learner, snapshots, states, metrics, settings, published)
     finally:
-        restore()
         consumer.close(autocommit=False)
         server.close()
         client.close()
@@ -207,20 +204,3 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
             return set(found)
         time.sleep(0.1)
     raise TimeoutError(f"no partitions known for {topic}")
-
-
-def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore

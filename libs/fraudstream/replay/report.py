@@ -27,6 +27,10 @@ class ReplayReport:
     max_lag_s: float = 0.0
     interrupted: str | None = None
 
+    def mark_interrupted(self, signal_name: str) -> None:
+        """Record that a signal stopped the replay."""
+        self.interrupted = signal_name
+
     @property
     def sent(self) -> int:
         """Records handed to the producer, transactions and labels."""

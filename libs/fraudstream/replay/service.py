@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 from rich.console import Console
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -21,6 +19,7 @@ from fraudstream.replay.feeder import Feeder
 from fraudstream.replay.plan import ReplayOptions
 from fraudstream.replay.report import ReplayReport
 from fraudstream.replay.runner import Topics, run_replay
+from fraudstream.signals import stop_on_signals
 
 
 def replay(
@@ -49,7 +48,10 @@ def replay(
         for topic in (topics.transactions, topics.labels):
             producer.partitions_for(topic)  # fetch metadata now, not on the first send
         try:
-            with _stop_on_signals(stop, report), _progress(console, header.planned) as progress:
+            with (
+                stop_on_signals(stop, report.mark_interrupted),
+                _progress(console, header.planned) as progress,
+            ):
                 run_replay(
                     feeder.chunks(),
                     producer,
@@ -70,25 +72,6 @@ def _describe_pace(options: ReplayOptions) -> str:
         return "max"
     unit = "x event time" if pace.mode == "speed" else " tx/s"
     return f"{pace.mode} {pace.value:g}{unit}"
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event, report: ReplayReport) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into a stop request for the duration of the block."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        report.interrupted = signal.Signals(signum).name
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextmanager

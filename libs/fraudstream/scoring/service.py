@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-from collections.abc import Callable
-from types import FrameType
 from typing import Final
 
 import redis
@@ -23,6 +20,7 @@ from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
 from fraudstream.scoring.snapshots import ModelHolder, SnapshotStore
+from fraudstream.signals import stop_on_signals
 from fraudstream.streaming.loop import Backoff, LoopConfig, LoopMetrics, StreamLoop
 
 log = structlog.get_logger(__name__)
@@ -85,15 +83,14 @@ def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
         target=_watch_redis, args=(client, health, stop), name="redis-health", daemon=True
     )
     probe.start()
-    restore = _stop_on_signals(stop)
     try:
         topics = [kafka.transactions_topic, kafka.alerts_topic, kafka.scored_topic, kafka.dlq_topic]
-        if _wait_for_topics(settings, topics, health, stop):
-            log.info("scorer started", metrics_port=server.port, topic=kafka.transactions_topic)
-            loop.run(stop)
+        with stop_on_signals(stop):
+            if _wait_for_topics(settings, topics, health, stop):
+                log.info("scorer started", metrics_port=server.port, topic=kafka.transactions_topic)
+                loop.run(stop)
     finally:
         stop.set()
-        restore()
         probe.join(timeout=5)
         server.close()
         client.close()
@@ -127,20 +124,3 @@ def _watch_redis(client: redis.Redis, health: Health, stop: threading.Event) -> 
         else:
             health.up("redis")
         stop.wait(REDIS_PROBE_INTERVAL_S)
-
-
-def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping after this batch", signal=signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
