@@ -32,6 +32,7 @@ from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from fraudstream.config import Settings
+from fraudstream.features.redis_store import delete_prefix
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.scoring.service import run_scorer
 from fraudstream.testing.kafka import Record, unique_topics
@@ -112,10 +113,7 @@ def delete_keys(redis_url: str, prefix: str) -> int:
     """Delete the Redis keys under ``prefix`` (a test's features, markers, counters)."""
     client = redis.Redis.from_url(redis_url)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start : start + 1000])
-        return len(keys)
+        return delete_prefix(client, prefix)
     finally:
         client.close()
 
