@@ -73,8 +73,10 @@ services-status: ## Show which services are up
 env-example: install ## Regenerate .env.example from the settings classes
 	$(RUN) python -c "from fraudstream.config import render_env_example as r; open('.env.example', 'w').write(r())"
 
-demo: install ## Generate 30 days of simulated data and print its summary
-	$(RUN) fraudstream data generate --days 30
+DEMO_DURATION ?= 120
+
+demo: install ## Replay, score and learn for two minutes (embedded services if none run)
+	$(RUN) fraudstream demo --duration $(DEMO_DURATION)
 
 clean: services-down ## Stop services, remove the venv, caches and local state
 	rm -rf .venv .local .pytest_cache .ruff_cache .mypy_cache

@@ -16,6 +16,7 @@ from rich.console import Console
 from fraudstream import __version__
 from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
+from fraudstream.cli.demo import demo
 from fraudstream.cli.learn import learn
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
@@ -33,6 +34,7 @@ app.add_typer(data_app, name="data")
 app.command()(replay)
 app.command()(score)
 app.command()(learn)
+app.command()(demo)
 app.add_typer(bench_app, name="bench")
 
 

@@ -235,7 +235,7 @@ class ScorerProcess:
         self.settings = settings
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own console script
+        self.process = subprocess.Popen(
             [exe, "score"],
             env=scorer_env(settings),
             stdout=self._log,
@@ -444,7 +444,7 @@ class RedisServer:
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed")
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed local binary
+        self.process = subprocess.Popen(
             [
                 exe,
                 "--port",

