@@ -26,13 +26,13 @@ def demo(
     table.add_row("alerts", f"{summary.alerts:,}")
     table.add_row("alert precision (frauds among alerts)", f"{summary.alert_precision:.1%}")
     table.add_row("alert recall (frauds alerted)", f"{summary.alert_recall:.1%}")
-    table.add_row("labels learned (history + stream)", f"{summary.labels_learned:,}")
+    table.add_row("labels learned from the stream", f"{summary.labels_learned:,}")
     table.add_row(
         "prequential PR-AUC (latest labels)", f"{summary.prequential_average_precision:.3f}"
     )
     table.add_row("throughput", f"{summary.throughput:,.0f} tx/s")
     table.add_row("end-to-end latency p99", f"<= {summary.latency_p99_ms:.0f} ms")
-    table.add_row("models that alerted", summary.model_version)
+    table.add_row("models that raised alerts", summary.model_version)
     console.print(table)
     console.print(f"alerts sample: {summary.folder / 'alerts-sample.jsonl'}")
     console.print(f"logs: {summary.folder}/*.log   MLflow runs: {summary.mlflow_uri}")

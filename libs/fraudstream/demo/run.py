@@ -28,6 +28,7 @@ from pathlib import Path
 
 import msgspec
 import pandas as pd
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.live import Live
@@ -39,6 +40,7 @@ from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.demo.embedded import EmbeddedKafka, EmbeddedRedis, free_port
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.scoring.records import Alert
+from fraudstream.scoring.snapshots import SnapshotStore
 from fraudstream.testing.kafka import read_topic
 
 HISTORY_DAYS = 21
@@ -96,7 +98,7 @@ def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
             "learn", ["learn", "--bootstrap", str(data), "--until", start.strftime("%Y-%m-%d")]
         )
         console.print(f"warm-starting the model on {HISTORY_DAYS} days of history...")
-        _wait_for_model(scorer_port, timeout_s=120, processes=processes)
+        _wait_for_model(settings, scorer_port, timeout_s=180, processes=processes)
         processes.start(
             "replay",
             [
@@ -221,15 +223,20 @@ def _scored(port: str) -> float:
     return _metrics(port).get("scorer_transactions_scored_total", 0.0)
 
 
-def _wait_for_model(port: str, timeout_s: float, processes: _Processes) -> None:
-    """Wait until the scorer answers and the learner's warm-start model exists."""
+def _wait_for_model(settings: Settings, port: str, timeout_s: float, processes: _Processes) -> None:
+    """Wait until the scorer answers and the learner has published its warm start."""
+    client = redis.Redis.from_url(settings.redis.url)
+    snapshots = SnapshotStore(client, settings.features.key_prefix)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        processes.check()
-        if _metrics(port):
-            return
-        time.sleep(0.5)
-    raise RuntimeError("the scorer did not start in time")
+    try:
+        while time.monotonic() < deadline:
+            processes.check()
+            if _metrics(port) and snapshots.current_version() is not None:
+                return
+            time.sleep(0.5)
+    finally:
+        client.close()
+    raise RuntimeError("the scorer or the warm-started model was not ready in time")
 
 
 def _p99_ms(values: dict[str, float], name: str) -> float:
@@ -279,7 +286,7 @@ def _summarise(
     true_alerts = sum(truth.get(t, False) for t in alerted)
     frauds = int(replayed["is_fraud"].sum())
     scored = scorer.get("scorer_transactions_scored_total", 0.0)
-    versions = {a.model_version for a in alerts}
+    versions = sorted({a.model_version for a in alerts}, key=_version_order)
     sample = folder / "alerts-sample.jsonl"
     sample.write_bytes(b"".join(msgspec.json.encode(a) + b"\n" for a in alerts[:20]))
     return DemoSummary(
@@ -294,7 +301,19 @@ def _summarise(
         labels_learned=int(learner.get("learner_labels_learned_total", 0.0)),
         throughput=scored / max(elapsed, 1e-9),
         latency_p99_ms=_p99_ms(scorer, "scorer_end_to_end_seconds"),
-        model_version=", ".join(sorted(versions)) or "-",
+        model_version=_describe_versions(versions),
         folder=folder,
         mlflow_uri=settings.mlflow.tracking_uri,
     )
+
+
+def _version_order(version: str) -> tuple[str, int]:
+    name, _, labels = version.rpartition("-")
+    return (name, int(labels)) if labels.isdigit() else (version, -1)
+
+
+def _describe_versions(versions: list[str]) -> str:
+    """``first ... last (N versions)`` rather than every snapshot's name."""
+    if len(versions) <= 2:
+        return ", ".join(versions) or "-"
+    return f"{versions[0]} ... {versions[-1]} ({len(versions)} versions)"
