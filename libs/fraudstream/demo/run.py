@@ -259,7 +259,10 @@ def _view(scorer_port: str, learner_port: str, elapsed: float, duration: float) 
     table.add_row("transactions scored", f"{scored:,.0f}")
     table.add_row("throughput", f"{scored / max(elapsed, 1e-9):,.0f} tx/s")
     table.add_row("alerts", f"{s.get('scorer_alerts_total', 0.0):,.0f}")
-    table.add_row("labels learned", f"{lrn.get('learner_labels_learned_total', 0.0):,.0f}")
+    labels = lrn.get("learner_labels_learned_total", 0.0)
+    frauds = lrn.get("learner_fraud_labels_learned_total", 0.0)
+    table.add_row("labels learned", f"{labels:,.0f}")
+    table.add_row("fraud rate (labelled)", f"{frauds / labels:.2%}" if labels else "-")
     table.add_row(
         "prequential PR-AUC (latest labels)",
         f"{lrn.get('learner_prequential{measure=average_precision}', 0.0):.3f}",

@@ -140,8 +140,8 @@ class Learner:
         #: Records that could not be read, by topic.
         self.unreadable: dict[str, int] = {}
 
-    def process(self, records: Sequence[ConsumerRecord]) -> int:
-        """Take a batch (any mix of both topics); return how many labels were learned."""
+    def process(self, records: Sequence[ConsumerRecord]) -> tuple[int, int]:
+        """Take a batch (any mix of both topics); return (labels learned, frauds among them)."""
         state = self.state
         joined: list[tuple[Served, bool]] = []
         for record in records:
@@ -169,7 +169,7 @@ class Learner:
                     FraudReport(served.transaction_id, served.merchant_id, served.event_ms)
                 )
         self._store.report_frauds(frauds)
-        return len(joined)
+        return len(joined), sum(1 for _, is_fraud in joined if is_fraud)
 
     def publish(self, snapshots: SnapshotStore, states: StateStore) -> str:
         """Save the whole state, then make the model current for the scorers."""

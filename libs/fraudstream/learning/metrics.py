@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 
+from fraudstream.learning.join import JoinStats
 from fraudstream.learning.learner import Quality
 
 
@@ -17,6 +18,15 @@ class LearnerMetrics:
         self.labels_learned = Counter(
             "learner_labels_learned",
             "Labels joined with served features and learned",
+            registry=registry,
+        )
+        self.fraud_labels = Counter(
+            "learner_fraud_labels_learned", "Fraud labels learned", registry=registry
+        )
+        self.join_dropped = Gauge(
+            "learner_join_dropped",
+            "Records dropped unjoined after LEARNER_MAX_WAIT, and repeated labels",
+            ["kind"],
             registry=registry,
         )
         self.waiting = Gauge(
@@ -37,6 +47,12 @@ class LearnerMetrics:
             ["measure"],
             registry=registry,
         )
+
+    def join(self, stats: JoinStats) -> None:
+        """Publish what the join dropped."""
+        self.join_dropped.labels("served_expired").set(stats.expired_served)
+        self.join_dropped.labels("label_expired").set(stats.expired_labels)
+        self.join_dropped.labels("label_repeated").set(stats.duplicate_labels)
 
     def quality(self, q: Quality) -> None:
         """Publish the prequential measures."""

@@ -90,8 +90,9 @@ def run_learner(
                 records = [r for tp in sorted(polled) for r in polled[tp]]
                 for record in records:
                     metrics.records.labels(record.topic).inc()
-                learned = learner.process(records) if records else 0
+                learned, frauds = learner.process(records) if records else (0, 0)
                 metrics.labels_learned.inc(learned)
+                metrics.fraud_labels.inc(frauds)
                 since_snapshot += learned
                 due = since_snapshot >= learner_settings.snapshot_every_labels or (
                     since_snapshot and time.monotonic() - last_snapshot >= every_s
@@ -154,6 +155,7 @@ def _publish(
     state = learner.state
     metrics.snapshots.inc()
     metrics.waiting.set(len(state.join.served) + len(state.join.labels))
+    metrics.join(state.join.stats)
     measured = quality(state, settings.scorer.threshold)
     metrics.quality(measured)
     log.info("model published", version=version, labels=state.labels_learned)
