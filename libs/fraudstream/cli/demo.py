@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -16,9 +18,17 @@ def demo(
     duration: Annotated[float, typer.Option(min=10.0, help="Seconds of streaming.")] = 120.0,
     folder: Annotated[Path, typer.Option(help="Data, logs and results.")] = Path(".local/demo"),
 ) -> None:
-    """The project's main job in one command; embedded Kafka/Redis where none is set."""
+    """The project's main job in one command; embedded Kafka/Redis where none is set.
+
+    Ctrl-C or SIGTERM stops it early, and everything it started is stopped too.
+    """
     console = Console()
-    summary = run_demo(folder, duration, console)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        summary = run_demo(folder, duration, console)
+    except KeyboardInterrupt:
+        console.print("demo stopped; every process it started was stopped too")
+        raise typer.Exit(130) from None
     table = Table(title="fraudstream demo: summary", show_header=False)
     table.add_row(
         "transactions replayed / scored", f"{summary.transactions_replayed:,} / {summary.scored:,}"
@@ -36,3 +46,8 @@ def demo(
     console.print(table)
     console.print(f"alerts sample: {summary.folder / 'alerts-sample.jsonl'}")
     console.print(f"logs: {summary.folder}/*.log   MLflow runs: {summary.mlflow_uri}")
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the demo's clean-up runs."""
+    raise KeyboardInterrupt
