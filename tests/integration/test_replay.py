@@ -140,7 +140,12 @@ def test_sigterm_flushes_and_reports(settings: Settings, tmp_path: Path) -> None
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(6)
+    deadline = time.monotonic() + 60  # mid-run: once records flow (start-up may be slow)
+    while time.monotonic() < deadline and process.poll() is None:
+        if read_topic(settings.kafka.servers, settings.kafka.transactions_topic, timeout_s=1):
+            break
+        time.sleep(0.5)
+    time.sleep(2)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err

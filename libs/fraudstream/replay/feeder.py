@@ -9,8 +9,10 @@ queue that stops it from running ahead by more than :data:`LOOKAHEAD_CHUNKS`.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +49,26 @@ def _feed(
     on_bad_row: BadRowPolicy,
     options: ReplayOptions,
     out: mp.Queue[tuple[str, Any]],
+    parent: int,
 ) -> None:
-    """Body of the feeder process: header, chunks, then ``done`` (or ``error``)."""
+    """Body of the feeder process: header, chunks, then ``done`` (or ``error``).
+
+    It ends by itself when its parent is gone (killed before it could stop it), so
+    it never holds the parent's pipes open behind it.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def put(message: tuple[str, Any]) -> None:
+        while True:
+            try:
+                out.put(message, timeout=1.0)
+            except queue.Full:
+                if os.getppid() != parent:
+                    raise SystemExit(0) from None
+                continue
+            return
+
     try:
         dataset = load_dataset(path, kind, on_bad_row=on_bad_row)
         header = FeedHeader(
@@ -58,14 +77,14 @@ def _feed(
             bad_rows=dataset.bad_rows,
             bad_row_count=dataset.bad_row_count,
         )
-        out.put(("header", header))
+        put(("header", header))
         for chunk in plan_chunks(dataset, options):
-            out.put(("chunk", chunk))
-        out.put(("done", None))
+            put(("chunk", chunk))
+        put(("done", None))
     except FraudstreamError as exc:
-        out.put(("error", exc))
+        put(("error", exc))
     except Exception as exc:  # report anything else to the parent rather than vanish
-        out.put(("error", FeederError(f"the replay feeder failed: {exc!r}")))
+        put(("error", FeederError(f"the replay feeder failed: {exc!r}")))
 
 
 class Feeder:
@@ -83,7 +102,7 @@ class Feeder:
         self._queue: mp.Queue[tuple[str, Any]] = context.Queue(maxsize=LOOKAHEAD_CHUNKS)
         self._process = context.Process(
             target=_feed,
-            args=(path, kind, on_bad_row, options, self._queue),
+            args=(path, kind, on_bad_row, options, self._queue, os.getpid()),
             name="fraudstream-replay-feeder",
             daemon=True,
         )
@@ -100,8 +119,10 @@ class Feeder:
     ) -> None:
         self.close()
 
-    def _next(self) -> tuple[str, Any]:
+    def _next(self, stop: threading.Event | None = None) -> tuple[str, Any] | None:
         while True:
+            if stop is not None and stop.is_set():
+                return None
             try:
                 message = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
@@ -114,9 +135,13 @@ class Feeder:
                 raise payload
             return kind, payload
 
-    def header(self) -> FeedHeader:
-        """Wait for the dataset to load; raise its error if it could not be."""
-        kind, payload = self._next()
+    def header(self, stop: threading.Event | None = None) -> FeedHeader | None:
+        """Wait for the dataset to load; raise its error if it could not be; None if
+        ``stop`` was set first."""
+        message = self._next(stop)
+        if message is None:
+            return None
+        kind, payload = message
         if kind != "header":
             raise FeederError(f"the replay feeder sent {kind!r} before its header")
         return payload  # type: ignore[no-any-return]
@@ -124,10 +149,10 @@ class Feeder:
     def chunks(self) -> Iterator[Chunk]:
         """The encoded chunks, in send order."""
         while True:
-            kind, payload = self._next()
-            if kind == "done":
+            message = self._next()
+            if message is None or message[0] == "done":
                 return
-            yield payload
+            yield message[1]
 
     def close(self) -> None:
         """Stop the feeder process (it may be blocked on a full queue) and reap it."""

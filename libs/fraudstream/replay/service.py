@@ -32,13 +32,23 @@ def replay(
     partitions: int | None = None,
     console: Console | None = None,
 ) -> ReplayReport:
-    """Replay ``path`` into Kafka; stop cleanly on SIGINT or SIGTERM."""
+    """Replay ``path`` into Kafka; stop cleanly on SIGINT or SIGTERM.
+
+    Signals are taken over from the very start: a stop while the dataset is still
+    loading ends the replay before anything is sent, and the feeder process is
+    stopped with it.
+    """
     kafka = settings.kafka
     topics = Topics(transactions=kafka.transactions_topic, labels=kafka.labels_topic)
     stop = threading.Event()
     report = ReplayReport(mode=_describe_pace(options))
-    with Feeder(path, options, kind=kind, on_bad_row=on_bad_row) as feeder:
-        header = feeder.header()  # raises the dataset's error before anything is sent
+    with (
+        stop_on_signals(stop, report.mark_interrupted),
+        Feeder(path, options, kind=kind, on_bad_row=on_bad_row) as feeder,
+    ):
+        header = feeder.header(stop)  # raises the dataset's error before anything is sent
+        if header is None:
+            return report
         report.dataset = header.dataset
         report.planned = header.planned
         report.bad_rows = header.bad_row_count
@@ -48,10 +58,7 @@ def replay(
         for topic in (topics.transactions, topics.labels):
             producer.partitions_for(topic)  # fetch metadata now, not on the first send
         try:
-            with (
-                stop_on_signals(stop, report.mark_interrupted),
-                _progress(console, header.planned) as progress,
-            ):
+            with _progress(console, header.planned) as progress:
                 run_replay(
                     feeder.chunks(),
                     producer,
