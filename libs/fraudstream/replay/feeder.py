@@ -65,7 +65,9 @@ def _feed(
                 out.put(message, timeout=1.0)
             except queue.Full:
                 if os.getppid() != parent:
-                    raise SystemExit(0) from None
+                    # orphaned: exit at once; a normal exit would wait forever for the
+                    # queue's writer thread to flush into a pipe nobody reads
+                    os._exit(0)
                 continue
             return
 
