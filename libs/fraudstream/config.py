@@ -57,6 +57,17 @@ class KafkaSettings(BaseSettings):
     )
 
     @property
+    def topics(self) -> list[str]:
+        """Every topic fraudstream reads or writes, in pipeline order."""
+        return [
+            self.transactions_topic,
+            self.labels_topic,
+            self.alerts_topic,
+            self.scored_topic,
+            self.dlq_topic,
+        ]
+
+    @property
     def servers(self) -> list[str]:
         """The bootstrap servers as a list."""
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ from fraudstream.features.redis_store import (
     delete_prefix,
 )
 from fraudstream.features.store import FeatureRequest
+from fraudstream.testing.scorer import free_port
 
 T0 = 1_712_000_000_000
 
@@ -37,14 +37,8 @@ def prefix(client: redis.Redis) -> Iterator[str]:
     delete_prefix(client, prefix)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_redis_is_a_typed_error_not_empty_features() -> None:
-    settings = RedisSettings(url=f"redis://127.0.0.1:{_free_port()}/0", socket_timeout_s=0.5)
+    settings = RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0", socket_timeout_s=0.5)
     store = RedisFeatureStore.connect(settings)
     with pytest.raises(FeatureStoreUnavailableError, match="Redis is unavailable") as caught:
         store.process([FeatureRequest("a", T0, 100, "k", "m")])

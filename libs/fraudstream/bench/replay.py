@@ -20,15 +20,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
-
 from fraudstream.bench.data import write_ulb_like
 from fraudstream.config import Settings
 from fraudstream.datasets import load_dataset
 from fraudstream.gctune import fewer_collections
-from fraudstream.kafka.admin import ensure_topics
+from fraudstream.kafka.admin import delete_topics, ensure_topics
 from fraudstream.kafka.producer import DeliveryTracker, build_producer
 from fraudstream.replay.plan import CHUNK_SIZE, Pace, ReplayOptions, plan_chunks
 from fraudstream.replay.service import replay
@@ -106,7 +102,7 @@ def bench_replay(settings: Settings, *, rows: int, repeats: int) -> ReplayBenchR
                 with fewer_collections():
                     bare_tuned_rates.append(_bare_loop(settings, tuned_topic, keys, values))
         finally:
-            _delete_topics(settings, topics)
+            delete_topics(settings.kafka, topics)
     return ReplayBenchResult(
         rows=rows,
         record_bytes=sum(map(len, values)) / len(values),
@@ -136,19 +132,3 @@ def _bare_loop(settings: Settings, topic: str, keys: list[bytes], values: list[b
     if tracker.failed:
         raise RuntimeError(f"bare loop lost {tracker.failed} records: {tracker.errors}")
     return len(values) / elapsed
-
-
-def _delete_topics(settings: Settings, topics: list[str]) -> None:
-    """Remove the benchmark's topics; a failure here must not hide the run's own error."""
-    if not topics:
-        return
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka.servers)
-    except KafkaError:
-        return
-    try:
-        admin.delete_topics(topics)
-    except KafkaError as exc:
-        structlog.get_logger(__name__).warning("bench topics not deleted", error=str(exc))
-    finally:
-        admin.close()

@@ -15,17 +15,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import psutil
@@ -40,7 +38,7 @@ from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import SchemaError
 from fraudstream.features.redis_store import delete_prefix
-from fraudstream.kafka.admin import ensure_topics
+from fraudstream.kafka.admin import delete_topics, ensure_topics
 from fraudstream.observability.health import Health
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
@@ -56,6 +54,7 @@ from fraudstream.streaming.loop import (
     StreamLoop,
 )
 from fraudstream.testing.kafka import unique_topics
+from fraudstream.testing.scorer import committed_offsets, scorer_env
 
 
 @dataclass
@@ -153,7 +152,7 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
         result.latency_rate, result.latency_ms = _latency(settings, path)
         if rss_transactions:
             result.rss_mb = _rss(settings, path, rss_transactions)
-    _forget(settings, base)
+    delete_topics(settings.kafka, _bench_topics(base))
     return result
 
 
@@ -205,9 +204,7 @@ def _latency(
     run = uuid.uuid4().hex[:8]
     topics = unique_topics(settings, "bench-latency")
     kafka = topics.kafka
-    ensure_topics(
-        kafka, [kafka.transactions_topic, kafka.scored_topic, kafka.alerts_topic, kafka.dlq_topic]
-    )
+    ensure_topics(kafka, kafka.topics)
     histogram = HdrHistogram(1, 60_000_000, 3)  # microseconds, up to a minute
     expected = int(rate * seconds)
     stop = threading.Event()
@@ -235,21 +232,7 @@ def _latency(
 
 def _start_scorer(settings: Settings, topics: Settings, run: str) -> subprocess.Popen[bytes]:
     """A ``fraudstream score`` process on ``topics`` with its own group and keys."""
-    kafka = topics.kafka
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "KAFKA_TRANSACTIONS_TOPIC": kafka.transactions_topic,
-        "KAFKA_ALERTS_TOPIC": kafka.alerts_topic,
-        "KAFKA_SCORED_TOPIC": kafka.scored_topic,
-        "KAFKA_DLQ_TOPIC": kafka.dlq_topic,
-        "REDIS_URL": settings.redis.url,
-        "FEATURES_KEY_PREFIX": f"bench-{run}",
-        "SCORER_GROUP_ID": f"bench-{run}",
-        "SCORER_INSTANCE_ID": f"bench-{run}",
-        "SCORER_HTTP_PORT": "0",
-        "FRAUDSTREAM_LOG_LEVEL": "WARNING",
-    }
+    env = {**scorer_env(_scorer_settings(topics, run)), "FRAUDSTREAM_LOG_LEVEL": "WARNING"}
     return subprocess.Popen(
         [sys.executable, "-m", "fraudstream.cli", "score"],
         env=env,
@@ -283,7 +266,7 @@ def _stop_scorer(
     client = redis.Redis.from_url(settings.redis.url)
     delete_prefix(client, f"bench-{run}")
     client.close()
-    _forget(settings, topics)
+    delete_topics(settings.kafka, _bench_topics(topics))
 
 
 def _measure(
@@ -322,48 +305,18 @@ def _rss(settings: Settings, path: Path, transactions: int) -> list[tuple[int, f
     samples: list[tuple[int, float]] = []
     try:
         watcher = psutil.Process(process.pid)
-        progress = _group_progress(kafka.servers, kafka.transactions_topic, f"bench-{run}")
+        group = f"bench-{run}"
         deadline = time.monotonic() + 900
         done = 0
         while done < transactions and time.monotonic() < deadline and process.poll() is None:
             time.sleep(1.0)
-            done = progress()
+            done = committed_offsets(kafka.servers, group, kafka.transactions_topic)
             samples.append((done, watcher.memory_info().rss / 2**20))
     finally:
         _stop_scorer(process, settings, run, topics)
     return samples
 
 
-def _group_progress(servers: list[str], topic: str, group: str) -> Callable[[], int]:
-    """A function returning how many records the group has committed on ``topic``."""
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=servers)
-
-    def committed() -> int:
-        offsets: dict[Any, Any] = admin.list_group_offsets(group).get(group, {})
-        return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
-
-    return committed
-
-
-def _forget(settings: Settings, topics: Settings) -> None:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    kafka = topics.kafka
-    names = [
-        kafka.transactions_topic,
-        kafka.labels_topic,
-        kafka.alerts_topic,
-        kafka.scored_topic,
-        kafka.dlq_topic,
-        f"{kafka.scored_topic}-passthrough",
-    ]
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka.servers)
-        existing = set(admin.list_topics())
-        admin.delete_topics([n for n in names if n in existing])
-        admin.close()
-    except KafkaError:
-        pass
+def _bench_topics(topics: Settings) -> list[str]:
+    """Every topic a benchmark run made under ``topics``' names."""
+    return [*topics.kafka.topics, f"{topics.kafka.scored_topic}-passthrough"]

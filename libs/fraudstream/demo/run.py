@@ -73,16 +73,7 @@ def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
         env = _service_env(folder, run, stack, console)
         settings = Settings.load(**env)
         kafka = settings.kafka
-        ensure_topics(
-            kafka,
-            [
-                kafka.transactions_topic,
-                kafka.labels_topic,
-                kafka.alerts_topic,
-                kafka.scored_topic,
-                kafka.dlq_topic,
-            ],
-        )
+        ensure_topics(kafka, kafka.topics)
         frame = simulate(SimulatorConfig(days=DAYS, seed=42))
         data = folder / "simulated.parquet"
         write_parquet_atomic(frame, data)

@@ -1,16 +1,20 @@
-"""Create the topics fraudstream needs when they are missing."""
+"""Topic administration: create what is missing, delete, wait for partitions."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable
 
-from kafka import KafkaAdminClient
+import structlog
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import ServiceUnavailableError
+
+log = structlog.get_logger(__name__)
 
 
 def ensure_topics(
@@ -49,3 +53,38 @@ def ensure_topics(
         raise ServiceUnavailableError(f"cannot create topics {wanted}: {exc}") from exc
     finally:
         admin.close()
+
+
+def delete_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
+    """Delete those of ``topics`` that exist; best effort (for benchmark clean-up):
+    a failure is logged, never raised over the caller's own error."""
+    names = list(topics)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.servers)
+    except KafkaError as exc:
+        log.warning("topics not deleted", topics=names, error=str(exc))
+        return
+    try:
+        existing = set(admin.list_topics())
+        doomed = [name for name in names if name in existing]
+        if doomed:
+            admin.delete_topics(doomed)
+    except KafkaError as exc:
+        log.warning("topics not deleted", topics=names, error=str(exc))
+    finally:
+        admin.close()
+
+
+def wait_for_partitions(consumer: KafkaConsumer, topic: str, timeout_s: float) -> set[int]:
+    """The partitions of ``topic`` once the consumer's metadata knows them.
+
+    Raises ``KafkaTimeoutError`` when they are not known within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return set(found)
+        if time.monotonic() > deadline:
+            raise KafkaTimeoutError(f"no partition metadata for topic {topic}")
+        time.sleep(0.05)

@@ -22,7 +22,7 @@ from fraudstream.config import Settings
 from fraudstream.errors import ConfigError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
-from fraudstream.kafka.admin import ensure_topics
+from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
 from fraudstream.learning.bootstrap import bootstrap_state, refuse_overwrite
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import Learner, LearnerState, StateStore, quality
@@ -186,7 +186,9 @@ def _consumer(
         fetch_max_wait_ms=50,
     )
     partitions = [
-        TopicPartition(topic, p) for topic in topics for p in sorted(_partitions(consumer, topic))
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in sorted(wait_for_partitions(consumer, topic, timeout_s=30))
     ]
     consumer.assign(partitions)
     for tp in partitions:
@@ -196,13 +198,3 @@ def _consumer(
         else:
             consumer.seek(tp, saved)
     return consumer
-
-
-def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return set(found)
-        time.sleep(0.1)
-    raise TimeoutError(f"no partitions known for {topic}")

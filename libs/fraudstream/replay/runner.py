@@ -60,54 +60,43 @@ def run_replay(
 ) -> ReplayReport:
     """Send every chunk's records when due; fill and return ``report``."""
     with fewer_collections():
-        return _run(chunks, producer, topics, report, paced, stop, progress, clock)
-
-
-def _run(
-    chunks: Iterable[Chunk],
-    producer: Producer,
-    topics: Topics,
-    report: ReplayReport,
-    paced: bool,
-    stop: threading.Event,
-    progress: Progress | None,
-    clock: Callable[[], float],
-) -> ReplayReport:
-    tracker = DeliveryTracker()
-    send = producer.send
-    track = tracker.track
-    chunks = iter(chunks)
-    first = next(chunks, None)  # the clock starts with the first record in hand
-    started = clock()
-    last_progress = started
-    for chunk in itertools.chain([first] if first else [], chunks):
-        if stop.is_set():
-            break
-        for due, is_label, key, value in zip(
-            chunk.due, chunk.is_label, chunk.keys, chunk.values, strict=True
-        ):
-            if paced:
-                lag = _wait_until(started + due, clock, stop)
-                if lag is None:
-                    break
-                report.max_lag_s = max(report.max_lag_s, lag)
-            track(send(topics.labels if is_label else topics.transactions, value=value, key=key))
-            if is_label:
-                report.labels_sent += 1
-            else:
-                report.transactions_sent += 1
-            if paced and progress is not None and clock() - last_progress > 0.25:
-                last_progress = clock()
-                progress(report, last_progress - started)
-        tracker.poll()
-        if progress is not None:
-            progress(report, clock() - started)
-    producer.flush(timeout=FLUSH_TIMEOUT_S)  # the run ends when Kafka has acknowledged
-    tracker.drain()
-    report.duration_s = clock() - started
-    report.delivered = tracker.delivered
-    report.failed = tracker.failed
-    report.delivery_errors = tracker.errors
+        tracker = DeliveryTracker()
+        send = producer.send
+        track = tracker.track
+        chunks = iter(chunks)
+        first = next(chunks, None)  # the clock starts with the first record in hand
+        started = clock()
+        last_progress = started
+        for chunk in itertools.chain([first] if first else [], chunks):
+            if stop.is_set():
+                break
+            for due, is_label, key, value in zip(
+                chunk.due, chunk.is_label, chunk.keys, chunk.values, strict=True
+            ):
+                if paced:
+                    lag = _wait_until(started + due, clock, stop)
+                    if lag is None:
+                        break
+                    report.max_lag_s = max(report.max_lag_s, lag)
+                track(
+                    send(topics.labels if is_label else topics.transactions, value=value, key=key)
+                )
+                if is_label:
+                    report.labels_sent += 1
+                else:
+                    report.transactions_sent += 1
+                if paced and progress is not None and clock() - last_progress > 0.25:
+                    last_progress = clock()
+                    progress(report, last_progress - started)
+            tracker.poll()
+            if progress is not None:
+                progress(report, clock() - started)
+        producer.flush(timeout=FLUSH_TIMEOUT_S)  # the run ends when Kafka has acknowledged
+        tracker.drain()
+        report.duration_s = clock() - started
+        report.delivered = tracker.delivered
+        report.failed = tracker.failed
+        report.delivery_errors = tracker.errors
     return report
 
 

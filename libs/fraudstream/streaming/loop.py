@@ -31,12 +31,13 @@ from typing import Final, Protocol
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, KafkaTimeoutError, ProducerFencedError
+from kafka.errors import KafkaError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
+from fraudstream.kafka.admin import wait_for_partitions
 from fraudstream.kafka.producer import build_producer
 from fraudstream.observability.health import Health
 
@@ -222,7 +223,15 @@ class StreamLoop:
                     session_timeout_ms=config.session_timeout_ms,
                     heartbeat_interval_ms=config.session_timeout_ms // 3,
                 )
-                _await_partitions(consumer, config.topics, self._kafka.request_timeout_ms)
+                # Know the partitions before subscribing: subscribing first gives an
+                # empty first assignment and a second rebalance, which kafka-python 3.0
+                # was seen to lose (7 of 80 test starts stuck with no partitions)
+                try:
+                    for topic in config.topics:
+                        wait_for_partitions(consumer, topic, self._kafka.request_timeout_ms / 1000)
+                except KafkaError:
+                    consumer.close(autocommit=False)
+                    raise
                 consumer.subscribe(list(config.topics))
             except (KafkaError, ServiceUnavailableError) as exc:
                 self._health.down("kafka", str(exc))
@@ -296,22 +305,6 @@ class StreamLoop:
         self._metrics.retry(cause)
         log.warning("batch not committed, will retry", cause=cause, error=str(exc))
         self._backoff.wait(stop)
-
-
-def _await_partitions(consumer: KafkaConsumer, topics: Sequence[str], timeout_ms: int) -> None:
-    """Know the topics' partitions before subscribing.
-
-    Subscribing first gives an empty first assignment and a second rebalance, which
-    kafka-python 3.0 was seen to lose (the member then stays in the group with no
-    partitions: 7 of 80 test starts, none with this wait).
-    """
-    deadline = time.monotonic() + timeout_ms / 1000
-    for topic in topics:
-        while not consumer.partitions_for_topic(topic):
-            if time.monotonic() > deadline:
-                consumer.close(autocommit=False)
-                raise KafkaTimeoutError(f"no partition metadata for topic {topic}")
-            time.sleep(0.05)
 
 
 def _abort(producer: KafkaProducer) -> None:

@@ -32,21 +32,13 @@ from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from fraudstream.config import Settings
+from fraudstream.demo.embedded import free_port
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.scoring.service import run_scorer
 from fraudstream.testing.kafka import Record, unique_topics
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now.
-
-    >>> 0 < free_port() < 65536
-    True
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port"]  # re-exported for tests
 
 
 def scorer_settings(
@@ -96,17 +88,7 @@ def scorer_env(settings: Settings) -> dict[str, str]:
 
 def create_topics(settings: Settings) -> None:
     """Create every topic the scorer reads and writes (the scorer would, later)."""
-    kafka = settings.kafka
-    ensure_topics(
-        kafka,
-        [
-            kafka.transactions_topic,
-            kafka.labels_topic,
-            kafka.alerts_topic,
-            kafka.scored_topic,
-            kafka.dlq_topic,
-        ],
-    )
+    ensure_topics(settings.kafka, settings.kafka.topics)
 
 
 def delete_keys(redis_url: str, prefix: str) -> int:
