@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraudstream.durations import format_duration, parse_duration
@@ -31,6 +31,16 @@ def _section(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(
         env_prefix=prefix, env_file=".env", extra="ignore", frozen=True, validate_default=True
     )
+
+
+def _duration(value: object) -> object:
+    """Accept human durations ("7d", "12h", "90s") besides pydantic's own forms."""
+    if isinstance(value, str) and value.strip() and value.strip()[-1] in "smhdw":
+        return parse_duration(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class KafkaSettings(BaseSettings):
@@ -47,6 +57,9 @@ class KafkaSettings(BaseSettings):
     alerts_topic: str = "fraud.alerts"
     scored_topic: str = "transactions.scored"
     dlq_topic: str = "transactions.dlq"
+    model_events_topic: str = Field(
+        "model.events", description="Promotions and rollbacks, one event per alias move."
+    )
     partitions: int = Field(6, ge=1, description="Partitions for topics fraudstream creates.")
     replication_factor: int = Field(1, ge=1)
     request_timeout_ms: int = Field(30_000, ge=1000)
@@ -55,6 +68,15 @@ class KafkaSettings(BaseSettings):
     compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         "none", description="Producer compression (gzip costs ~6x throughput)."
     )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)."
+    )
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(None, description="Never logged.")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers.")
 
     @property
     def topics(self) -> list[str]:
@@ -65,6 +87,7 @@ class KafkaSettings(BaseSettings):
             self.alerts_topic,
             self.scored_topic,
             self.dlq_topic,
+            self.model_events_topic,
         ]
 
     @property
@@ -80,6 +103,10 @@ class RedisSettings(BaseSettings):
 
     url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL.")
     socket_timeout_s: float = Field(2.0, gt=0)
+    password: SecretStr | None = Field(
+        None, description="AUTH password (wins over one in the URL); never logged."
+    )
+    ssl_ca_certs: Path | None = Field(None, description="CA bundle for rediss:// URLs.")
 
 
 class MlflowSettings(BaseSettings):
@@ -92,7 +119,17 @@ class MlflowSettings(BaseSettings):
     online_experiment_name: str = Field(
         "fraudstream-online", description="Experiment of the learner's snapshot runs."
     )
-    registered_model_name: str = "fraudstream-challenger"
+    registered_model_name: str = Field(
+        "fraudstream", description="Registered model holding champion and challenger."
+    )
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+    promotion_margin: float = Field(
+        0.01, ge=0.0, description="Challenger must beat the champion's AP by this much."
+    )
+    alias_poll_interval: Duration = Field(
+        timedelta(seconds=30), description="How often scorers check the registry aliases."
+    )
 
 
 class DataSettings(BaseSettings):
@@ -106,16 +143,6 @@ class DataSettings(BaseSettings):
     )
     openml_ulb_id: int = Field(1597, description="OpenML dataset id of the ULB creditcard data.")
     download_timeout_s: float = Field(60.0, gt=0)
-
-
-def _duration(value: object) -> object:
-    """Accept human durations ("7d", "12h", "90s") besides pydantic's own forms."""
-    if isinstance(value, str) and value.strip() and value.strip()[-1] in "smhdw":
-        return parse_duration(value)
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class FeatureSettings(BaseSettings):
@@ -180,6 +207,62 @@ class LearnerSettings(BaseSettings):
     http_port: int = Field(8002, ge=0, le=65535, description="0 picks a free port.")
 
 
+class ArchiveSettings(BaseSettings):
+    """The Parquet archive of served features and labels (prefix ``ARCHIVE_``)."""
+
+    model_config = _section("ARCHIVE_")
+
+    path: str = Field(
+        "data/archive", description="Folder or fsspec URL (s3://...) of the Parquet archive."
+    )
+    group_id: str = Field("archiver", description="Consumer group of the archiver.")
+    flush_every: Duration = Field(
+        timedelta(seconds=30), description="Write buffered rows at least this often."
+    )
+    flush_rows: int = Field(50_000, ge=1, description="...or when this many rows are buffered.")
+    http_host: str = Field("127.0.0.1", description="Where /metrics and /healthz listen.")
+    http_port: int = Field(8003, ge=0, le=65535, description="0 picks a free port.")
+
+
+class TrainingSettings(BaseSettings):
+    """Batch training of the challenger (prefix ``TRAIN_``); see docs/training.md."""
+
+    model_config = _section("TRAIN_")
+
+    window: Duration = Field(
+        timedelta(days=60), description="Training data: this long before the cutoff."
+    )
+    label_delay: Duration = Field(
+        timedelta(days=7), description="Labels become known this long after the transaction."
+    )
+    eval_window: Duration = Field(
+        timedelta(days=7), description="Most recent labelled window for champion vs challenger."
+    )
+    folds: int = Field(3, ge=2, description="Time-ordered cross-validation folds.")
+    search_trials: int = Field(6, ge=1, description="Hyperparameter combinations tried.")
+    min_fraud_rate: float = Field(
+        0.0001, ge=0, description="Validation: lowest plausible fraud rate."
+    )
+    max_fraud_rate: float = Field(
+        0.2, le=1, description="Validation: highest plausible fraud rate."
+    )
+    max_null_rate: float = Field(0.01, ge=0, le=1, description="Validation: per-column null rate.")
+    seed: int = 7
+
+
+class ApiSettings(BaseSettings):
+    """The synchronous scoring API (prefix ``API_``); see docs/api.md."""
+
+    model_config = _section("API_")
+
+    host: str = Field("127.0.0.1", description="Where `fraudstream serve` listens.")
+    port: int = Field(8080, ge=0, le=65535)
+    key: SecretStr | None = Field(
+        None, description="Required X-API-Key (unset: the API refuses to start); never logged."
+    )
+    max_batch: int = Field(500, ge=1, description="Most transactions in one request (else 413).")
+
+
 class Settings(BaseSettings):
     """Every setting of one fraudstream process, by section."""
 
@@ -193,6 +276,9 @@ class Settings(BaseSettings):
         "features",
         "scorer",
         "learner",
+        "archive",
+        "training",
+        "api",
     )
 
     log_level: str = Field("INFO", validation_alias="FRAUDSTREAM_LOG_LEVEL")
@@ -204,6 +290,9 @@ class Settings(BaseSettings):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     scorer: ScorerSettings = Field(default_factory=ScorerSettings)
     learner: LearnerSettings = Field(default_factory=LearnerSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def load(cls, **overrides: str) -> Settings:
@@ -236,6 +325,9 @@ def _describe(exc: ValidationError) -> str:
             FeatureSettings,
             ScorerSettings,
             LearnerSettings,
+            ArchiveSettings,
+            TrainingSettings,
+            ApiSettings,
         )
     }
     prefix = prefixes.get(exc.title, "")
