@@ -73,6 +73,9 @@ class ScoredBatch:
     alerts: np.ndarray
     threshold: float
     model: ScoringModel
+    #: The challenger's scores in shadow (never decide anything), when one is loaded.
+    shadow_scores: np.ndarray | None = None
+    shadow_model: ScoringModel | None = None
 
     @cached_property
     def rows(self) -> list[dict[str, float]]:
@@ -115,6 +118,7 @@ class ScoringCore:
             scores = model.score(frame)
         days = [tx.event_time.astimezone(UTC).date().isoformat() for tx in txs]
         alerts = self.decider.decide(scores, days)
+        shadow, shadow_scores = self._shadow(frame)
         return ScoredBatch(
             transactions=txs,
             features=features,
@@ -123,7 +127,20 @@ class ScoringCore:
             alerts=alerts,
             threshold=self.decider.threshold,
             model=model,
+            shadow_scores=shadow_scores,
+            shadow_model=shadow,
         )
+
+    def _shadow(self, frame: pd.DataFrame) -> tuple[ScoringModel | None, np.ndarray | None]:
+        """The challenger's scores; a challenger that fails is dropped, never the batch."""
+        shadow = self.models.shadow
+        if shadow is None:
+            return None, None
+        try:
+            return shadow, np.asarray(shadow.score(frame), dtype=np.float64)
+        except Exception as exc:  # a broken challenger must not cost the champion's batch
+            self.models.reject(shadow, exc)
+            return None, None
 
     def run(self, txs: Sequence[Transaction], *, record: bool = True) -> ScoredBatch:
         """Refresh the model, then features and score of one batch."""

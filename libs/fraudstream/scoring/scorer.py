@@ -60,6 +60,7 @@ class _Counts:
     suppressed: int = 0
     duplicates: int = 0
     late: int = 0
+    shadow_scored: int = 0
     dead_letters: list[str] = field(default_factory=list)
     scores: list[np.ndarray] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
@@ -145,7 +146,10 @@ class Scorer:
         if valid:
             model = self._guarded(self._models.refresh)
             self._metrics.model.info({"version": model.version})
+            shadow = self._models.shadow
+            self._metrics.shadow_model.info({"version": "" if shadow is None else shadow.version})
             self._metrics.snapshot_failures.set(self._models.load_failures)
+            self._metrics.registry_failures.set(self._models.registry_failures)
             # Sub-batches go to Redis one after another on the worker thread while this
             # thread turns the previous sub-batch's features into records: Redis and
             # Python work overlap. Redis runs them in order, so a card's transactions
@@ -208,9 +212,20 @@ class Scorer:
         txs = [tx for _, tx in part]
         scored = self._guarded(lambda: self._core.score(txs, features, model))
         model, threshold = scored.model, scored.threshold
+        shadow_version = None if scored.shadow_model is None else scored.shadow_model.version
+        shadows: list[float | None] = (
+            [None] * len(txs) if scored.shadow_scores is None else scored.shadow_scores.tolist()
+        )
         alerted: list[str] = []
-        for index, ((record, tx), row, score, alert) in enumerate(
-            zip(part, scored.rows, scored.scores.tolist(), scored.alerts.tolist(), strict=True)
+        for index, ((record, tx), row, score, alert, shadow) in enumerate(
+            zip(
+                part,
+                scored.rows,
+                scored.scores.tolist(),
+                scored.alerts.tolist(),
+                shadows,
+                strict=True,
+            )
         ):
             key = (tx.card_id or tx.transaction_id).encode()
             emit(
@@ -232,6 +247,8 @@ class Scorer:
                             partition=record.partition,
                             offset=record.offset,
                             source_timestamp_ms=record.timestamp,
+                            shadow_score=shadow,
+                            shadow_model_version=shadow_version,
                         )
                     ),
                     key,
@@ -268,6 +285,8 @@ class Scorer:
         counts.duplicates += int(features.duplicate.sum())
         counts.late += int(features.late.sum())
         counts.scores.append(scored.scores)
+        if scored.shadow_scores is not None:
+            counts.shadow_scored += len(txs)
         return alerted
 
     def _dead_letter(self, record: ConsumerRecord, exc: SchemaError, now: datetime) -> OutRecord:
@@ -299,6 +318,7 @@ class Scorer:
         metrics.suppressed_alerts.inc(counts.suppressed)
         metrics.duplicates.inc(counts.duplicates)
         metrics.late.inc(counts.late)
+        metrics.shadow_scored.inc(counts.shadow_scored)
         for reason in counts.dead_letters:
             metrics.dead_letter(reason)
         if counts.scores:
