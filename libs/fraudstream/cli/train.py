@@ -23,6 +23,14 @@ def train(
         str | None,
         typer.Option(help="Where training sets go (default: FRAUDSTREAM_DATA_DIR/training)."),
     ] = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            "--promote",
+            help="Then compare with the champion on the latest labelled window and promote "
+            "the challenger if it wins (it is trained on data ending where that window starts).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Train the XGBoost challenger from the archive and register it in MLflow.
@@ -40,7 +48,13 @@ def train(
     target = out_dir or str(settings.data.dir / "training")
     console = Console()
     with console.status("extracting, validating, training, registering..."):
-        result = run_all(settings, when, target)
+        if promote:
+            from fraudstream.registry.compare import compare_and_promote, training_cutoff
+
+            result = run_all(settings, training_cutoff(settings, when), target)
+            result["promote"] = compare_and_promote(settings, when)
+        else:
+            result = run_all(settings, when, target)
     if as_json:
         typer.echo(json.dumps(result, default=str))
         return
@@ -79,3 +93,7 @@ def print_summary(console: Console, result: dict[str, Any]) -> None:
         f"as @{registered['alias']}",
         highlight=False,
     )
+    if "promote" in result:
+        decision = result["promote"]
+        verdict = "PROMOTED to champion" if decision["promote"] else "kept as challenger"
+        console.print(f"{verdict}: {decision['reason']}", highlight=False)
