@@ -20,6 +20,7 @@ from fraudstream.cli.demo import demo
 from fraudstream.cli.learn import learn
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
+from fraudstream.cli.serve import serve
 from fraudstream.errors import FraudstreamError
 from fraudstream.logs import configure_logging
 
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command()(replay)
 app.command()(score)
+app.command()(serve)
 app.command()(learn)
 app.command()(demo)
 app.add_typer(bench_app, name="bench")
