@@ -34,6 +34,7 @@ from fraudstream.api.service import ScoringService
 from fraudstream.config import Settings
 from fraudstream.errors import ConfigError, ServiceUnavailableError
 from fraudstream.schemas import MAX_RECORD_BYTES
+from fraudstream.scoring.core import ScoredBatch
 from fraudstream.scoring.model import ScoringModel
 
 log = structlog.get_logger(__name__)
@@ -78,24 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
         "model and decision. See docs/api.md.",
         lifespan=lifespan,
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-
-    @app.exception_handler(ServiceUnavailableError)
-    async def unavailable(_: Request, exc: ServiceUnavailableError) -> JSONResponse:
-        log.warning("answering 503", error=str(exc))
-        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": str(RETRY_AFTER_S)})
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return JSONResponse({"detail": errors}, 422)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_batch * MAX_RECORD_BYTES:
-            return JSONResponse({"detail": "request body too large"}, 413)
-        return await call_next(request)
+    _wire(app, metrics, max_batch)
 
     @app.post(
         "/v1/score",
@@ -103,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(require_key)],
         responses={
             **_ERRORS,
+            400: {"model": Problem, "description": "The body could not be parsed at all."},
             413: {"model": Problem, "description": "More than API_MAX_BATCH transactions."},
         },
         tags=["scoring"],
@@ -124,25 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(413, f"{len(items)} transactions: at most {max_batch} per request")
         txs = [item.to_transaction() for item in items]
         scored = service.score(txs, record=record)
-        threshold, version = scored.threshold, scored.model.version
-        results = []
-        for index, (tx, score, alert) in enumerate(
-            zip(txs, scored.scores.tolist(), scored.alerts.tolist(), strict=True)
-        ):
-            (metrics.declined if alert else metrics.approved).inc()
-            results.append(
-                ScoreResult(
-                    transaction_id=tx.transaction_id,
-                    score=score,
-                    decision="decline" if alert else "approve",
-                    threshold=threshold,
-                    model_version=version,
-                    reasons=scored.reasons(index),
-                    duplicate=bool(scored.features.duplicate[index]),
-                    late=bool(scored.features.late[index]),
-                )
-            )
-        return ScoreResponse(recorded=record, results=results)
+        return ScoreResponse(recorded=record, results=_results(scored, metrics))
 
     @app.get(
         "/v1/model",
@@ -181,6 +148,63 @@ def create_app(settings: Settings) -> FastAPI:
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _wire(app: FastAPI, metrics: ApiMetrics, max_batch: int) -> None:
+    """Metrics, the body size limit, error answers and the OpenAPI batch limit."""
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated schema, with the batch limit of these settings."""
+        if app.openapi_schema is None:
+            schema = generate_openapi()
+            batch = schema["components"]["schemas"]["BatchIn"]["properties"]["transactions"]
+            batch["maxItems"] = max_batch
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.exception_handler(ServiceUnavailableError)
+    async def unavailable(_: Request, exc: ServiceUnavailableError) -> JSONResponse:
+        log.warning("answering 503", error=str(exc))
+        return JSONResponse({"detail": str(exc)}, 503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, 422)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_batch * MAX_RECORD_BYTES:
+            return JSONResponse({"detail": "request body too large"}, 413)
+        return await call_next(request)
+
+
+def _results(scored: ScoredBatch, metrics: ApiMetrics) -> list[ScoreResult]:
+    """One result per transaction; the decisions counted."""
+    threshold, version = scored.threshold, scored.model.version
+    results = []
+    for index, (tx, score, alert) in enumerate(
+        zip(scored.transactions, scored.scores.tolist(), scored.alerts.tolist(), strict=True)
+    ):
+        (metrics.declined if alert else metrics.approved).inc()
+        results.append(
+            ScoreResult(
+                transaction_id=tx.transaction_id,
+                score=score,
+                decision="decline" if alert else "approve",
+                threshold=threshold,
+                model_version=version,
+                reasons=scored.reasons(index),
+                duplicate=bool(scored.features.duplicate[index]),
+                late=bool(scored.features.late[index]),
+            )
+        )
+    return results
 
 
 def _info(model: ScoringModel) -> ModelInfo:

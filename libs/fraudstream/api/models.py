@@ -2,7 +2,7 @@
 
 :class:`TransactionIn` mirrors :class:`~fraudstream.schemas.Transaction` and its value
 rules (:func:`~fraudstream.schemas.validate_transaction`): ids of 1 to 128 characters,
-a time zone on ``event_time``, a finite ``amount`` >= 0, finite dataset features that
+a time zone on ``event_time``, a finite ``amount`` from 0 to 1e9, finite dataset features that
 do not reuse the names of computed ones.
 
 >>> tx = TransactionIn.model_validate(TRANSACTION_EXAMPLE).to_transaction()
@@ -20,11 +20,12 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     Tag,
     field_validator,
 )
 
-from fraudstream.schemas import SCHEMA_VERSION, Transaction
+from fraudstream.schemas import MAX_AMOUNT, SCHEMA_VERSION, Transaction
 from fraudstream.scoring.core import RESERVED_NAMES
 
 TRANSACTION_EXAMPLE: Final[dict[str, Any]] = {
@@ -36,6 +37,7 @@ TRANSACTION_EXAMPLE: Final[dict[str, Any]] = {
 }
 
 _Id = Annotated[str, Field(min_length=1, max_length=128)]
+_RESERVED: Final[list[JsonValue]] = [*sorted(RESERVED_NAMES)]
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -49,11 +51,16 @@ class TransactionIn(BaseModel):
     schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Only version 1 is read.")
     transaction_id: _Id = Field(description="Unique per transaction: recording is idempotent.")
     event_time: AwareDatetime = Field(description="When it happened (ISO 8601 with a zone).")
-    amount: float = Field(ge=0, allow_inf_nan=False, description="Amount, >= 0.")
+    amount: float = Field(
+        ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Amount, >= 0, at most 1e9."
+    )
     card_id: _Id | None = Field(None, description="The card; absent: no card features.")
     merchant_id: _Id | None = Field(None, description="The merchant; absent: none.")
     features: dict[str, _Finite] = Field(
-        default_factory=dict, description="The dataset's own numeric features (e.g. V1..V28)."
+        default_factory=dict,
+        description="The dataset's own numeric features (e.g. V1..V28), not named like "
+        "a computed feature.",
+        json_schema_extra={"propertyNames": {"not": {"enum": _RESERVED}}},
     )
 
     @field_validator("features")
