@@ -1,14 +1,18 @@
 """The FastAPI app: ``POST /v1/score``, ``GET /v1/model``, health and metrics.
 
 Built by :func:`create_app` from the settings; ``fraudstream serve`` runs it with
-uvicorn. Endpoints are plain functions (FastAPI runs them on its thread pool), so a
-slow Redis holds one worker thread, never the event loop that answers ``/healthz``.
+uvicorn. Requests are parsed and answered on the event loop; the Redis and model work
+runs on a small thread pool (a slow Redis holds those threads, never the loop that
+answers ``/healthz``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Final
 
@@ -39,6 +43,9 @@ from fraudstream.scoring.model import ScoringModel
 
 log = structlog.get_logger(__name__)
 
+#: Threads that score requests (each holds one Redis connection while it waits).
+SCORING_THREADS: Final = 4
+
 #: Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_S: Final = 1
 
@@ -57,12 +64,17 @@ def create_app(settings: Settings) -> FastAPI:
     expected = settings.api.key.get_secret_value().encode()
     max_batch = settings.api.max_batch
     service = ScoringService(settings)
+    # Scoring runs on a few threads of its own: a slow Redis holds them, never the
+    # event loop (which answers /healthz); few threads contend less for the GIL than
+    # the default pool of 40.
+    workers = ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="api-score")
     registry = CollectorRegistry()
     metrics = ApiMetrics(registry)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        workers.shutdown(wait=True)
         service.close()
 
     def require_key(key: Annotated[str | None, Security(_key_header)]) -> None:
@@ -92,7 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
         },
         tags=["scoring"],
     )
-    def score(
+    async def score(
         body: ScoreRequest,
         record: Annotated[
             bool,
@@ -108,7 +120,8 @@ def create_app(settings: Settings) -> FastAPI:
         if len(items) > max_batch:
             raise HTTPException(413, f"{len(items)} transactions: at most {max_batch} per request")
         txs = [item.to_transaction() for item in items]
-        scored = service.score(txs, record=record)
+        call = functools.partial(service.score, txs, record=record)
+        scored = await asyncio.get_running_loop().run_in_executor(workers, call)
         return ScoreResponse(recorded=record, results=_results(scored, metrics))
 
     @app.get(
