@@ -39,6 +39,10 @@ from fraudstream.errors import SchemaError
 #: The schema version this code writes and the only one it reads.
 SCHEMA_VERSION: Final = 1
 
+#: Largest accepted amount: amounts are counted in whole cents, summed per card, and
+#: must stay exact in a double (2**53 cents) in Redis.
+MAX_AMOUNT: Final = 1e9
+
 #: Largest accepted encoded record, in bytes. Bigger payloads are rejected unread.
 MAX_RECORD_BYTES: Final = 64 * 1024
 
@@ -62,6 +66,10 @@ def validate_transaction(tx: Transaction) -> Transaction:
     if tx.amount < 0:
         raise SchemaError(
             f"amount must be a finite number >= 0, got {tx.amount!r}", "negative_amount"
+        )
+    if tx.amount > MAX_AMOUNT:
+        raise SchemaError(
+            f"amount must be at most {MAX_AMOUNT:.0e}, got {tx.amount!r}", "invalid_value"
         )
     for name, value in tx.features.items():
         if not math.isfinite(value):

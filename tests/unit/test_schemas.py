@@ -90,3 +90,13 @@ def test_label_needs_a_timezone() -> None:
         decode_label(payload)
     ok = Label(transaction_id="a", is_fraud=True, labelled_at=datetime(2024, 4, 1, tzinfo=UTC))
     assert decode_label(encode(ok)).is_fraud is True
+
+
+def test_an_amount_too_large_to_count_in_cents_is_rejected() -> None:
+    from fraudstream.schemas import MAX_AMOUNT
+
+    raw = b'{"transaction_id":"t","event_time":"2024-04-01T12:00:00Z","amount":%s}'
+    assert decode_transaction(raw % str(MAX_AMOUNT).encode()).amount == MAX_AMOUNT
+    with pytest.raises(SchemaError, match="at most") as error:
+        decode_transaction(raw % b"1.6e308")
+    assert error.value.reason == "invalid_value"

@@ -22,6 +22,7 @@ from fraudstream.cli.learn import learn
 from fraudstream.cli.promote import promote
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
+from fraudstream.cli.serve import serve
 from fraudstream.cli.train import train
 from fraudstream.errors import FraudstreamError
 from fraudstream.logs import configure_logging
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command()(replay)
 app.command()(score)
+app.command()(serve)
 app.command()(learn)
 app.command()(demo)
 app.command()(archive)

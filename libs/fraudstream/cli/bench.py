@@ -301,3 +301,63 @@ def train_command(
         table.add_row(f"{model}: CV average precision", f"{measures['average_precision']:.3f}")
     console.print(table)
     console.print(f"best XGBoost setting: {result.best.params}", highlight=False)
+
+
+@bench_app.command("api")
+def api_command(
+    rate: Annotated[float, typer.Option(min=1, help="Reference rate, requests/s.")] = 500.0,
+    duration: Annotated[float, typer.Option(min=1, help="Seconds at the reference rate.")] = 20.0,
+    step_duration: Annotated[float, typer.Option(min=1, help="Seconds per stepped rate.")] = 10.0,
+    max_rate: Annotated[float, typer.Option(min=1, help="Highest rate tried.")] = 5_000.0,
+    out: Annotated[
+        Path | None, typer.Option(help="JSON report (default: .local/bench/api-<time>.json).")
+    ] = None,
+) -> None:
+    """One `fraudstream serve` process under an open-loop load: p99 at 500/s, best rate."""
+    from fraudstream.bench.api import P99_GOAL_MS, bench_api
+
+    settings = Settings.load()
+    console = Console()
+    with console.status("running..."):
+        result = bench_api(
+            settings,
+            rate=rate,
+            duration_s=duration,
+            step_duration_s=step_duration,
+            max_rate=max_rate,
+        )
+    best = result.best
+    figures: dict[str, object] = {
+        "benchmark": "api",
+        **_machine(),
+        "generator": "asyncio open loop, HTTP/1.1 keep-alive, HDR histogram",
+        "reference": vars(result.reference),
+        "steps": [vars(s) for s in result.steps],
+        "best_rate_p99_under_50ms": best.rate if best else None,
+    }
+    target = out or Path(".local/bench") / f"api-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(figures, indent=2) + "\n")
+    table = Table(title="scoring API, one process, single-transaction POST /v1/score")
+    for column in ("offered /s", "achieved /s", "p50 ms", "p99 ms", "max ms", "errors"):
+        table.add_column(column, justify="right")
+    for label, r in [("reference", result.reference), *(("step", s) for s in result.steps)]:
+        table.add_row(
+            f"{r.rate:,.0f} ({label})",
+            f"{r.achieved_rate:,.0f}",
+            f"{r.latency_ms['p50']:.2f}",
+            f"{r.latency_ms['p99']:.2f}",
+            f"{r.latency_ms['max']:.1f}",
+            ", ".join(f"{k}: {v}" for k, v in r.errors.items()) or "0",
+        )
+    console.print(table)
+    reference = result.reference
+    console.print(
+        f"at {reference.rate:,.0f}/s: p99 {reference.latency_ms['p99']:.2f} ms (goal <= 10), "
+        f"{sum(reference.errors.values())} errors (goal 0)"
+    )
+    console.print(
+        f"highest rate with p99 < {P99_GOAL_MS:g} ms: "
+        + (f"{best.rate:,.0f}/s" if best else "none of the rates tried")
+    )
+    console.print(f"report: {target}")

@@ -53,8 +53,9 @@ def check_feature_names(tx: Transaction) -> Transaction:
 
 def model_input(features: FeatureBatch, txs: Sequence[Transaction]) -> pd.DataFrame:
     """One row per transaction: the online features, ``amount`` and the dataset's own."""
-    frame = pd.DataFrame(features.values, columns=list(features.names))
-    frame["amount"] = [tx.amount for tx in txs]
+    amounts = np.array([tx.amount for tx in txs], dtype=np.float64)
+    values = np.column_stack([features.values.reshape(len(txs), len(features.names)), amounts])
+    frame = pd.DataFrame(values, columns=[*features.names, "amount"])
     if any(tx.features for tx in txs):
         extra = pd.DataFrame([tx.features for tx in txs])
         frame = pd.concat([frame, extra], axis=1)

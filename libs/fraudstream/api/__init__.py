@@ -1,0 +1,1 @@
+"""The synchronous scoring API (``fraudstream serve``); see docs/api.md."""

@@ -1,0 +1,104 @@
+"""What the endpoints call: the scoring core over Redis, with the model kept fresh.
+
+The model holder is asked for a new snapshot at most once per
+:data:`MODEL_REFRESH_S` (one Redis GET), not on every request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Final
+
+import redis
+import structlog
+
+from fraudstream.config import Settings
+from fraudstream.errors import ServiceUnavailableError
+from fraudstream.features.definitions import FeatureConfig
+from fraudstream.features.redis_store import FeatureStoreError, RedisFeatureStore
+from fraudstream.schemas import Transaction
+from fraudstream.scoring.core import ScoredBatch, ScoringCore
+from fraudstream.scoring.decide import Decider
+from fraudstream.scoring.model import ScoringModel
+from fraudstream.scoring.snapshots import ModelHolder, SnapshotStore
+
+log = structlog.get_logger(__name__)
+
+#: Seconds between checks for a new model snapshot.
+MODEL_REFRESH_S: Final = 1.0
+
+
+class ModelUnavailableError(ServiceUnavailableError):
+    """No model can score right now."""
+
+
+class ScoringService:
+    """Scores batches for the API: recording them or read-only."""
+
+    def __init__(self, settings: Settings) -> None:
+        features = settings.features
+        self.client = redis.Redis.from_url(
+            settings.redis.url,
+            socket_timeout=settings.redis.socket_timeout_s,
+            socket_connect_timeout=settings.redis.socket_timeout_s,
+        )
+        prefix = features.key_prefix
+        self.models = ModelHolder(SnapshotStore(self.client, prefix))
+        # The daily alert budget rations the scorer's alerts to analysts; an
+        # authorisation decision is the threshold's alone (see docs/api.md).
+        self.core = ScoringCore(
+            RedisFeatureStore(self.client, FeatureConfig.from_settings(features), prefix=prefix),
+            self.models,
+            Decider(settings.scorer.threshold),
+        )
+        self._refresh_lock = threading.Lock()
+        self._next_refresh = 0.0
+
+    def model(self) -> ScoringModel:
+        """The current model, checking for a new snapshot when one is due."""
+        now = time.monotonic()
+        if now >= self._next_refresh and self._refresh_lock.acquire(blocking=False):
+            try:
+                self.models.refresh()
+                self._next_refresh = now + MODEL_REFRESH_S
+            except redis.RedisError as exc:  # keep the model we have; the store call says more
+                log.warning("model snapshot check failed", error=str(exc))
+            finally:
+                self._refresh_lock.release()
+        return self.models.model
+
+    def score(self, txs: Sequence[Transaction], *, record: bool) -> ScoredBatch:
+        """Features (one round trip), score and decision of a batch.
+
+        Raises :class:`ServiceUnavailableError` when Redis or the model cannot answer.
+        """
+        model = self.model()
+        try:
+            features = self.core.features(txs, record=record)
+        except FeatureStoreError as exc:
+            raise ServiceUnavailableError(str(exc)) from exc
+        except redis.RedisError as exc:
+            raise ServiceUnavailableError(f"Redis failed: {exc}") from exc
+        try:
+            return self.core.score(txs, features, model)
+        except Exception as exc:  # the model and its fallback both failed
+            log.error("no model could score", version=model.version, error=repr(exc))
+            raise ModelUnavailableError(f"no model can score: {exc!r}") from exc
+
+    def ready(self) -> tuple[bool, dict[str, str]]:
+        """Redis answers and a model is loaded; and what each check says."""
+        checks: dict[str, str] = {}
+        try:
+            self.client.ping()
+            checks["redis"] = "ok"
+        except redis.RedisError as exc:
+            checks["redis"] = str(exc) or type(exc).__name__
+        model = self.models.model
+        checks["model"] = "ok" if model is not None else "no model loaded"
+        return all(v == "ok" for v in checks.values()), checks
+
+    def close(self) -> None:
+        """Release the Redis connections."""
+        self.client.close()
