@@ -20,6 +20,7 @@ from fraudstream.cli.demo import demo
 from fraudstream.cli.learn import learn
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
+from fraudstream.cli.topics import topics
 from fraudstream.errors import FraudstreamError
 from fraudstream.logs import configure_logging
 
@@ -36,6 +37,7 @@ app.command()(score)
 app.command()(learn)
 app.command()(demo)
 app.add_typer(bench_app, name="bench")
+app.command()(topics)
 
 
 @app.command()
