@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import yaml
+
 from fraudstream.deploy.checks import all_checks
 from fraudstream.errors import FraudstreamError
 
@@ -19,7 +21,7 @@ def main(argv: list[str]) -> int:
     for name, check in all_checks(root).items():
         try:
             problems = check()
-        except (FraudstreamError, ValueError) as exc:
+        except (FraudstreamError, ValueError, OSError, yaml.YAMLError) as exc:
             problems = [str(exc)]
         failed += bool(problems)
         print(f"{'FAIL' if problems else 'ok  '} {name}")

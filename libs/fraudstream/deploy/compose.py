@@ -164,6 +164,8 @@ def order_problems(compose: dict[str, Any]) -> list[str]:
 
 def check(path: Path, root: Path) -> list[str]:
     """Every Compose problem of the file at ``path``, mounts resolved against ``root``."""
+    if not path.is_file():
+        return [f"{path.name} does not exist"]
     compose = load(path)
     return (
         schema_problems(path)
