@@ -126,13 +126,18 @@ def _containers(doc: Manifest) -> list[Manifest]:
     return list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
 
 
+#: Paths each probe may use: liveness always /healthz; readiness /healthz, or /readyz
+#: where a process tells "alive" and "ready" apart (the API).
+PROBE_PATHS = {"livenessProbe": {"/healthz"}, "readinessProbe": {"/healthz", "/readyz"}}
+
+
 def _probe_problems(doc: Manifest) -> Iterator[str]:
     for container in _pod_spec(doc).get("containers") or []:
-        for probe in ("readinessProbe", "livenessProbe"):
+        for probe, allowed in PROBE_PATHS.items():
             path = ((container.get(probe) or {}).get("httpGet") or {}).get("path")
-            if path != "/healthz":
+            if path not in allowed:
                 where = f"{_name(doc)}: container {container.get('name')}"
-                yield f"{where}: {probe} is not an HTTP GET of /healthz"
+                yield f"{where}: {probe} is not an HTTP GET of {' or '.join(sorted(allowed))}"
 
 
 def _resource_problems(doc: Manifest) -> Iterator[str]:
