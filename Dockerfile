@@ -34,11 +34,19 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # Airflow 3 with fraudstream beside it: the venv sits at the same path as in the
 # runtime image (its scripts name their interpreter by absolute path) and its bin/ is
 # at the end of PATH, so `fraudstream` runs from DAG tasks while `python` and
-# `airflow` stay Airflow's own; @task.external_python can point at
-# /app/.venv/bin/python.
+# `airflow` stay Airflow's own. The DAGs' @task.external_python finds that
+# interpreter through FRAUDSTREAM_PYTHON. /app/data is shared with the fraudstream
+# services (uid 10001); compose runs Airflow as 10001:0, which the Airflow image
+# supports (any uid, group 0).
 FROM apache/airflow:3.3.2-python3.11 AS airflow
+USER 0
+RUN mkdir -p /app/data \
+    && chown 10001:0 /app/data \
+    && chmod 2775 /app/data
+USER 50000
 COPY --from=builder --chown=airflow:0 /app/.venv /app/.venv
-ENV PATH="${PATH}:/app/.venv/bin"
+ENV PATH="${PATH}:/app/.venv/bin" \
+    FRAUDSTREAM_PYTHON=/app/.venv/bin/python
 
 # The MLflow tracking server with a Postgres backend store: the upstream image plus
 # the Postgres driver, run as an unprivileged user that owns the artifact folder.

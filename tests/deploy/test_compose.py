@@ -65,6 +65,19 @@ def test_the_whole_stack_is_there(stack: dict[str, Any]) -> None:
     assert "--backend-store-uri=postgresql://" in " ".join(services["mlflow"]["command"])
     assert "./dags:/opt/airflow/dags:ro" in services["airflow-scheduler"]["volumes"]
     assert services["topics"]["command"] == ["topics"]
+    # monitoring: scrape targets by service name, the datasource's URL
+    assert (
+        "./infra/compose/prometheus-targets:/etc/prometheus/targets:ro"
+        in services["prometheus"]["volumes"]
+    )
+    assert services["grafana"]["environment"]["PROMETHEUS_URL"] == "http://prometheus:9090"
+    targets = {
+        path.stem: yaml.safe_load(path.read_text())[0]["targets"]
+        for path in (ROOT / "infra/compose/prometheus-targets").glob("*.yml")
+    }
+    for name, port in {"scorer": 8001, "learner": 8002, "archiver": 8003, "api": 8080}.items():
+        assert targets[name] == [f"{name}:{port}"]
+        assert name in services
 
 
 def test_long_running_services_have_healthchecks_and_settings_from_env_file(

@@ -7,6 +7,8 @@ nothing. Any name with a fraudstream prefix must be a setting of
 
 >>> unknown_settings(["SCORER_HTTP_HOST", "SCORER_HTTP_HOTS", "AIRFLOW__CORE__EXECUTOR"])
 ['SCORER_HTTP_HOTS']
+>>> unknown_settings(["FRAUDSTREAM_PYTHON"])
+[]
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from functools import cache
 
 from fraudstream.config import Settings, describe_settings
 
+#: Names with a fraudstream prefix that are read outside the settings object: by the
+#: DAGs (the interpreter their tasks run in, task retries) and by infra/local.
+NOT_SETTINGS = frozenset(
+    {"FRAUDSTREAM_PYTHON", "FRAUDSTREAM_TASK_RETRIES", "FRAUDSTREAM_STATE_DIR", "FRAUDSTREAM_CACHE"}
+)
+
 
 @cache
 def known_settings() -> frozenset[str]:
-    """Every environment name fraudstream reads."""
-    return frozenset(str(row["env"]) for row in describe_settings())
+    """Every environment name fraudstream reads (settings and :data:`NOT_SETTINGS`)."""
+    return frozenset(str(row["env"]) for row in describe_settings()) | NOT_SETTINGS
 
 
 @cache
