@@ -20,6 +20,10 @@ from urllib.parse import urlparse
 
 import pytest
 
+# as fraudstream/__init__.py does, but before any test module imports xgboost itself:
+# spinning OpenMP threads make XGBoost ~20x slower on a busy machine
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 HOW_TO_START = (
     "start the local services with `make services-up` and export the variables it prints, "
     "or run the suite with `make test`"

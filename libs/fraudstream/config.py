@@ -186,6 +186,10 @@ class ScorerSettings(BaseSettings):
     alert_marker_ttl: Duration = Field(
         timedelta(days=7), description="How long a raised alert is remembered (dedupe)."
     )
+    follow_registry: bool = Field(
+        True,
+        description="Serve the MLflow registry's champion and shadow-score its challenger.",
+    )
 
 
 class LearnerSettings(BaseSettings):

@@ -28,12 +28,14 @@ from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 import fraudstream.schemas
+import fraudstream.scoring.core
 import fraudstream.scoring.scorer
 from fraudstream.config import KafkaSettings, ScorerSettings
 from fraudstream.errors import SchemaError
 from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.memory_store import MemoryFeatureStore
 from fraudstream.observability.health import Health
+from fraudstream.registry.events import ModelEvent
 from fraudstream.schemas import Label, Transaction, decode_transaction, encode
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
@@ -52,6 +54,7 @@ TOPIC_SETTINGS: dict[type[msgspec.Struct], str] = {
     Alert: "alerts_topic",
     ScoredTransaction: "scored_topic",
     DeadLetter: "dlq_topic",
+    ModelEvent: "model_events_topic",
 }
 STRUCTS = list(TOPIC_SETTINGS)
 STRUCT_IDS = [s.__name__ for s in STRUCTS]
@@ -65,7 +68,11 @@ OPERATIONS = {
     ("scorer", "send", "scored_topic"),
     ("scorer", "send", "dlq_topic"),
     ("learner", "receive", "labels_topic"),
+    ("registry", "send", "model_events_topic"),
 }
+
+#: Topics created with other than KAFKA_PARTITIONS partitions.
+PARTITIONS = {"model.events": 1}
 
 SCORED_AT = datetime(2025, 6, 2, 9, 30, 12, 418305, tzinfo=UTC)
 
@@ -419,6 +426,29 @@ def _built_examples(struct: type[msgspec.Struct]) -> list[msgspec.Struct]:
                 source_timestamp_ms=1_748_856_611_000,
             )
         ]
+    if struct is ModelEvent:
+        return [
+            ModelEvent(
+                event="promoted",
+                model_name="fraudstream",
+                alias="champion",
+                version="4",
+                previous_version=None,
+                reason="bootstrap",
+                metrics={"average_precision": 0.7},
+                at=SCORED_AT,
+            ),
+            ModelEvent(
+                event="rolled_back",
+                model_name="fraudstream",
+                alias="champion",
+                version="3",
+                previous_version="4",
+                reason="manual rollback",
+                metrics={},
+                at=SCORED_AT,
+            ),
+        ]
     assert struct is DeadLetter
     return [
         DeadLetter(
@@ -527,6 +557,9 @@ def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
 def _json_types(schema: dict[str, Any]) -> set[str]:
     types: set[str] = set()
     for branch in _branches(schema):
+        if "type" not in branch and "enum" in branch:  # msgspec's Literal: an enum only
+            types |= {"string" for value in branch["enum"] if isinstance(value, str)}
+            continue
         declared = branch["type"]
         types |= {declared} if isinstance(declared, str) else set(declared)
     return types
@@ -619,7 +652,7 @@ def _reason_codes_in_code() -> set[str]:
     default = SchemaError.__init__.__defaults__
     assert default is not None
     codes: set[str] = set()
-    for module in (fraudstream.schemas, fraudstream.scoring.scorer):
+    for module in (fraudstream.schemas, fraudstream.scoring.scorer, fraudstream.scoring.core):
         assert module.__file__ is not None
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         functions = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
@@ -762,7 +795,8 @@ def test_asyncapi_channels_are_the_topics() -> None:
     assert {c["address"] for c in channels.values()} == {_topic(s) for s in STRUCTS}
     partitions = KafkaSettings.model_fields["partitions"].default
     for channel in channels.values():
-        assert channel["bindings"]["kafka"]["partitions"] == partitions
+        expected = PARTITIONS.get(channel["address"], partitions)
+        assert channel["bindings"]["kafka"]["partitions"] == expected
         for message in channel["messages"].values():
             assert message["$ref"].startswith("#/components/messages/")
 

@@ -65,6 +65,9 @@ class _FakeRegistry:
         self.aliases: dict[str, Candidate] = {}
         self.down = False
 
+    def prepare(self) -> None:
+        pass
+
     def by_alias(self, alias: str) -> Candidate | None:
         if self.down:
             from fraudstream.registry.client import RegistryUnavailableError

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from fraudstream import __version__
+from fraudstream.cli.archive import archive
 from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
@@ -22,6 +23,7 @@ from fraudstream.cli.promote import promote
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
 from fraudstream.cli.topics import topics
+from fraudstream.cli.train import train
 from fraudstream.errors import FraudstreamError
 from fraudstream.logs import configure_logging
 
@@ -37,6 +39,8 @@ app.command()(replay)
 app.command()(score)
 app.command()(learn)
 app.command()(demo)
+app.command()(archive)
+app.command()(train)
 app.command()(promote)
 app.add_typer(bench_app, name="bench")
 app.command()(topics)

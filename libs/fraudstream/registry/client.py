@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
 from fraudstream.errors import ServiceUnavailableError
@@ -50,13 +51,23 @@ class Registry:
     """Aliases, tags and versions of one registered model."""
 
     def __init__(self, tracking_uri: str, name: str) -> None:
-        from mlflow.tracking import MlflowClient  # heavy: only where a registry is used
-
         self.name = name
         self.tracking_uri = tracking_uri
-        self._client: MlflowClient = MlflowClient(
-            tracking_uri=tracking_uri, registry_uri=tracking_uri
-        )
+
+    def prepare(self) -> None:
+        """Import MLflow now (seconds of CPU, no network). A scorer calls this before it
+        consumes: an import in a background thread would hold the GIL for seconds and
+        starve the Kafka client's network thread."""
+        _ = self._client
+        import mlflow.artifacts
+        import mlflow.xgboost  # noqa: F401
+
+    @cached_property
+    def _client(self) -> MlflowClient:
+        """Created at the first call (MLflow is imported only where a registry is used)."""
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def by_alias(self, alias: str) -> Candidate | None:
         """The version an alias points at, or None when the alias (or model) is unset."""
@@ -90,6 +101,11 @@ class Registry:
         self._call(
             self._client.set_registered_model_tag, self.name, HISTORY_TAG, json.dumps(versions)
         )
+
+    def run_params(self, run_id: str) -> dict[str, str]:
+        """The parameters of the run a version came from ({} when the run is gone)."""
+        run = self._call(self._client.get_run, run_id)
+        return {} if run is None else dict(run.data.params)
 
     def _call(self, method: Any, *args: Any) -> Any:
         from mlflow.exceptions import MlflowException

@@ -150,3 +150,12 @@ def rollback(settings: Settings, registry: Registry, reason: str = "manual rollb
     publish_event(settings.kafka, event)
     log.info("rolled back", version=restored, replaced=event.previous_version)
     return event
+
+
+def bootstrap_champion(settings: Settings, registry: Registry, version: str) -> dict[str, object]:
+    """Make ``version`` the first champion, unless a champion exists (idempotent)."""
+    current = registry.by_alias(settings.mlflow.champion_alias)
+    if current is not None:
+        return {"promoted": False, "champion": current.version, "reason": "a champion exists"}
+    event = promote(settings, registry, version, "bootstrap: the first champion")
+    return {"promoted": True, "champion": event.version, "reason": event.reason}

@@ -85,8 +85,10 @@ class RegistryWatcher:
             stop.wait(self._interval_s)
 
     def start(self, stop: threading.Event) -> threading.Thread:
-        """Poll once now (so the first batch already has the models), then in a thread."""
-        self.poll_once()
+        """Poll in a daemon thread, the first time at once. Scoring never waits for it:
+        until the first poll answers (MLflow may be slow or down), the online model
+        serves. MLflow itself is imported here, before the thread starts."""
+        self._registry.prepare()
         thread = threading.Thread(
             target=self.run, args=(stop,), name="registry-watcher", daemon=True
         )

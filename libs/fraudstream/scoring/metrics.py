@@ -72,7 +72,22 @@ class ScorerMetrics:
             "scorer_score", "Scores given", _SCORE_BUCKETS, registry=registry
         )
         self.threshold = Gauge("scorer_threshold", "Current alert threshold", registry=registry)
-        self.model = Info("scorer_model", "The model in use", registry=registry)
+        self.model = Info("scorer_model", "The model in use (the champion)", registry=registry)
+        self.shadow_model = Info(
+            "scorer_shadow_model",
+            "The challenger scored in shadow (version empty when none)",
+            registry=registry,
+        )
+        self.shadow_scored = Counter(
+            "scorer_shadow_scored",
+            "Transactions the challenger scored in shadow",
+            registry=registry,
+        )
+        self.registry_failures = Gauge(
+            "scorer_registry_failures",
+            "Registry polls or version loads that failed since start",
+            registry=registry,
+        )
         self.snapshot_failures = Gauge(
             "scorer_model_snapshot_failures",
             "Model snapshots that could not be loaded since start",

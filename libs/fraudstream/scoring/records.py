@@ -48,6 +48,8 @@ class ScoredTransaction(msgspec.Struct, frozen=True, kw_only=True):
     partition: int
     offset: int
     source_timestamp_ms: int
+    shadow_score: float | None = None
+    shadow_model_version: str | None = None
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):

@@ -7,7 +7,6 @@ is checked for a new snapshot once per batch.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -16,17 +15,16 @@ from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import numpy as np
-import pandas as pd
 import redis
 import structlog
 from kafka.consumer.fetcher import ConsumerRecord
 
 from fraudstream.errors import SchemaError
-from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.redis_store import FeatureStoreUnavailableError
-from fraudstream.features.store import FeatureBatch, FeatureRequest, FeatureStore
+from fraudstream.features.store import FeatureBatch, FeatureStore
 from fraudstream.observability.health import Health
 from fraudstream.schemas import Transaction, decode_transaction
+from fraudstream.scoring.core import ScoringCore, check_feature_names
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.model import ScoringModel
@@ -50,20 +48,7 @@ SUB_BATCH: Final = 125
 #: record limit is 1 MB).
 MAX_DLQ_VALUE_BYTES: Final = 512 * 1024
 
-#: Model input names the scorer computes; a transaction's own features may not reuse them.
-RESERVED_NAMES: Final = frozenset({*FEATURE_NAMES, "amount"})
-
 T = TypeVar("T")
-
-
-def _model_input(features: FeatureBatch, txs: Sequence[Transaction]) -> pd.DataFrame:
-    """One row per transaction: the online features, ``amount`` and the dataset's own."""
-    frame = pd.DataFrame(features.values, columns=list(features.names))
-    frame["amount"] = [tx.amount for tx in txs]
-    if any(tx.features for tx in txs):
-        extra = pd.DataFrame([tx.features for tx in txs])
-        frame = pd.concat([frame, extra], axis=1)
-    return frame
 
 
 @dataclass
@@ -75,6 +60,7 @@ class _Counts:
     suppressed: int = 0
     duplicates: int = 0
     late: int = 0
+    shadow_scored: int = 0
     dead_letters: list[str] = field(default_factory=list)
     scores: list[np.ndarray] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
@@ -134,9 +120,8 @@ class Scorer:
         health: Health,
     ) -> None:
         self._topics = topics
-        self._store = store
+        self._core = ScoringCore(store, models, decider)
         self._models = models
-        self._decider = decider
         self._markers = markers
         self._metrics = metrics
         self._health = health
@@ -153,13 +138,7 @@ class Scorer:
             try:
                 if record.value is None:
                     raise SchemaError("empty record (no value)", "empty")
-                tx = decode_transaction(record.value)
-                if not RESERVED_NAMES.isdisjoint(tx.features):
-                    clash = sorted(RESERVED_NAMES.intersection(tx.features))
-                    raise SchemaError(
-                        f"dataset features reuse reserved names {clash}", "reserved_feature"
-                    )
-                valid.append((record, tx))
+                valid.append((record, check_feature_names(decode_transaction(record.value))))
             except SchemaError as exc:
                 emit(self._dead_letter(record, exc, scored_at))
                 counts.dead_letters.append(exc.reason)
@@ -167,7 +146,10 @@ class Scorer:
         if valid:
             model = self._guarded(self._models.refresh)
             self._metrics.model.info({"version": model.version})
+            shadow = self._models.shadow
+            self._metrics.shadow_model.info({"version": "" if shadow is None else shadow.version})
             self._metrics.snapshot_failures.set(self._models.load_failures)
+            self._metrics.registry_failures.set(self._models.registry_failures)
             # Sub-batches go to Redis one after another on the worker thread while this
             # thread turns the previous sub-batch's features into records: Redis and
             # Python work overlap. Redis runs them in order, so a card's transactions
@@ -209,7 +191,7 @@ class Scorer:
         """One feature store round trip for a sub-batch, and which duplicates alerted."""
         started = time.perf_counter()
         txs = [tx for _, tx in part]
-        features = self._guarded(lambda: self._store.process([FeatureRequest.of(tx) for tx in txs]))
+        features = self._guarded(lambda: self._core.features(txs))
         seconds = time.perf_counter() - started
         duplicates = [
             t.transaction_id for t, dup in zip(txs, features.duplicate, strict=True) if dup
@@ -228,24 +210,23 @@ class Scorer:
         counts: _Counts,
     ) -> list[str]:
         txs = [tx for _, tx in part]
-        frame = _model_input(features, txs)
-        try:
-            scores = model.score(frame)
-        except Exception as exc:  # a snapshot that loads but cannot score: drop it
-            model = self._models.reject(model, exc)
-            scores = model.score(frame)
-        days = [tx.event_time.astimezone(UTC).date().isoformat() for tx in txs]
-        decisions = self._guarded(lambda: self._decider.decide(scores, days))
-        threshold = self._decider.threshold
-        columns = list(frame.columns)
-        sparse = len(columns) > len(features.names) + 1  # dataset features may be missing
+        scored = self._guarded(lambda: self._core.score(txs, features, model))
+        model, threshold = scored.model, scored.threshold
+        shadow_version = None if scored.shadow_model is None else scored.shadow_model.version
+        shadows: list[float | None] = (
+            [None] * len(txs) if scored.shadow_scores is None else scored.shadow_scores.tolist()
+        )
         alerted: list[str] = []
-        for (record, tx), values, score, alert in zip(
-            part, frame.to_numpy().tolist(), scores.tolist(), decisions.tolist(), strict=True
+        for index, ((record, tx), row, score, alert, shadow) in enumerate(
+            zip(
+                part,
+                scored.rows,
+                scored.scores.tolist(),
+                scored.alerts.tolist(),
+                shadows,
+                strict=True,
+            )
         ):
-            row = dict(zip(columns, values, strict=True))
-            if sparse:
-                row = {name: value for name, value in row.items() if not math.isnan(value)}
             key = (tx.card_id or tx.transaction_id).encode()
             emit(
                 OutRecord(
@@ -266,6 +247,8 @@ class Scorer:
                             partition=record.partition,
                             offset=record.offset,
                             source_timestamp_ms=record.timestamp,
+                            shadow_score=shadow,
+                            shadow_model_version=shadow_version,
                         )
                     ),
                     key,
@@ -290,7 +273,7 @@ class Scorer:
                             score=score,
                             threshold=threshold,
                             model_version=model.version,
-                            reasons=model.reasons(row),
+                            reasons=scored.reasons(index),
                             event_time=tx.event_time,
                             scored_at=scored_at,
                         )
@@ -301,7 +284,9 @@ class Scorer:
         counts.scored += len(txs)
         counts.duplicates += int(features.duplicate.sum())
         counts.late += int(features.late.sum())
-        counts.scores.append(scores)
+        counts.scores.append(scored.scores)
+        if scored.shadow_scores is not None:
+            counts.shadow_scored += len(txs)
         return alerted
 
     def _dead_letter(self, record: ConsumerRecord, exc: SchemaError, now: datetime) -> OutRecord:
@@ -333,6 +318,7 @@ class Scorer:
         metrics.suppressed_alerts.inc(counts.suppressed)
         metrics.duplicates.inc(counts.duplicates)
         metrics.late.inc(counts.late)
+        metrics.shadow_scored.inc(counts.shadow_scored)
         for reason in counts.dead_letters:
             metrics.dead_letter(reason)
         if counts.scores:

@@ -16,6 +16,9 @@ from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
+from fraudstream.registry.client import Registry
+from fraudstream.registry.loading import load_candidate
+from fraudstream.registry.watcher import RegistryWatcher
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
@@ -30,9 +33,16 @@ REDIS_PROBE_INTERVAL_S: Final = 2.0
 
 
 def build_scorer_loop(
-    settings: Settings, registry: CollectorRegistry, health: Health
+    settings: Settings,
+    registry: CollectorRegistry,
+    health: Health,
+    watcher: RegistryWatcher | None = None,
 ) -> tuple[StreamLoop, redis.Redis]:
-    """The scorer's loop and the Redis client it uses (close both when done)."""
+    """The scorer's loop and the Redis client it uses (close both when done).
+
+    ``watcher`` follows the registry's champion and challenger; without one the scorer
+    serves the online model only.
+    """
     kafka, scorer, features = settings.kafka, settings.scorer, settings.features
     client = redis.Redis.from_url(
         settings.redis.url,
@@ -45,7 +55,7 @@ def build_scorer_loop(
             alerts=kafka.alerts_topic, scored=kafka.scored_topic, dlq=kafka.dlq_topic
         ),
         store=RedisFeatureStore(client, FeatureConfig.from_settings(features), prefix=prefix),
-        models=ModelHolder(SnapshotStore(client, prefix)),
+        models=ModelHolder(SnapshotStore(client, prefix), watcher),
         decider=Decider(
             scorer.threshold,
             budget_per_day=scorer.alert_budget_per_day,
@@ -75,7 +85,8 @@ def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
     kafka = settings.kafka
     registry = CollectorRegistry()
     health = Health(["kafka", "redis"])
-    loop, client = build_scorer_loop(settings, registry, health)
+    watcher = registry_watcher(settings) if settings.scorer.follow_registry else None
+    loop, client = build_scorer_loop(settings, registry, health, watcher)
     server = ObservabilityServer(
         registry, health, settings.scorer.http_host, settings.scorer.http_port
     )
@@ -86,6 +97,8 @@ def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
     try:
         topics = [kafka.transactions_topic, kafka.alerts_topic, kafka.scored_topic, kafka.dlq_topic]
         with stop_on_signals(stop):
+            if watcher is not None:
+                watcher.start(stop)
             if _wait_for_topics(settings, topics, health, stop):
                 log.info("scorer started", metrics_port=server.port, topic=kafka.transactions_topic)
                 loop.run(stop)
@@ -95,6 +108,18 @@ def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
         server.close()
         client.close()
         log.info("scorer stopped")
+
+
+def registry_watcher(settings: Settings) -> RegistryWatcher:
+    """A watcher of the MLflow registry's champion and challenger aliases."""
+    mlflow = settings.mlflow
+    return RegistryWatcher(
+        Registry(mlflow.tracking_uri, mlflow.registered_model_name),
+        lambda candidate: load_candidate(candidate, mlflow.tracking_uri),
+        champion_alias=mlflow.champion_alias,
+        challenger_alias=mlflow.challenger_alias,
+        interval_s=mlflow.alias_poll_interval.total_seconds(),
+    )
 
 
 def _wait_for_topics(

@@ -98,6 +98,11 @@ class ModelHolder:
         self.load_failures = 0
 
     @property
+    def registry_failures(self) -> int:
+        """Registry polls or version loads that failed (0 without a registry)."""
+        return 0 if self._watcher is None else self._watcher.failures
+
+    @property
     def shadow(self) -> ScoringModel | None:
         """The challenger scored in shadow, or None."""
         if self._watcher is None:

@@ -58,6 +58,8 @@ def scorer_settings(
             "SCORER_GROUP_ID": f"test-{name}-{run}",
             "SCORER_INSTANCE_ID": f"test-{name}-{run}",
             "SCORER_HTTP_PORT": str(free_port()),
+            "MLFLOW_REGISTERED_MODEL_NAME": f"test-{name}-{run}",
+            "MLFLOW_ALIAS_POLL_INTERVAL": "1s",
             **env,
         }
     )
@@ -82,6 +84,10 @@ def scorer_env(settings: Settings) -> dict[str, str]:
         "SCORER_THRESHOLD": str(scorer.threshold),
         "SCORER_HTTP_HOST": scorer.http_host,
         "SCORER_HTTP_PORT": str(scorer.http_port),
+        "SCORER_FOLLOW_REGISTRY": str(scorer.follow_registry).lower(),
+        "MLFLOW_TRACKING_URI": settings.mlflow.tracking_uri,
+        "MLFLOW_REGISTERED_MODEL_NAME": settings.mlflow.registered_model_name,
+        "MLFLOW_ALIAS_POLL_INTERVAL": f"{settings.mlflow.alias_poll_interval.total_seconds()}s",
         "FRAUDSTREAM_LOG_LEVEL": "INFO",
     }
 

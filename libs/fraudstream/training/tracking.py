@@ -28,12 +28,11 @@ import numpy as np
 import pandas as pd
 
 from fraudstream.errors import ServiceUnavailableError
+from fraudstream.registry.client import FEATURES_TAG, FLAVOR_TAG
 from fraudstream.training.plots import calibration_plot, importance_plot, pr_curve_plot
 from fraudstream.training.trainer import TrainingResult
 
 #: Model version tags.
-FLAVOR_TAG: Final = "fraudstream.flavor"
-FEATURES_TAG: Final = "fraudstream.features"
 METRIC_TAG_PREFIX: Final = "fraudstream.metric."
 
 
