@@ -22,20 +22,22 @@ TOOLS_DIR = Path(".local/bin")
 
 
 def find_tool(name: str, root: Path) -> Path:
-    """The executable ``name``: ``$<NAME>`` if set, else ``<root>/.local/bin``, else PATH.
+    """The executable ``name``: ``$<NAME>`` if set, else ``.local/bin`` below ``root``
+    or the current folder, else PATH.
 
     Raises :class:`ToolMissingError` saying how to install it.
     """
     override = os.environ.get(name.upper().replace("-", "_"))
     if override:
         return Path(override)
-    local = root / TOOLS_DIR / name
-    if local.is_file() and os.access(local, os.X_OK):
-        return local
+    for base in (root, Path.cwd()):
+        local = base / TOOLS_DIR / name
+        if local.is_file() and os.access(local, os.X_OK):
+            return local
     found = shutil.which(name)
     if found:
         return Path(found)
-    raise ToolMissingError(f"{name} is not installed: run `make deploy-tools` (or `make install`)")
+    raise ToolMissingError(f"{name} is not installed: run `make deploy-tools`")
 
 
 def run_tool(args: list[str], cwd: Path, timeout_s: float = 120.0) -> tuple[int, str]:
