@@ -25,8 +25,17 @@ SERVICE_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_PORT) \
 
 PYTEST_ARGS ?=
 
+# Linters built from the Go module proxy into .local/bin (cached; GOPATH and the build
+# cache stay under .local too, so a fresh machine needs only Go itself).
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+TOOLS_BIN := $(CURDIR)/.local/bin
+ACTIONLINT_VERSION ?= 1.7.12
+KUSTOMIZE_VERSION ?= 5.8.1
+GO_INSTALL := GOBIN=$(TOOLS_BIN) GOPATH=$(CURDIR)/.local/go GOCACHE=$(CURDIR)/.local/go/cache \
+	GOFLAGS=-modcacherw GOTOOLCHAIN=local $(GO) install
+
 .PHONY: help install lint format typecheck test test-unit services-up services-down \
-	services-status env-example demo clean
+	services-status env-example demo clean deploy-tools actionlint kustomize validate-deploy
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,10 +59,10 @@ format: install ## Apply ruff fixes and formatting
 typecheck: install ## mypy --strict over the package
 	$(RUN) mypy
 
-test-unit: install ## Unit tests only (no services)
+test-unit: install deploy-tools ## Unit tests only (no services)
 	$(RUN) pytest -m "not integration" $(PYTEST_ARGS)
 
-test: install ## Start the services, run the whole suite, stop the services
+test: install deploy-tools ## Start the services, run the whole suite, stop the services
 	@mkdir -p .local
 	@$(SERVICES) up; \
 	status=0; \
@@ -69,6 +78,26 @@ services-down: ## Stop exactly the services services-up started
 
 services-status: ## Show which services are up
 	@$(SERVICES) status
+
+$(TOOLS_BIN)/.go-check:
+	@test -x "$(GO)" || { echo "Go is needed to build actionlint and kustomize: install Go 1.26+ or set GO=/path/to/go" >&2; exit 1; }
+	@mkdir -p $(TOOLS_BIN) && touch $@
+
+$(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION): $(TOOLS_BIN)/.go-check
+	$(GO_INSTALL) github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION)
+	@touch $@
+
+$(TOOLS_BIN)/.kustomize-$(KUSTOMIZE_VERSION): $(TOOLS_BIN)/.go-check
+	$(GO_INSTALL) sigs.k8s.io/kustomize/kustomize/v5@v$(KUSTOMIZE_VERSION)
+	@touch $@
+
+actionlint: $(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION) ## Build actionlint into .local/bin
+kustomize: $(TOOLS_BIN)/.kustomize-$(KUSTOMIZE_VERSION) ## Build kustomize into .local/bin
+
+deploy-tools: actionlint kustomize ## The linters the deployment checks need (Go proxy, cached)
+
+validate-deploy: install deploy-tools ## Offline checks: Dockerfile, compose, Kubernetes, workflows
+	$(RUN) python -m fraudstream.deploy
 
 env-example: install ## Regenerate .env.example from the settings classes
 	$(RUN) python -c "from fraudstream.config import render_env_example as r; open('.env.example', 'w').write(r())"

@@ -23,6 +23,7 @@ from fraudstream.cli.promote import promote
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
 from fraudstream.cli.serve import serve
+from fraudstream.cli.topics import topics
 from fraudstream.cli.train import train
 from fraudstream.errors import FraudstreamError
 from fraudstream.logs import configure_logging
@@ -44,6 +45,7 @@ app.command()(archive)
 app.command()(train)
 app.command()(promote)
 app.add_typer(bench_app, name="bench")
+app.command()(topics)
 
 
 @app.command()
