@@ -17,6 +17,7 @@ from fraudstream import __version__
 from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
+from fraudstream.cli.drift import drift_app
 from fraudstream.cli.learn import learn
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
@@ -36,6 +37,7 @@ app.command()(score)
 app.command()(learn)
 app.command()(demo)
 app.add_typer(bench_app, name="bench")
+app.add_typer(drift_app, name="drift")
 
 
 @app.command()

@@ -25,6 +25,7 @@ from fraudstream.errors import SchemaError
 from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.redis_store import FeatureStoreUnavailableError
 from fraudstream.features.store import FeatureBatch, FeatureRequest, FeatureStore
+from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.observability.health import Health
 from fraudstream.schemas import Transaction, decode_transaction
 from fraudstream.scoring.decide import Decider
@@ -132,7 +133,9 @@ class Scorer:
         markers: AlertMarkers,
         metrics: ScorerMetrics,
         health: Health,
+        drift: DriftMonitor | None = None,
     ) -> None:
+        self._drift = drift
         self._topics = topics
         self._store = store
         self._models = models
@@ -234,6 +237,8 @@ class Scorer:
         except Exception as exc:  # a snapshot that loads but cannot score: drop it
             model = self._models.reject(model, exc)
             scores = model.score(frame)
+        if self._drift is not None:
+            self._drift.observe(frame, scores)
         days = [tx.event_time.astimezone(UTC).date().isoformat() for tx in txs]
         decisions = self._guarded(lambda: self._decider.decide(scores, days))
         threshold = self._decider.threshold

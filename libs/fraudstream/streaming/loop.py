@@ -33,7 +33,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
@@ -135,6 +135,12 @@ class LoopMetrics:
             "Time to process and commit one batch",
             ["service"],
             buckets=_BATCH_BUCKETS,
+            registry=registry,
+        ).labels(service)
+        self.lag = Gauge(
+            "stream_consumer_lag",
+            "Records behind the high-water mark, summed over assigned partitions",
+            ["service"],
             registry=registry,
         ).labels(service)
         self._service = service
@@ -286,6 +292,7 @@ class StreamLoop:
         metrics.produced.inc(produced)
         metrics.commits.inc()
         metrics.batch_seconds.observe(time.perf_counter() - started)
+        metrics.lag.set(consumer_lag(consumer))
         if result.after_commit is not None:
             result.after_commit()
 
@@ -305,6 +312,21 @@ class StreamLoop:
         self._metrics.retry(cause)
         log.warning("batch not committed, will retry", cause=cause, error=str(exc))
         self._backoff.wait(stop)
+
+
+def consumer_lag(consumer: KafkaConsumer) -> int:
+    """Records between the consumer's positions and the high-water marks it last fetched.
+
+    No request to the broker: both numbers are what the last fetch already returned.
+    Partitions not fetched yet count as 0.
+    """
+    lag = 0
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        position = consumer.position(tp, timeout_ms=0) if highwater is not None else None
+        if highwater is not None and position is not None:
+            lag += max(highwater - position, 0)
+    return lag
 
 
 def _abort(producer: KafkaProducer) -> None:
