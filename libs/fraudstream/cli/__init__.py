@@ -20,6 +20,7 @@ from fraudstream.cli.demo import demo
 from fraudstream.cli.drift import drift_app
 from fraudstream.cli.learn import learn
 from fraudstream.cli.replay import replay
+from fraudstream.cli.report import report
 from fraudstream.cli.score import score
 from fraudstream.errors import FraudstreamError
 from fraudstream.logs import configure_logging
@@ -38,6 +39,7 @@ app.command()(learn)
 app.command()(demo)
 app.add_typer(bench_app, name="bench")
 app.add_typer(drift_app, name="drift")
+app.command()(report)
 
 
 @app.command()

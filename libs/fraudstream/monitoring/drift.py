@@ -96,7 +96,7 @@ def psi(bins: Bins, values: np.ndarray) -> float | None:
 
 
 def build_reference(frame: pd.DataFrame, bins: int = DEFAULT_BINS) -> Reference:
-    """Quantile bins of every numeric column of ``frame`` (constant columns get one cut)."""
+    """Quantile bins of every numeric column of ``frame`` (a constant one gets one bin)."""
     reference: Reference = {}
     quantiles = np.linspace(0, 1, bins + 1)[1:-1]
     for name in frame.columns:
@@ -105,6 +105,7 @@ def build_reference(frame: pd.DataFrame, bins: int = DEFAULT_BINS) -> Reference:
         if values.size == 0:
             continue
         edges = np.unique(np.quantile(values, quantiles))
+        edges = edges[edges > values.min()]  # bins are [a, b): a cut at the minimum is empty
         counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
         reference[str(name)] = Bins(
             tuple(float(e) for e in edges), tuple(float(c) for c in counts / values.size)
