@@ -136,6 +136,7 @@ def from_archive(path: Path) -> ReportData:
             raise DataFileError(folder, "not found: an archive has scored/ and labels/ folders")
     scored = pd.read_parquet(scored_dir)
     scored = scored.rename(columns=lambda c: str(c).removeprefix("features."))
+    scored = scored.loc[:, ~scored.columns.duplicated(keep="last")]  # amount is both
     return _normalise(scored, pd.read_parquet(labels_dir), f"archive {path}")
 
 
