@@ -14,7 +14,6 @@ from fraudstream.monitoring.drift import build_reference
 from fraudstream.monitoring.report import build_report, write_report
 from fraudstream.monitoring.report_data import ReportData, _flatten, _normalise
 
-
 EPOCH = pd.Timestamp(0, tz="UTC")
 
 
