@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,12 +24,14 @@ from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.monitoring.drift import build_reference, save_reference
+from fraudstream.monitoring.panels import render_dashboard
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.testing.prometheus import (
     PrometheusServer,
     QueryError,
     dashboard_expressions,
+    dashboards,
     local_config,
     recording_rules,
 )
@@ -42,6 +45,8 @@ from fraudstream.testing.scorer import (
     scorer_settings,
     wait_until,
 )
+
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @pytest.fixture
@@ -113,7 +118,7 @@ def _returns_data(prometheus: PrometheusServer, expr: str) -> bool:
     return bool(prometheus.query(expr))
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_every_recording_rule_and_panel_query_returns_data(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -124,6 +129,7 @@ def test_every_recording_rule_and_panel_query_returns_data(
     data = tmp_path / "sim.parquet"
     write_parquet_atomic(frame, data)
 
+    began = time.time()
     scorer = ScorerProcess(settings, tmp_path / "scorer.log")
     learner = _Learner(settings, tmp_path / "learner.log")
     config = local_config(
@@ -135,11 +141,12 @@ def test_every_recording_rule_and_panel_query_returns_data(
     prometheus = PrometheusServer(config, tmp_path / "prometheus", free_port())
     try:
         prometheus.wait_ready()
+        # the processes import a lot before they listen: slow on a loaded machine
         assert wait_until(
-            lambda: set(prometheus.targets_up().values()) == {"up"}, 60, check=scorer.check
-        ), prometheus.targets_up()
+            lambda: set(prometheus.targets_up().values()) == {"up"}, 180, check=scorer.check
+        ), f"{prometheus.targets_up()}\n{scorer.log_tail()}"
         report = replay(
-            settings, data, ReplayOptions(pace=Pace("max"), label_delay=timedelta(days=1))
+            settings, data, ReplayOptions(pace=Pace("rate", 100.0), label_delay=timedelta(days=1))
         )
         assert report.failed == 0
         produce(
@@ -171,8 +178,17 @@ def test_every_recording_rule_and_panel_query_returns_data(
             f"lag {lag[0]['value'][1]}, PSI of {len(psi)} columns"
         )
         assert {s["metric"]["feature"] for s in psi} == {"amount", "card_tx_count_1d", "score"}
+        # every panel drawn from this run's data (docs/img when FRAUDSTREAM_DOCS_FIGURES=1)
+        time.sleep(5)  # a few more scrapes after the last record
+        folder = DOCS_IMG if os.environ.get("FRAUDSTREAM_DOCS_FIGURES") else tmp_path / "img"
+        written = [
+            path
+            for board in dashboards().values()
+            for path in render_dashboard(board, prometheus.query_range, began, time.time(), folder)
+        ]
+        assert len(written) == sum(len(b["panels"]) for b in dashboards().values())
+        assert all(path.stat().st_size > 5_000 for path in written)
     finally:
         prometheus.close()
         learner.close()
         scorer.close()
-    assert os.path.exists(tmp_path / "prometheus" / "data")
