@@ -34,6 +34,7 @@ from fraudstream.testing.prometheus import (
     dashboards,
     local_config,
     recording_rules,
+    stop_process,
 )
 from fraudstream.testing.scorer import (
     RawRecord,
@@ -88,13 +89,7 @@ class _Learner:
         )
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process, 30.0)
         self._log.close()
 
 
