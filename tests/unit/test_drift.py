@@ -73,6 +73,23 @@ def test_json_round_trip_and_numpy_histogram_style_edges() -> None:
     assert reference_from_json(outer)["x"] == Bins((1.0, 2.0), (0.2, 0.5, 0.3))
 
 
+def test_the_training_pipelines_reference_is_read() -> None:
+    from fraudstream.training.drift import drift_reference
+
+    x = TRAIN[["amount", "is_night"]].to_numpy()
+    scores = RNG.beta(1, 20, len(x))
+    saved = drift_reference(x, ["amount", "is_night"], scores)
+    saved["empty"] = {"edges": [], "fractions": [], "missing": 1.0}
+    reference = reference_from_json(json.dumps(saved))
+    assert set(reference) == {"amount", "is_night", "score"}
+    amount = psi(reference["amount"], TRAIN["amount"].to_numpy())
+    assert amount is not None
+    assert amount < 0.01
+    moved = psi(reference["score"], scores * 3)
+    assert moved is not None
+    assert moved > ACT_PSI
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -19,6 +19,7 @@ from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
 from fraudstream.cli.drift import drift_app
 from fraudstream.cli.learn import learn
+from fraudstream.cli.promote import promote
 from fraudstream.cli.replay import replay
 from fraudstream.cli.report import report
 from fraudstream.cli.score import score
@@ -37,6 +38,7 @@ app.command()(replay)
 app.command()(score)
 app.command()(learn)
 app.command()(demo)
+app.command()(promote)
 app.add_typer(bench_app, name="bench")
 app.add_typer(drift_app, name="drift")
 app.command()(report)

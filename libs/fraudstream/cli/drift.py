@@ -14,6 +14,7 @@ from fraudstream.errors import ServiceUnavailableError
 from fraudstream.monitoring.drift import (
     DEFAULT_BINS,
     build_reference,
+    reference_from_json,
     reference_key,
     reference_to_json,
     save_reference,
@@ -29,7 +30,7 @@ def reference(
         str,
         typer.Option(
             "--from",
-            help=f"Parquet of served rows, a dataset file, or {SIMULATED!r}.",
+            help=f"A drift_reference.json, Parquet of served rows, a dataset, or {SIMULATED!r}.",
         ),
     ],
     days: Annotated[int, typer.Option(min=1, help="Simulated days (with --from simulated).")] = 14,
@@ -44,9 +45,12 @@ def reference(
     """
     settings = Settings.load()
     console = Console(stderr=True)
-    with console.status(f"building the reference from {source}..."):
-        frame = reference_frame(source, days=days, label_delay=settings.features.label_delay)
-        built = build_reference(frame, bins)
+    if source.endswith(".json"):  # a training run's drift_reference.json, as it is
+        built, rows = reference_from_json(Path(source).read_text()), "a saved reference"
+    else:
+        with console.status(f"building the reference from {source}..."):
+            frame = reference_frame(source, days=days, label_delay=settings.features.label_delay)
+            built, rows = build_reference(frame, bins), f"{len(frame):,} rows"
     if out is not None:
         out.write_text(reference_to_json(built) + "\n")
     prefix = settings.features.key_prefix
@@ -59,6 +63,4 @@ def reference(
         raise ServiceUnavailableError(f"Redis at {settings.redis.url}: {exc}") from exc
     finally:
         client.close()
-    typer.echo(
-        f"drift reference: {len(built)} columns from {len(frame):,} rows -> {reference_key(prefix)}"
-    )
+    typer.echo(f"drift reference: {len(built)} columns from {rows} -> {reference_key(prefix)}")

@@ -4,7 +4,8 @@ A reference holds, per column, quantile bin edges and the fraction of training r
 each bin (JSON ``{name: {"edges": [...], "fractions": [...]}}``). ``edges`` are the
 cut points between bins, so there is one more fraction than edges (a file with outer
 edges as well, ``len(fractions) == len(edges) - 1`` as numpy's ``histogram`` writes
-them, is read too). The population stability index of a recent window is
+them, is read too: the training pipeline's ``drift_reference.json`` is such a file,
+its score named ``__score__``). The population stability index of a recent window is
 ``sum((recent - reference) * ln(recent / reference))`` over the bins.
 
 >>> import pandas as pd
@@ -48,6 +49,8 @@ DEFAULT_WINDOW: Final = 5_000
 MIN_ROWS: Final = 200
 #: The column holding the model's score in a reference.
 SCORE: Final = "score"
+#: The score's name in the training pipeline's drift_reference.json.
+TRAINING_SCORE_KEY: Final = "__score__"
 #: Floor of a bin's fraction, so an empty bin does not make PSI infinite.
 _EPSILON: Final = 1e-4
 #: Seconds between two reads of the reference from Redis.
@@ -131,9 +134,12 @@ def reference_from_json(text: str | bytes) -> Reference:
         for name, spec in raw.items():
             edges = [float(e) for e in spec["edges"]]
             fractions = [float(f) for f in spec["fractions"]]
+            if not fractions:  # a column with no value in training: nothing to compare
+                continue
             if len(fractions) == len(edges) - 1:  # numpy.histogram style: outer edges too
                 edges = edges[1:-1]
-            reference[str(name)] = Bins(tuple(edges), tuple(fractions))
+            key = SCORE if name == TRAINING_SCORE_KEY else str(name)
+            reference[key] = Bins(tuple(edges), tuple(fractions))
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(f"bad drift reference: {exc}") from exc
     return reference
