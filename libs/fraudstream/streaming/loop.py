@@ -185,6 +185,7 @@ class StreamLoop:
         self._health = health
         self._metrics = metrics
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
+        self._lag = LagTracker()
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; raise FencedError if fenced."""
@@ -292,7 +293,7 @@ class StreamLoop:
         metrics.produced.inc(produced)
         metrics.commits.inc()
         metrics.batch_seconds.observe(time.perf_counter() - started)
-        metrics.lag.set(consumer_lag(consumer))
+        metrics.lag.set(self._lag.update(consumer, polled))
         if result.after_commit is not None:
             result.after_commit()
 
@@ -314,19 +315,30 @@ class StreamLoop:
         self._backoff.wait(stop)
 
 
-def consumer_lag(consumer: KafkaConsumer) -> int:
-    """Records between the consumer's positions and the high-water marks it last fetched.
+class LagTracker:
+    """Records behind the high-water marks, per partition, from what fetches returned.
 
-    No request to the broker: both numbers are what the last fetch already returned.
-    Partitions not fetched yet count as 0.
+    After each committed batch, a partition of the batch is behind by its high-water
+    mark (from the fetch response) minus the offset after its last record; the others
+    keep their last known lag. No request to the broker; partitions no longer assigned
+    are forgotten.
     """
-    lag = 0
-    for tp in consumer.assignment():
-        highwater = consumer.highwater(tp)
-        position = consumer.position(tp, timeout_ms=0) if highwater is not None else None
-        if highwater is not None and position is not None:
-            lag += max(highwater - position, 0)
-    return lag
+
+    def __init__(self) -> None:
+        self._lags: dict[TopicPartition, int] = {}
+
+    def update(
+        self, consumer: KafkaConsumer, polled: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> int:
+        """Update from a committed batch; return the total lag."""
+        for tp, batch in polled.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self._lags[tp] = max(highwater - (batch[-1].offset + 1), 0)
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._lags if tp not in assigned]:
+            del self._lags[tp]
+        return sum(self._lags.values())
 
 
 def _abort(producer: KafkaProducer) -> None:
