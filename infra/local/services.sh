@@ -2,12 +2,13 @@
 #
 # Start/stop the local services fraudstream's integration tests need, without
 # Docker: Apache Kafka (KRaft), Redis and an MLflow tracking server, all on
-# 127.0.0.1. See infra/local/README.md.
+# 127.0.0.1; Prometheus on request (`up prometheus`; the default `up` only
+# installs it, for promtool and the tests). See infra/local/README.md.
 #
-#   bash infra/local/services.sh up      [kafka|redis|mlflow ...]
-#   bash infra/local/services.sh down    [kafka|redis|mlflow ...]
-#   bash infra/local/services.sh status  [kafka|redis|mlflow ...]
-#   bash infra/local/services.sh restart [kafka|redis|mlflow ...]
+#   bash infra/local/services.sh up      [kafka|redis|mlflow|prometheus ...]
+#   bash infra/local/services.sh down    [kafka|redis|mlflow|prometheus ...]
+#   bash infra/local/services.sh status  [kafka|redis|mlflow|prometheus ...]
+#   bash infra/local/services.sh restart [kafka|redis|mlflow|prometheus ...]
 #   bash infra/local/services.sh env     # print the exports only
 #   bash infra/local/services.sh check   # end-to-end smoke test of running services
 #   bash infra/local/services.sh clean   # down, then delete all state (data, logs)
@@ -26,6 +27,8 @@ source "$HERE/kafka.sh"
 source "$HERE/redis.sh"
 # shellcheck source=infra/local/mlflow.sh
 source "$HERE/mlflow.sh"
+# shellcheck source=infra/local/prometheus.sh
+source "$HERE/prometheus.sh"
 
 readonly ALL_SERVICES=(kafka redis mlflow)
 
@@ -46,16 +49,19 @@ select_services() {
   local name
   for name in "$@"; do
     case $name in
-      kafka | redis | mlflow) ;;
-      *) die "unknown service '$name' (expected: ${ALL_SERVICES[*]})" ;;
+      kafka | redis | mlflow | prometheus) ;;
+      *) die "unknown service '$name' (expected: ${ALL_SERVICES[*]} prometheus)" ;;
     esac
   done
 }
 
 cmd_up() {
   local -a services=("$@")
-  ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
   take_lock
+  if ((${#services[@]} == 0)); then
+    services=("${ALL_SERVICES[@]}")
+    prometheus_install # the tests run promtool and their own Prometheus
+  fi
   local started=$SECONDS name
   # Start everything first, then wait: the three start-ups overlap.
   for name in "${services[@]}"; do "${name}_up"; done
@@ -67,7 +73,8 @@ cmd_up() {
 
 cmd_down() {
   local -a services=("$@")
-  ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+  # Prometheus too: it is stopped if `up prometheus` started it (else a no-op).
+  ((${#services[@]})) || services=(prometheus "${ALL_SERVICES[@]}")
   take_lock
   local i
   # Reverse start order: MLflow and Redis first, Kafka (slowest) last.

@@ -18,9 +18,11 @@ from fraudstream.cli.archive import archive
 from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
+from fraudstream.cli.drift import drift_app
 from fraudstream.cli.learn import learn
 from fraudstream.cli.promote import promote
 from fraudstream.cli.replay import replay
+from fraudstream.cli.report import report
 from fraudstream.cli.score import score
 from fraudstream.cli.serve import serve
 from fraudstream.cli.topics import topics
@@ -46,6 +48,8 @@ app.command()(train)
 app.command()(promote)
 app.add_typer(bench_app, name="bench")
 app.command()(topics)
+app.add_typer(drift_app, name="drift")
+app.command()(report)
 
 
 @app.command()

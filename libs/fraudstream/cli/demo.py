@@ -46,6 +46,7 @@ def demo(
     console.print(table)
     console.print(f"alerts sample: {summary.folder / 'alerts-sample.jsonl'}")
     console.print(f"logs: {summary.folder}/*.log   MLflow runs: {summary.mlflow_uri}")
+    console.print(f"report: {summary.report}")
 
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:

@@ -9,7 +9,8 @@
    in about 80% of the duration, with labels one day late (so learning shows within
    minutes; real labels take weeks).
 3. A live view of the scorer's and learner's metrics; at the end a summary: alerts,
-   their precision and recall, prequential average precision, throughput, latency.
+   their precision and recall, prequential average precision, throughput, latency,
+   and the run report (``report.html``, :mod:`fraudstream.monitoring.report`).
 Every process the demo started is stopped when it ends, whatever happens.
 """
 
@@ -39,6 +40,8 @@ from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.demo.embedded import EmbeddedKafka, EmbeddedRedis, free_port
 from fraudstream.kafka.admin import ensure_topics
+from fraudstream.monitoring.report import build_report, write_report
+from fraudstream.monitoring.report_data import from_kafka
 from fraudstream.scoring.records import Alert
 from fraudstream.scoring.snapshots import SnapshotStore
 from fraudstream.testing.kafka import read_topic
@@ -63,6 +66,7 @@ class DemoSummary:
     model_version: str
     folder: Path
     mlflow_uri: str
+    report: Path
 
 
 def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
@@ -118,8 +122,12 @@ def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
         scorer_metrics = _metrics(scorer_port)
         learner_metrics = _metrics(learner_port)
         processes.stop()
+        report = write_report(
+            build_report(from_kafka(settings.kafka), title="fraudstream demo"),
+            folder / "report.html",
+        )
         return _summarise(
-            folder, settings, frame, replayed, scorer_metrics, learner_metrics, elapsed
+            folder, settings, frame, replayed, scorer_metrics, learner_metrics, elapsed, report
         )
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack returns above
 
@@ -270,6 +278,7 @@ def _summarise(
     scorer: dict[str, float],
     learner: dict[str, float],
     elapsed: float,
+    report: Path,
 ) -> DemoSummary:
     alerts = [
         msgspec.json.decode(r.value, type=Alert)
@@ -298,6 +307,7 @@ def _summarise(
         model_version=_describe_versions(versions),
         folder=folder,
         mlflow_uri=settings.mlflow.tracking_uri,
+        report=report,
     )
 
 

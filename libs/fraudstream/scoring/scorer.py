@@ -22,6 +22,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from fraudstream.errors import SchemaError
 from fraudstream.features.redis_store import FeatureStoreUnavailableError
 from fraudstream.features.store import FeatureBatch, FeatureStore
+from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.observability.health import Health
 from fraudstream.schemas import Transaction, decode_transaction
 from fraudstream.scoring.core import ScoringCore, check_feature_names
@@ -118,7 +119,9 @@ class Scorer:
         markers: AlertMarkers,
         metrics: ScorerMetrics,
         health: Health,
+        drift: DriftMonitor | None = None,
     ) -> None:
+        self._drift = drift
         self._topics = topics
         self._core = ScoringCore(store, models, decider)
         self._models = models
@@ -216,6 +219,8 @@ class Scorer:
         shadows: list[float | None] = (
             [None] * len(txs) if scored.shadow_scores is None else scored.shadow_scores.tolist()
         )
+        if self._drift is not None:
+            self._drift.observe(scored.frame, scored.scores)
         alerted: list[str] = []
         for index, ((record, tx), row, score, alert, shadow) in enumerate(
             zip(

@@ -14,6 +14,7 @@ from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics
+from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
 from fraudstream.registry.client import Registry
@@ -65,6 +66,7 @@ def build_scorer_loop(
         markers=AlertMarkers(client, prefix, int(scorer.alert_marker_ttl.total_seconds() * 1000)),
         metrics=ScorerMetrics(registry),
         health=health,
+        drift=DriftMonitor(registry, client=client, prefix=prefix),
     )
     config = LoopConfig(
         group_id=scorer.group_id,

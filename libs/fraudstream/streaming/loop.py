@@ -33,7 +33,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
@@ -137,6 +137,12 @@ class LoopMetrics:
             buckets=_BATCH_BUCKETS,
             registry=registry,
         ).labels(service)
+        self.lag = Gauge(
+            "stream_consumer_lag",
+            "Records behind the high-water mark, summed over assigned partitions",
+            ["service"],
+            registry=registry,
+        ).labels(service)
         self._service = service
 
     def retry(self, cause: str) -> None:
@@ -179,6 +185,7 @@ class StreamLoop:
         self._health = health
         self._metrics = metrics
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
+        self._lag = LagTracker()
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; raise FencedError if fenced."""
@@ -286,6 +293,7 @@ class StreamLoop:
         metrics.produced.inc(produced)
         metrics.commits.inc()
         metrics.batch_seconds.observe(time.perf_counter() - started)
+        metrics.lag.set(self._lag.update(consumer, polled))
         if result.after_commit is not None:
             result.after_commit()
 
@@ -305,6 +313,32 @@ class StreamLoop:
         self._metrics.retry(cause)
         log.warning("batch not committed, will retry", cause=cause, error=str(exc))
         self._backoff.wait(stop)
+
+
+class LagTracker:
+    """Records behind the high-water marks, per partition, from what fetches returned.
+
+    After each committed batch, a partition of the batch is behind by its high-water
+    mark (from the fetch response) minus the offset after its last record; the others
+    keep their last known lag. No request to the broker; partitions no longer assigned
+    are forgotten.
+    """
+
+    def __init__(self) -> None:
+        self._lags: dict[TopicPartition, int] = {}
+
+    def update(
+        self, consumer: KafkaConsumer, polled: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> int:
+        """Update from a committed batch; return the total lag."""
+        for tp, batch in polled.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self._lags[tp] = max(highwater - (batch[-1].offset + 1), 0)
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._lags if tp not in assigned]:
+            del self._lags[tp]
+        return sum(self._lags.values())
 
 
 def _abort(producer: KafkaProducer) -> None:

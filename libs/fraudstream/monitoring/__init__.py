@@ -1,0 +1,1 @@
+"""Monitoring: drift against the training reference, and the run report."""
