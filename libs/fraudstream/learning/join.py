@@ -31,6 +31,8 @@ class Served:
     score: float
     card_id: str | None
     merchant_id: str | None
+    #: The shadow challenger's score, when one was loaded.
+    shadow_score: float | None = None
 
 
 @dataclass

@@ -54,6 +54,10 @@ class LearnerState:
     labels_learned: int = 0
     watermark_ms: int = 0
     window: deque[tuple[float, bool, str, int]] = field(default_factory=lambda: deque(maxlen=5_000))
+    #: The same for the shadow challenger's scores (only labels it scored).
+    shadow_window: deque[tuple[float, bool, str, int]] = field(
+        default_factory=lambda: deque(maxlen=5_000)
+    )
 
     @property
     def version(self) -> str:
@@ -73,23 +77,25 @@ class Quality:
     card_precision_at_100: float
 
 
-def quality(state: LearnerState, threshold: float) -> Quality:
-    """Measure the scores served against the labels in the window."""
-    if not state.window:
+def quality(state: LearnerState, threshold: float, *, shadow: bool = False) -> Quality:
+    """Measure the scores served (or the shadow challenger's) against the labels in the
+    window."""
+    window = state.shadow_window if shadow else state.window
+    if not window:
         return Quality(0, 0.0, 0.5, 0.0, 0.0, 0.0)
-    scores = np.array([w[0] for w in state.window])
-    truth = np.array([w[1] for w in state.window])
+    scores = np.array([w[0] for w in window])
+    truth = np.array([w[1] for w in window])
     precision, recall = precision_recall_at(truth, scores, threshold)
     cards = pd.DataFrame(
         {
-            "day": [w[3] for w in state.window],
-            "card_id": [w[2] for w in state.window],
+            "day": [w[3] for w in window],
+            "card_id": [w[2] for w in window],
             "score": scores,
             "is_fraud": truth.astype(int),
         }
     )
     return Quality(
-        labels=len(state.window),
+        labels=len(window),
         average_precision=average_precision(truth, scores),
         roc_auc=roc_auc(truth, scores),
         precision=precision,
@@ -164,6 +170,10 @@ class Learner:
             state.labels_learned += 1
             day = served.event_ms // 86_400_000
             state.window.append((served.score, is_fraud, served.card_id or "", day))
+            if served.shadow_score is not None:
+                state.shadow_window.append(
+                    (served.shadow_score, is_fraud, served.card_id or "", day)
+                )
             if is_fraud and served.merchant_id:
                 frauds.append(
                     FraudReport(served.transaction_id, served.merchant_id, served.event_ms)
@@ -191,4 +201,5 @@ def _served(value: bytes | None) -> Served:
         score=scored.score,
         card_id=scored.card_id,
         merchant_id=scored.merchant_id,
+        shadow_score=scored.shadow_score,
     )

@@ -47,6 +47,12 @@ class LearnerMetrics:
             ["measure"],
             registry=registry,
         )
+        self._shadow_quality = Gauge(
+            "learner_shadow_prequential",
+            "Prequential quality of the shadow challenger's scores over the latest labels",
+            ["measure"],
+            registry=registry,
+        )
 
     def join(self, stats: JoinStats) -> None:
         """Publish what the join dropped."""
@@ -54,8 +60,9 @@ class LearnerMetrics:
         self.join_dropped.labels("label_expired").set(stats.expired_labels)
         self.join_dropped.labels("label_repeated").set(stats.duplicate_labels)
 
-    def quality(self, q: Quality) -> None:
-        """Publish the prequential measures."""
+    def quality(self, q: Quality, *, shadow: bool = False) -> None:
+        """Publish the prequential measures (of the shadow challenger with ``shadow``)."""
+        gauge = self._shadow_quality if shadow else self._quality
         for name in (
             "average_precision",
             "roc_auc",
@@ -64,4 +71,4 @@ class LearnerMetrics:
             "card_precision_at_100",
             "labels",
         ):
-            self._quality.labels(name).set(float(getattr(q, name)))
+            gauge.labels(name).set(float(getattr(q, name)))

@@ -158,6 +158,8 @@ def _publish(
     metrics.join(state.join.stats)
     measured = quality(state, settings.scorer.threshold)
     metrics.quality(measured)
+    if state.shadow_window:
+        metrics.quality(quality(state, settings.scorer.threshold, shadow=True), shadow=True)
     log.info("model published", version=version, labels=state.labels_learned)
     every = settings.learner.mlflow_every
     if every and published % every == 0:
