@@ -241,28 +241,24 @@ def test_train_command_prints_a_summary(train_settings: Settings, tmp_path: Path
         "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
         "HOME": str(tmp_path),
     }
-    done = subprocess.run(
-        [exe, "train", "--cutoff", "2024-05-01"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-        cwd=tmp_path,
-    )
+
+    def train(cutoff: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, "train", "--cutoff", cutoff],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=env,
+            check=False,
+            cwd=tmp_path,
+        )
+
+    done = train("2024-05-01")
     assert done.returncode == 0, done.stderr
     assert "random_forest" in done.stdout
     assert "@challenger" in done.stdout
     assert (tmp_path / "data" / "training" / "training-20240501T000000Z.parquet").is_file()
 
-    bad = subprocess.run(
-        [exe, "train", "--cutoff", "2023-01-01"],  # nothing archived then
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-        cwd=tmp_path,
-    )
+    bad = train("2023-01-01")  # nothing archived then
     assert bad.returncode == 65
     assert "rows: no labelled transaction in the window" in bad.stderr
