@@ -27,7 +27,7 @@ from fraudstream.schemas import Label, encode
 from fraudstream.scoring.records import ScoredTransaction, encoder
 from fraudstream.scoring.xgb import XGBoostModel
 from fraudstream.testing.kafka import unique_topics
-from fraudstream.testing.scorer import committed_offsets, free_port, wait_until
+from fraudstream.testing.scorer import committed_offsets, free_port, http_get, wait_until
 from fraudstream.training.pipeline import run_all
 from fraudstream.training.tracking import FEATURES_TAG, FLAVOR_TAG
 
@@ -241,28 +241,54 @@ def test_train_command_prints_a_summary(train_settings: Settings, tmp_path: Path
         "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
         "HOME": str(tmp_path),
     }
-    done = subprocess.run(
-        [exe, "train", "--cutoff", "2024-05-01"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-        cwd=tmp_path,
-    )
+
+    def train(cutoff: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, "train", "--cutoff", cutoff],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=env,
+            check=False,
+            cwd=tmp_path,
+        )
+
+    done = train("2024-05-01")
     assert done.returncode == 0, done.stderr
     assert "random_forest" in done.stdout
     assert "@challenger" in done.stdout
     assert (tmp_path / "data" / "training" / "training-20240501T000000Z.parquet").is_file()
 
-    bad = subprocess.run(
-        [exe, "train", "--cutoff", "2023-01-01"],  # nothing archived then
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-        cwd=tmp_path,
-    )
+    bad = train("2023-01-01")  # nothing archived then
     assert bad.returncode == 65
     assert "rows: no labelled transaction in the window" in bad.stderr
+
+
+@pytest.mark.timeout(180)
+def test_storage_down_pauses_the_archive_and_commits_nothing_until_it_returns(
+    archive_settings: Settings, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the archive folder should be")  # writes fail: OSError
+    settings = archive_settings.model_copy(
+        update={
+            "archive": archive_settings.archive.model_copy(
+                update={"path": str(blocked / "archive")}
+            )
+        }
+    )
+    records = [_scored(i, day=0) for i in range(5)]
+    _produce(settings, [(settings.kafka.scored_topic, encoder.encode(r)) for r in records])
+    thread, stop, errors = _run(settings)
+    url = f"http://127.0.0.1:{settings.archive.http_port}/healthz"
+    try:
+        assert wait_until(lambda: "storage" in http_get(url)[1] and http_get(url)[0] == 503, 60)
+        assert _committed(settings) == 0
+        blocked.unlink()  # storage is back
+        assert wait_until(lambda: _committed(settings) == len(records), 90)
+        assert http_get(url)[0] == 200
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not errors
+    assert len(read_scored(settings.archive.path, "2024-04-01", "2024-04-02")) == len(records)

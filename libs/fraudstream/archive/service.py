@@ -136,10 +136,8 @@ def run_archiver(settings: Settings, stop: threading.Event | None = None) -> Non
                     if due:
                         _flush_and_commit(settings, consumer, buffer, metrics, health, stop)
                         buffer, started = Buffer(), time.monotonic()
-                if buffer.offsets:
-                    _flush_and_commit(
-                        settings, consumer, buffer, metrics, health, threading.Event()
-                    )
+                if buffer.offsets:  # one try: a stop does not wait for storage to return
+                    _flush_and_commit(settings, consumer, buffer, metrics, health, stop)
             finally:
                 consumer.close(autocommit=False)
     finally:
@@ -170,8 +168,8 @@ def _flush_and_commit(
 ) -> None:
     """Write, retrying with backoff (paused consumer), then commit the offsets.
 
-    ``stop`` interrupts the retries: the buffer is then dropped uncommitted and will be
-    consumed again by whoever reads these partitions next.
+    Once ``stop`` is set a failed write is not retried: the buffer is dropped
+    uncommitted and consumed again by whoever reads these partitions next.
     """
     backoff = Backoff(0.5, 30.0)
     assigned = list(consumer.assignment())
@@ -184,11 +182,14 @@ def _flush_and_commit(
             metrics.failures.inc()
             health.down("storage", str(exc))
             log.warning("archive write failed, retrying", error=str(exc))
-            consumer.pause(*assigned)
-            backoff.wait(stop)
-            consumer.poll(timeout_ms=0)  # keep the group membership alive while paused
             if stop.is_set():
                 return
+            consumer.pause(*assigned)
+            backoff.wait(stop)
+            # keep polling while paused; what a partition assigned meanwhile returns is
+            # put back, so it is read again after the write
+            for tp, records in consumer.poll(timeout_ms=0).items():
+                consumer.seek(tp, records[0].offset)
     consumer.resume(*assigned)
     try:
         consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in buffer.offsets.items()})

@@ -297,9 +297,14 @@ def train_command(
         f"{bench.train_seconds:.1f} s",
     )
     table.add_row("validate + train (goal < 180 s)", f"[bold]{bench.total_seconds:.1f} s[/]")
-    for model, measures in result.models.items():
-        table.add_row(f"{model}: CV average precision", f"{measures['average_precision']:.3f}")
     console.print(table)
+    scores = Table(title="time-ordered CV, mean over folds")
+    scores.add_column("model")
+    for name in ("AP", "ROC AUC", "CP@100", "recall@thr", "precision@thr"):
+        scores.add_column(name, justify="right")
+    for model, measures in result.models.items():
+        scores.add_row(model, *(f"{v:.3f}" for v in measures.values()))
+    console.print(scores)
     console.print(f"best XGBoost setting: {result.best.params}", highlight=False)
 
 

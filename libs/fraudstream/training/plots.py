@@ -28,13 +28,7 @@ def pr_curve_plot(y: np.ndarray, scores: dict[str, np.ndarray], path: Path) -> N
     for name, s in scores.items():
         precision, recall, _ = precision_recall_curve(y, s)
         axes.plot(recall, precision, label=f"{name} (AP {average_precision(y, s):.3f})")
-    axes.set_xlabel("recall")
-    axes.set_ylabel("precision")
-    axes.set_title("Precision-recall, last time-ordered fold")
-    axes.legend(loc="lower left")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _finish(plt, figure, axes, ("recall", "precision"), "Precision-recall, last fold", path)
 
 
 def importance_plot(gain: dict[str, float], path: Path) -> None:
@@ -43,11 +37,7 @@ def importance_plot(gain: dict[str, float], path: Path) -> None:
     ranked = sorted(gain.items(), key=lambda item: item[1])
     figure, axes = plt.subplots(figsize=(7, max(3.0, 0.3 * len(ranked))))
     axes.barh([n for n, _ in ranked], [v for _, v in ranked])
-    axes.set_xlabel("total gain")
-    axes.set_title("XGBoost feature importance")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _finish(plt, figure, axes, ("total gain", ""), "XGBoost feature importance", path)
 
 
 def calibration_plot(y: np.ndarray, scores: np.ndarray, path: Path, bins: int = 10) -> None:
@@ -59,10 +49,19 @@ def calibration_plot(y: np.ndarray, scores: np.ndarray, path: Path, bins: int = 
     figure, axes = plt.subplots(figsize=(5, 5))
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     axes.plot(predicted, observed, marker="o", label="xgboost")
-    axes.set_xlabel("mean predicted probability")
-    axes.set_ylabel("observed fraud rate")
-    axes.set_title("Calibration, last time-ordered fold")
-    axes.legend(loc="upper left")
+    labels = ("mean predicted probability", "observed fraud rate")
+    _finish(plt, figure, axes, labels, "Calibration, last fold", path)
+
+
+def _finish(
+    plt: Any, figure: Any, axes: Any, labels: tuple[str, str], title: str, path: Path
+) -> None:
+    """Axis labels, title, legend (when anything is labelled); save as PNG; close."""
+    axes.set_xlabel(labels[0])
+    axes.set_ylabel(labels[1])
+    axes.set_title(title)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

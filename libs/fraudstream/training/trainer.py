@@ -8,7 +8,8 @@
 3. XGBoost: every setting of the search is trained on each fold and measured on its
    test part; the best mean average precision wins.
 4. Logistic regression and random forest are measured on the same folds.
-5. The final XGBoost model is trained with the winning setting on the whole set.
+5. The final XGBoost model is trained with the winning setting on the whole set,
+   sampled the same way down to ``FINAL_MAX_ROWS`` rows.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from fraudstream.training.models import (
 log = structlog.get_logger(__name__)
 
 #: Most rows a fold's training part keeps (all frauds, sampled genuine rows).
-CV_MAX_ROWS: Final = 300_000
+CV_MAX_ROWS: Final = 200_000
+#: Most rows the final fit keeps, the same way.
+FINAL_MAX_ROWS: Final = 600_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class TrainOptions:
     threshold: float
     seed: int
     cv_max_rows: int = CV_MAX_ROWS
+    final_max_rows: int = FINAL_MAX_ROWS
 
 
 @dataclass
@@ -153,7 +157,11 @@ def train_models(frame: pd.DataFrame, options: TrainOptions) -> TrainingResult:
         models[name] = mean_measures(per_fold)
         last_scores[name] = last
         log.info("comparison model", model=name, **models[name])
-    final = fit_xgboost(x, y, best.params, feature_names=names, seed=options.seed)
+    everything = np.arange(len(y))
+    rows, weights = _sample(everything, y, options.final_max_rows, rng)
+    final = fit_xgboost(
+        x[rows], y[rows], best.params, weights=weights, feature_names=names, seed=options.seed
+    )
     last_fold = {"y": y[folds[-1][1]], **last_scores}
     return TrainingResult(
         booster=final.booster,
