@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -166,6 +167,7 @@ def test_runnable_blocks_run_as_written(
         "MLFLOW_EXPERIMENT_NAME": f"docs-{run}",
         "MLFLOW_ONLINE_EXPERIMENT_NAME": f"docs-{run}-online",
     }
+    assert shutil.which("uv", path=env.get("PATH")), "uv is not on PATH: the docs run `uv run`"
     for block in blocks:
         code, output = _run(block, env)
         if code != 0:
