@@ -437,8 +437,8 @@ from xgboost import XGBClassifier
 batch = {
     "random forest": (
         RandomForestClassifier,
-        {"n_estimators": 40 if SMALL else 150, "min_samples_leaf": 5, "max_features": "sqrt",
-         "n_jobs": 2, "random_state": 7},
+        {"n_estimators": 40 if SMALL else 100, "min_samples_leaf": 5, "max_features": "sqrt",
+         "max_samples": 0.5, "n_jobs": 2, "random_state": 7},
     ),
     "xgboost": (
         XGBClassifier,
@@ -464,10 +464,18 @@ one the labels that became known by the end of that day; the cold-start rule is 
 model that never learns.
 """),
     code("""
-from fraudstream.learning.models import MODEL_CHOICES
+from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
 from fraudstream.learning.prequential import prequential_scores
 
-for choice in [None, *MODEL_CHOICES.values()]:
+# The adaptive random forest learns one row at a time ~30x slower than the logistic
+# regression (minutes here): `fraudstream bench learn --model arf` measures it. Small
+# data: the default model only.
+online = (
+    [MODEL_CHOICES[DEFAULT_MODEL]]
+    if SMALL
+    else [choice for name, choice in MODEL_CHOICES.items() if name != "arf"]
+)
+for choice in [None, *online]:
     name = "cold-start rule" if choice is None else f"river {choice.name}"
     kind = "rule" if choice is None else "online"
     started = time.perf_counter()
@@ -498,6 +506,7 @@ runs = mlflow.search_runs(
     experiment_names=[experiment.name],
     filter_string=f"tags.comparison = '{comparison}' and tags.kind != 'summary'",
 )
+assert len(runs) == len(rows), f"{len(runs)} runs in MLflow for {len(rows)} models"
 print(f"{len(runs)} runs logged for comparison {comparison}")
 if uri.startswith("http"):
     print(f"MLflow UI: {uri}/#/experiments/{experiment.experiment_id}")
@@ -516,21 +525,29 @@ print(f"best online model: {best_online} "
     md("""
 ## What it decided
 
-Figures quoted here are from the committed run (full data; the small-data run of the
-tests is only a check that the notebook works).
+Figures are those of the committed run (42 simulated days, test days 35-41, labels 7
+days late); the small-data run of the tests only checks that the notebook works.
 
-- **Batch challenger: XGBoost.** It ranks frauds best of all models and trains in a
-  few seconds; the random forest is close but slower to train and to score. XGBoost is
-  what the daily Airflow retraining builds (`fraudstream train`), registered in MLflow
-  as the `challenger` and promoted to `champion` when it beats the champion on the
-  latest labelled window.
-- **Online model: River's standardised logistic regression (`logreg`)**, the
-  learner's default. It is well behind the batch trees on ranking, but it learns every
-  label as it arrives and costs microseconds per transaction; weighting frauds 3x or
-  10x made it worse, as in `fraudstream bench learn`.
-- **Cold-start rule** stays the model of day one, before any label exists.
-- The protocol is conservative for the batch models: they were trained once, before the
-  test week, where the daily retraining keeps them at most a day behind.
+- **Batch beats online on ranking, modestly.** Both tree ensembles rank frauds better
+  than the best online model (average precision 0.72 and 0.68 against 0.65) and catch
+  more frauds within 100 alerts a day (76% and 75% against 71%), although they were
+  trained once, a week before the test days, while the online models kept learning
+  through them. That is worth a daily batch challenger.
+- **XGBoost is the challenger's model**, although the random forest ranked a little
+  higher here with untuned settings: XGBoost trained about 18 times faster (14 s
+  against 255 s on a busy machine), scores 500 transactions in about a millisecond,
+  and the training pipeline (`fraudstream.training`) tunes it with a time-ordered
+  search where this notebook used defaults. The random forest stays in that pipeline
+  as a comparison, and which model serves is decided by measurement on the latest
+  labelled window, not by this table.
+- **The online model stays River's standardised logistic regression** (`logreg`, the
+  learner's default): the best online model, close to the batch models, at
+  microseconds a transaction. Weighting frauds 3x or 10x made it worse (0.60, 0.48),
+  as `fraudstream bench learn` found.
+- **The Hoeffding adaptive tree is not used**: at this class imbalance it scored every
+  transaction alike (ROC AUC 0.49). The adaptive random forest was left out here for
+  its cost (see the online cell).
+- **The cold-start rule** (0.47) remains the model of day one, before any label.
 """),
 ]
 
