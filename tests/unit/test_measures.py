@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,7 @@ from fraudstream.evaluation.measures import (
     average_precision,
     card_precision_at_k,
     precision_recall_at,
+    recall_at_budget,
     roc_auc,
 )
 
@@ -81,3 +83,28 @@ def test_card_precision_counts_cards_per_day() -> None:
     # d1: a -> 1; d2: c -> 0
     assert card_precision_at_k(frame, 1) == 0.5
     assert card_precision_at_k(frame.iloc[:0], 5) == 0.0
+
+
+@given(st.integers(1, 30), st.integers(1, 6), st.integers(0, 10_000))
+@settings(max_examples=100)
+def test_recall_at_budget_counts_the_frauds_in_each_days_top_k(n: int, k: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "day": rng.integers(0, 3, n),
+            "score": rng.permutation(n) / n,  # distinct: the top k is unambiguous
+            "is_fraud": rng.integers(0, 2, n),
+        }
+    )
+    caught = 0
+    for _, day in frame.groupby("day"):
+        caught += int(day.nlargest(k, "score")["is_fraud"].sum())
+    frauds = int(frame["is_fraud"].sum())
+    expected = caught / frauds if frauds else 0.0
+    assert abs(recall_at_budget(frame, k) - expected) < 1e-12
+
+
+def test_recall_at_budget_refuses_an_empty_budget() -> None:
+    frame = pd.DataFrame({"day": [0], "score": [0.5], "is_fraud": [1]})
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        recall_at_budget(frame, 0)

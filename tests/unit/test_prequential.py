@@ -8,7 +8,11 @@ import pytest
 
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
-from fraudstream.learning.prequential import run_prequential, served_features
+from fraudstream.learning.prequential import (
+    prequential_scores,
+    run_prequential,
+    served_features,
+)
 
 
 @pytest.mark.slow
@@ -36,3 +40,21 @@ def test_features_served_use_only_labels_known_by_then() -> None:
     soon = served_features(frame, timedelta(days=1))
     assert (late["merchant_fraud_share_7d"] == 0).all()
     assert (soon["merchant_fraud_share_7d"] > 0).any()
+
+
+def test_prequential_scores_never_use_a_label_not_yet_known() -> None:
+    frame = simulate(SimulatorConfig(customers=200, terminals=400, days=12, seed=2))
+    delay = timedelta(days=3)
+    features = served_features(frame, delay)
+    day = (frame["event_time"] - frame["event_time"].iloc[0]).dt.days.to_numpy()
+    choice = MODEL_CHOICES[DEFAULT_MODEL]
+    scores = prequential_scores(frame, features, choice, label_delay=delay)
+    flipped = frame.copy()
+    flipped.loc[day >= 8, "is_fraud"] = 1 - flipped.loc[day >= 8, "is_fraud"]
+    changed = prequential_scores(flipped, features, choice, label_delay=delay)
+    # labels of day 8 are learned at the end of day 11: days 0-11 cannot see them
+    assert (scores == changed).all()
+    flipped.loc[day >= 5, "is_fraud"] = 1 - flipped.loc[day >= 5, "is_fraud"]
+    earlier = prequential_scores(flipped, features, choice, label_delay=delay)
+    assert (earlier[day <= 8] == scores[day <= 8]).all()  # day 5 is learned after day 8
+    assert (earlier[day > 8] != scores[day > 8]).any()

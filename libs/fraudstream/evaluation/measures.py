@@ -8,7 +8,9 @@ What matters is how well the highest scores concentrate the frauds:
 - **precision and recall at the alert threshold** (what the team actually sees);
 - **Card Precision@k**: each day, of the k cards with the highest score, the share
   that really had a fraud that day (the ULB/Worldline handbook's measure, since a
-  team investigates cards, not transactions, and only k of them a day).
+  team investigates cards, not transactions, and only k of them a day);
+- **recall at an alert budget**: the share of frauds caught when each day only its k
+  highest-scored transactions are alerted.
 
 >>> y = np.array([0, 0, 1, 0, 1])
 >>> s = np.array([0.1, 0.4, 0.35, 0.2, 0.9])
@@ -90,3 +92,32 @@ def card_precision_at_k(frame: pd.DataFrame, k: int) -> float:
     )
     top = cards.sort_values("score", ascending=False).groupby(level="day", sort=False).head(k)
     return float(top.groupby(level="day")["fraud"].mean().mean())
+
+
+def recall_at_budget(frame: pd.DataFrame, k: int) -> float:
+    """Share of all frauds that are among the ``k`` highest scores of their day.
+
+    ``frame`` has columns ``day``, ``score`` and ``is_fraud``: the recall of a team that
+    can look at ``k`` alerts a day (0 when there is no fraud). Ties at the cut are broken
+    by row order.
+
+    >>> frame = pd.DataFrame(
+    ...     {
+    ...         "day": [1, 1, 1, 2, 2],
+    ...         "score": [0.9, 0.8, 0.1, 0.2, 0.7],
+    ...         "is_fraud": [0, 1, 1, 1, 0],
+    ...     }
+    ... )
+    >>> recall_at_budget(frame, 1)
+    0.0
+    >>> round(recall_at_budget(frame, 2), 4)
+    0.6667
+    """
+    if k < 1:
+        raise ValueError(f"the alert budget k must be >= 1, got {k}")
+    frauds = int(frame["is_fraud"].sum()) if not frame.empty else 0
+    if frauds == 0:
+        return 0.0
+    ranked = frame.sort_values("score", ascending=False, kind="stable")
+    top = ranked.groupby("day", sort=False).head(k)
+    return float(top["is_fraud"].sum()) / frauds

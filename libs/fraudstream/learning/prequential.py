@@ -59,19 +59,19 @@ def served_features(frame: pd.DataFrame, label_delay: timedelta) -> pd.DataFrame
     return features
 
 
-def run_prequential(
+def prequential_scores(
     frame: pd.DataFrame,
     features: pd.DataFrame,
     choice: ModelChoice | None,
     *,
     label_delay: timedelta,
-    evaluate_from_day: int,
-) -> PrequentialResult:
-    """Score day by day, learn delayed labels, and measure days >= ``evaluate_from_day``.
+) -> np.ndarray:
+    """The score every row got: each day is scored by the model as it stands, then the
+    labels known by the end of the day (rows at least ``label_delay`` older) are learned.
 
     ``choice`` None is the cold-start model (it never learns).
     """
-    day = (frame["event_time"] - frame["event_time"].iloc[0]).dt.days.to_numpy()
+    day = _days(frame)
     y = frame["is_fraud"].astype(bool).to_numpy()
     scores = np.zeros(len(frame))
     model = choice.build() if choice is not None else None
@@ -93,6 +93,24 @@ def run_prequential(
             ):
                 model.learn_one(x, label, w=choice.fraud_weight if label else 1.0)
             learned = known
+    return scores
+
+
+def run_prequential(
+    frame: pd.DataFrame,
+    features: pd.DataFrame,
+    choice: ModelChoice | None,
+    *,
+    label_delay: timedelta,
+    evaluate_from_day: int,
+) -> PrequentialResult:
+    """Score day by day, learn delayed labels, and measure days >= ``evaluate_from_day``.
+
+    ``choice`` None is the cold-start model (it never learns).
+    """
+    day = _days(frame)
+    y = frame["is_fraud"].astype(bool).to_numpy()
+    scores = prequential_scores(frame, features, choice, label_delay=label_delay)
     mask = day >= evaluate_from_day
     daily = [
         average_precision(y[day == d], scores[day == d])
@@ -113,3 +131,8 @@ def run_prequential(
         roc_auc=roc_auc(y[mask], scores[mask]),
         card_precision_at_100=card_precision_at_k(cards, 100),
     )
+
+
+def _days(frame: pd.DataFrame) -> np.ndarray:
+    """Whole days since the first row's event time, per row."""
+    return np.asarray((frame["event_time"] - frame["event_time"].iloc[0]).dt.days.to_numpy())
