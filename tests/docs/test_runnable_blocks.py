@@ -166,6 +166,9 @@ def test_runnable_blocks_run_as_written(
         "FEATURES_KEY_PREFIX": f"docs-{run}",
         "MLFLOW_EXPERIMENT_NAME": f"docs-{run}",
         "MLFLOW_ONLINE_EXPERIMENT_NAME": f"docs-{run}-online",
+        "MLFLOW_REGISTERED_MODEL_NAME": f"docs-{run}",
+        "KAFKA_MODEL_EVENTS_TOPIC": kafka.model_events_topic,
+        "ARCHIVE_PATH": f".local/docs/{run}/archive",
     }
     assert shutil.which("uv", path=env.get("PATH")), "uv is not on PATH: the docs run `uv run`"
     for block in blocks:
