@@ -1,0 +1,37 @@
+"""What every fraudstream DAG shares: owner, retries, tags, and where its tasks run.
+
+Airflow runs from its own environment (infra/airflow/.venv) and the tasks run in the
+project's (.venv) through ``@task.external_python``, so neither environment's pins
+constrain the other. The interpreter is, in this order: the Airflow Variable
+``fraudstream_python``, the environment variable ``FRAUDSTREAM_PYTHON``, this
+checkout's ``.venv/bin/python``. Settings (``MLFLOW_TRACKING_URI``, ``ARCHIVE_PATH``,
+...) reach the tasks through the environment Airflow runs in.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from airflow.sdk import task
+
+REPO: Final = Path(__file__).resolve().parents[1]
+DEFAULT_PYTHON: Final = os.environ.get("FRAUDSTREAM_PYTHON") or str(REPO / ".venv/bin/python")
+#: A template (``python`` is a templated field): resolved when each task runs.
+PROJECT_PYTHON: Final = "{{ var.value.get('fraudstream_python', '" + DEFAULT_PYTHON + "') }}"
+
+DEFAULT_ARGS: Final[dict[str, Any]] = {
+    "owner": "fraudstream",
+    "retries": 1,
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+    "execution_timeout": timedelta(hours=1),
+}
+TAGS: Final = ["fraudstream", "training"]
+
+
+def project_task(function: Any) -> Any:
+    """``@task.external_python`` in the project's environment (without Airflow there)."""
+    return task.external_python(python=PROJECT_PYTHON, expect_airflow=False)(function)

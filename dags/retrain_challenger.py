@@ -1,0 +1,88 @@
+"""Daily retraining of the batch challenger: docs/orchestration.md.
+
+extract -> validate -> train -> evaluate -> register -> compare -> promote. Each task
+is a few lines that call ``fraudstream`` in the project's environment
+(``@task.external_python``); heavy imports happen inside the tasks, so parsing this
+file imports nothing but Airflow. The run's cutoff is its data interval's end: a
+re-run of the same interval extracts the same rows into the same folder and trains on
+them again, so every task can be retried or cleared safely.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import dag
+from fraudstream_defaults import DEFAULT_ARGS, TAGS, project_task
+
+#: The data interval's end; manual runs without a logical date fall back to run_after.
+CUTOFF = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
+
+
+@dag(
+    dag_id="retrain_challenger",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=TAGS,
+    doc_md=__doc__,
+)
+def retrain_challenger() -> None:
+    """Build the day's training set, train, register the challenger, maybe promote it."""
+
+    @project_task
+    def extract(cutoff: str) -> dict[str, Any]:
+        """Training set from the archive: features as served, labels known at the cutoff."""
+        from fraudstream.orchestration import tasks
+
+        return tasks.extract(cutoff)
+
+    @project_task
+    def validate(extracted: dict[str, Any]) -> dict[str, Any]:
+        """Schema, null rates, fraud-rate bounds, time order; a failed check fails the run."""
+        from fraudstream.orchestration import tasks
+
+        return tasks.validate(extracted)
+
+    @project_task
+    def train(validated: dict[str, Any]) -> dict[str, Any]:
+        """XGBoost with time-ordered cross-validation, logged to MLflow."""
+        from fraudstream.orchestration import tasks
+
+        return tasks.train(validated)
+
+    @project_task
+    def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
+        """The run's metrics, read back from MLflow; missing ones fail the run."""
+        from fraudstream.orchestration import tasks
+
+        return tasks.evaluate(trained)
+
+    @project_task
+    def register(evaluated: dict[str, Any]) -> dict[str, Any]:
+        """A new registry version aliased ``challenger`` (reused on a re-run)."""
+        from fraudstream.orchestration import tasks
+
+        return tasks.register(evaluated)
+
+    @project_task
+    def compare(registered: dict[str, Any]) -> dict[str, Any]:
+        """Champion and challenger on the same most recent labelled window."""
+        from fraudstream.orchestration import tasks
+
+        return tasks.compare(registered)
+
+    @project_task
+    def promote(decision: dict[str, Any]) -> dict[str, Any]:
+        """Move ``champion`` when the challenger won; record the decision either way."""
+        from fraudstream.orchestration import tasks
+
+        return tasks.promote(decision)
+
+    promote(compare(register(evaluate(train(validate(extract(CUTOFF)))))))
+
+
+retrain_challenger()
