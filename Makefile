@@ -51,7 +51,7 @@ format: install ## Apply ruff fixes and formatting
 typecheck: install ## mypy --strict over the package
 	$(RUN) mypy
 
-test-unit: install ## Unit tests only (no services)
+test-unit: install airflow-install ## Unit tests only (no services)
 	$(RUN) pytest -m "not integration" $(PYTEST_ARGS)
 
 test: install airflow-install ## Start the services, run the whole suite, stop the services

@@ -24,7 +24,8 @@ PROJECT_PYTHON: Final = "{{ var.value.get('fraudstream_python', '" + DEFAULT_PYT
 
 DEFAULT_ARGS: Final[dict[str, Any]] = {
     "owner": "fraudstream",
-    "retries": 1,
+    # FRAUDSTREAM_TASK_RETRIES=0 in tests: `airflow dags test` sits out every retry delay
+    "retries": int(os.environ.get("FRAUDSTREAM_TASK_RETRIES", "1")),
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": True,
     "execution_timeout": timedelta(hours=1),

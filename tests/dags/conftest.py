@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +30,28 @@ class Airflow:
     def python(self) -> Path:
         return self.repo / "infra/airflow/.venv/bin/python"
 
-    def run(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        """``airflow ARGS`` through airflow.sh (which migrates the database once)."""
-        return subprocess.run(
-            ["bash", str(self.repo / "infra/airflow/airflow.sh"), "run", *args],
-            env=self.env,
-            capture_output=True,
+    def run(self, *args: str, timeout: float, **env: str) -> subprocess.CompletedProcess[str]:
+        """``airflow ARGS`` through airflow.sh (which migrates the database once).
+
+        Airflow and the task processes it starts share a new process group, which is
+        killed whole when ``timeout`` passes.
+        """
+        command = ["bash", str(self.repo / "infra/airflow/airflow.sh"), "run", *args]
+        with subprocess.Popen(
+            command,
+            env={**self.env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=timeout,
-            check=False,
-        )
+            start_new_session=True,
+        ) as process:
+            try:
+                output, _ = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                output, _ = process.communicate()
+                pytest.fail(f"airflow {' '.join(args)} ran over {timeout} s:\n{output[-5000:]}")
+        return subprocess.CompletedProcess(command, process.returncode, output, "")
 
 
 def airflow_environment(home: Path, **extra: str) -> dict[str, str]:
