@@ -18,6 +18,7 @@ from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
 from fraudstream.cli.learn import learn
+from fraudstream.cli.promote import promote
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
 from fraudstream.errors import FraudstreamError
@@ -35,6 +36,7 @@ app.command()(replay)
 app.command()(score)
 app.command()(learn)
 app.command()(demo)
+app.command()(promote)
 app.add_typer(bench_app, name="bench")
 
 

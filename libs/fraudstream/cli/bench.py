@@ -224,8 +224,15 @@ def learn_command(
     ] = 30,
     label_delay_days: Annotated[int, typer.Option(min=0, help="Label delay, days.")] = 7,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these models (repeat the option; default: all)."),
+    ] = None,
 ) -> None:
     """Prequential quality of the online models on simulated data with delayed labels."""
+    unknown = sorted(set(model or []) - set(MODEL_CHOICES))
+    if unknown:
+        raise typer.BadParameter(f"unknown models {unknown}; choose from {sorted(MODEL_CHOICES)}")
     delay = timedelta(days=label_delay_days)
     console = Console()
     with console.status("simulating and computing the served features..."):
@@ -244,7 +251,8 @@ def learn_command(
         "seconds",
     ):
         table.add_column(column, justify="left" if column == "model" else "right")
-    for choice in [None, *MODEL_CHOICES.values()]:
+    chosen = [MODEL_CHOICES[name] for name in model] if model else list(MODEL_CHOICES.values())
+    for choice in [None, *chosen]:
         started = time.perf_counter()
         result = run_prequential(
             frame, features, choice, label_delay=delay, evaluate_from_day=evaluate_from_day

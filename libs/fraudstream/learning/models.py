@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from river import linear_model, preprocessing
+from river import forest, linear_model, preprocessing, tree
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,22 @@ def _logistic() -> Any:
     return preprocessing.StandardScaler() | linear_model.LogisticRegression()
 
 
+def _forest() -> Any:
+    return forest.ARFClassifier(n_models=10, seed=7)
+
+
+def _tree() -> Any:
+    return tree.HoeffdingAdaptiveTreeClassifier(seed=7)
+
+
 MODEL_CHOICES: Final = {
     choice.name: choice
     for choice in (
         ModelChoice("logreg", _logistic, 1.0, "standardised logistic regression"),
         ModelChoice("logreg-fraud-x3", _logistic, 3.0, "the same, frauds weighted 3x"),
         ModelChoice("logreg-fraud-x10", _logistic, 10.0, "the same, frauds weighted 10x"),
+        ModelChoice("arf", _forest, 1.0, "adaptive random forest, 10 trees"),
+        ModelChoice("hoeffding", _tree, 1.0, "Hoeffding adaptive tree"),
     )
 }
 

@@ -21,7 +21,7 @@ from fraudstream.evaluation.measures import average_precision, card_precision_at
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.reference import compute_features
 from fraudstream.learning.models import ModelChoice
-from fraudstream.scoring.model import ColdStartModel
+from fraudstream.scoring.model import ColdStartModel, RiverModel
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,7 @@ def run_prequential(
         if model is None:
             scores[rows] = ColdStartModel().score(today)
         else:
-            probabilities = model.predict_proba_many(today)
-            scores[rows] = probabilities[True].to_numpy() if True in probabilities.columns else 0.0
+            scores[rows] = RiverModel(model, choice.name if choice else "").score(today)
         known = int(np.searchsorted(day, d - delay_days, side="right"))
         if model is not None and choice is not None and known > learned:
             for x, label in zip(

@@ -9,13 +9,16 @@ at a Redis others can write to).
 from __future__ import annotations
 
 import pickle
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import redis
 import structlog
 
 from fraudstream.errors import FraudstreamError
 from fraudstream.scoring.model import ColdStartModel, RiverModel, ScoringModel
+
+if TYPE_CHECKING:
+    from fraudstream.registry.watcher import RegistryWatcher
 
 log = structlog.get_logger(__name__)
 
@@ -72,21 +75,47 @@ def _text(value: bytes | str) -> str:
 
 
 class ModelHolder:
-    """The model a scorer uses now; swaps to a new snapshot, keeps the last good one."""
+    """The models a scorer uses now: a champion, and maybe a challenger in shadow.
 
-    def __init__(self, snapshots: SnapshotStore | None) -> None:
+    The champion is the registry's ``champion`` when that is a frozen model (XGBoost),
+    else the online model: the learner's newest snapshot, or the cold-start model before
+    the first one. The challenger comes from the registry's ``challenger`` alias. A
+    snapshot or version that fails to load or to score is dropped and the last good
+    model kept.
+    """
+
+    def __init__(
+        self, snapshots: SnapshotStore | None, watcher: RegistryWatcher | None = None
+    ) -> None:
         self._snapshots = snapshots
-        self.model: ScoringModel = ColdStartModel()
-        self._previous: ScoringModel = self.model
+        self._watcher = watcher
+        self.online: ScoringModel = ColdStartModel()
+        self._previous: ScoringModel = self.online
+        self.model: ScoringModel = self.online
         self._failed: str | None = None
-        #: Snapshots that failed to load since start.
+        self._rejected: set[str] = set()
+        #: Snapshots or registered versions that failed to load or score since start.
         self.load_failures = 0
+
+    @property
+    def shadow(self) -> ScoringModel | None:
+        """The challenger scored in shadow, or None."""
+        if self._watcher is None:
+            return None
+        challenger = self._watcher.served.challenger
+        if challenger is None or challenger.version in self._rejected:
+            return None
+        return challenger
 
     def reject(self, model: ScoringModel, error: Exception) -> ScoringModel:
         """Drop a model that failed while scoring; go back to the last good one."""
-        self._failed = model.version
         self.load_failures += 1
-        self.model = self._previous
+        if model is self.online:
+            self._failed = model.version
+            self.online = self._previous
+        else:  # a registered champion or challenger: never used again by this process
+            self._rejected.add(model.version)
+        self.model = self._champion()
         log.error(
             "model failed while scoring, falling back",
             version=model.version,
@@ -96,12 +125,28 @@ class ModelHolder:
         return self.model
 
     def refresh(self) -> ScoringModel:
-        """Check the current version (one Redis GET) and swap if it is new and loads."""
+        """The champion for this batch: the registry's, or the newest online snapshot.
+
+        Costs one Redis GET for the online version; the registry is followed by the
+        watcher's own thread, so this never waits for MLflow.
+        """
+        self._refresh_online()
+        self.model = self._champion()
+        return self.model
+
+    def _champion(self) -> ScoringModel:
+        if self._watcher is not None:
+            champion = self._watcher.served.champion
+            if champion is not None and champion.version not in self._rejected:
+                return champion
+        return self.online
+
+    def _refresh_online(self) -> None:
         if self._snapshots is None:
-            return self.model
+            return
         version = self._snapshots.current_version()
-        if version is None or version in (self.model.version, self._failed):
-            return self.model
+        if version is None or version in (self.online.version, self._failed):
+            return
         try:
             loaded = self._snapshots.load(version)
         except SnapshotError as exc:
@@ -110,10 +155,9 @@ class ModelHolder:
             log.error(
                 "model snapshot not loaded, keeping the last good model",
                 version=version,
-                kept=self.model.version,
+                kept=self.online.version,
                 error=str(exc),
             )
         else:
-            self._previous, self.model = self.model, loaded
+            self._previous, self.online = self.online, loaded
             log.info("model swapped", version=version)
-        return self.model

@@ -32,6 +32,7 @@ def unique_topics(settings: Settings, prefix: str = "test") -> Settings:
             "alerts_topic": f"{prefix}-{run}-alerts",
             "scored_topic": f"{prefix}-{run}-scored",
             "dlq_topic": f"{prefix}-{run}-dlq",
+            "model_events_topic": f"{prefix}-{run}-model-events",
         }
     )
     return settings.model_copy(update={"kafka": kafka})
