@@ -1,9 +1,10 @@
 """The first champion, from a historical dataset: docs/orchestration.md.
 
-Run once, by hand, before ``retrain_challenger`` has anything to compare against:
-train on the dataset named by the ``dataset`` parameter up to ``until`` and register
-the model as ``champion``. Where a champion exists already it is kept (the run
-succeeds and says so), so triggering this twice changes nothing.
+Run once, by hand, before ``retrain_challenger`` has anything to compare against: write
+the dataset named by the ``dataset`` parameter (or ``days`` of simulated data) into the
+archive as the scorer would have served it, train on what was known before ``until``
+and register the model as ``champion``. Where a champion exists already it is kept (the
+run succeeds and says so), so triggering this twice changes nothing.
 """
 
 from __future__ import annotations
@@ -28,24 +29,32 @@ from fraudstream_defaults import DEFAULT_ARGS, TAGS, project_task
         "dataset": Param(
             "",
             type="string",
-            description="Historical dataset (archive folder or URL); empty: ARCHIVE_PATH.",
+            description="Historical dataset file (ULB, Sparkov, simulated); empty: simulate.",
         ),
+        "days": Param(60, type="integer", minimum=1, description="Days to simulate."),
         "until": Param(
             "",
             type="string",
-            description="Train on data before this ISO date; empty: the run's date.",
+            description="Train on what was known before this ISO date; empty: all of it.",
         ),
     },
 )
 def bootstrap_champion() -> None:
-    """Extract, validate and train on history, then register the result as champion."""
+    """Archive the history, train on it, register the result as champion."""
 
     @project_task
-    def extract(dataset: str, until: str) -> dict[str, Any]:
-        """Training set from the historical dataset, labels known before ``until``."""
+    def load_history(dataset: str, days: int, until: str) -> dict[str, Any]:
+        """The dataset into the archive, as served; the cutoff (``until`` or its end)."""
         from fraudstream.orchestration import tasks
 
-        return tasks.extract(until, dataset=dataset or None)
+        return tasks.load_history(dataset or None, days=int(days), until=until or None)
+
+    @project_task
+    def extract(history: dict[str, Any]) -> dict[str, Any]:
+        """Training set from the archive, labels known at the cutoff."""
+        from fraudstream.orchestration import tasks
+
+        return tasks.extract(history["cutoff"])
 
     @project_task
     def validate(extracted: dict[str, Any]) -> dict[str, Any]:
@@ -68,8 +77,8 @@ def bootstrap_champion() -> None:
 
         return tasks.bootstrap(trained)
 
-    until = "{{ params.until or (logical_date or dag_run.run_after).isoformat() }}"
-    crown(train(validate(extract("{{ params.dataset }}", until))))
+    history = load_history("{{ params.dataset }}", "{{ params.days }}", "{{ params.until }}")
+    crown(train(validate(extract(history))))
 
 
 bootstrap_champion()

@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 RETRAIN_ORDER = ["extract", "validate", "train", "evaluate", "register", "compare", "promote"]
-BOOTSTRAP_ORDER = ["extract", "validate", "train", "crown"]
+BOOTSTRAP_ORDER = ["load_history", "extract", "validate", "train", "crown"]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_retrain_is_a_daily_chain(loaded: dict[str, Any]) -> None:
 def test_bootstrap_is_manual_with_params(loaded: dict[str, Any]) -> None:
     dag = loaded["dags"]["bootstrap_champion"]
     assert dag["schedule"] is None
-    assert dag["params"] == ["dataset", "until"]
+    assert dag["params"] == ["dataset", "days", "until"]
     assert dag["order"] == BOOTSTRAP_ORDER
     for before, after in itertools.pairwise(BOOTSTRAP_ORDER):
         assert dag["tasks"][after]["upstream"] == [before]

@@ -4,20 +4,35 @@ Each step runs in a fresh process of the project's environment
 (``@task.external_python``), so it builds its settings from the environment itself,
 takes and returns only JSON-able dicts (they travel pickled and are kept as XComs), and
 does its heavy imports inside. Every step is idempotent for a given cutoff: the
-training set of a cutoff always lands in the same folder, and registering or promoting
-the same run again changes nothing.
+training set of a cutoff always lands at the same path, registering the same MLflow
+run again reuses its version, and promoting the champion again changes nothing.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from fraudstream.config import Settings
+from fraudstream.errors import FraudstreamError
 from fraudstream.logs import configure_logging
 
+if TYPE_CHECKING:
+    from fraudstream.registry.client import Registry
+
 Result = dict[str, Any]
+
+#: Model-version tags recording the champion-or-challenger decision.
+DECISION_TAG: Final = "fraudstream.decision"
+DECISION_REASON_TAG: Final = "fraudstream.decision_reason"
+CUTOFF_TAG: Final = "fraudstream.cutoff"
+
+
+class MissingMetricsError(FraudstreamError):
+    """A training run lacks measures the promotion is judged by."""
+
+    exit_code = 65
 
 
 def load_settings() -> Settings:
@@ -27,11 +42,186 @@ def load_settings() -> Settings:
     return settings
 
 
-def run_folder(settings: Settings, cutoff: str) -> Path:
-    """Where the training set for ``cutoff`` goes: one folder per cutoff, reused on re-runs.
+def training_folder(settings: Settings) -> str:
+    """Where training sets go; each cutoff has its own file there (the same on re-runs).
 
-    >>> from fraudstream.config import Settings
-    >>> run_folder(Settings.load(FRAUDSTREAM_DATA_DIR="data"), "2026-01-10T00:00:00+00:00")
-    PosixPath('data/training/2026-01-10T000000+0000')
+    >>> training_folder(Settings.load(FRAUDSTREAM_DATA_DIR="/srv/data"))
+    '/srv/data/training'
     """
-    return settings.data.dir / "training" / re.sub(r"[^0-9A-Za-z+\-T]", "", cutoff)
+    return str(settings.data.dir / "training")
+
+
+def registry_of(settings: Settings) -> Registry:
+    """The registered model that holds champion and challenger."""
+    from fraudstream.registry.client import Registry
+
+    return Registry(settings.mlflow.tracking_uri, settings.mlflow.registered_model_name)
+
+
+def load_history(dataset: str | None, *, days: int, until: str | None) -> Result:
+    """Archive a historical dataset (or ``days`` of simulated data) as if it had been served.
+
+    Rewriting the same rows adds none (the archive's partitions are idempotent). The
+    cutoff is ``until``, or the end of the history.
+    """
+    from fraudstream.archive.offline import write_archive_from_dataset
+    from fraudstream.training.pipeline import parse_cutoff
+
+    settings = load_settings()
+    summary = write_archive_from_dataset(
+        settings.archive.path,
+        None if dataset is None else Path(dataset),
+        days=days,
+        seed=settings.training.seed,
+        label_delay=settings.training.label_delay,
+    )
+    cutoff = parse_cutoff(until or summary.end).isoformat()
+    return {"cutoff": cutoff, "archive": settings.archive.path, **asdict(summary)}
+
+
+def extract(cutoff: str) -> Result:
+    """The training set of ``cutoff``: features as served, labels known at the cutoff."""
+    from fraudstream.training import pipeline
+
+    settings = load_settings()
+    return pipeline.extract(settings, cutoff, training_folder(settings))
+
+
+def validate(extracted: Result) -> Result:
+    """The checks of the training set; a failed check raises and so fails the task."""
+    from fraudstream.training import pipeline
+
+    settings = load_settings()
+    report = pipeline.validate(settings, extracted["path"])
+    return {**extracted, "validation": report}
+
+
+def train(validated: Result) -> Result:
+    """Train on the validated set: the MLflow run id and the cross-validated measures."""
+    from fraudstream.training import pipeline
+
+    settings = load_settings()
+    trained = pipeline.train(settings, validated["path"])
+    return {"cutoff": validated["cutoff"], "path": validated["path"], **trained}
+
+
+def evaluate(trained: Result) -> Result:
+    """The run's measures as MLflow holds them; raise when any the promotion needs is missing."""
+    from fraudstream.registry.client import RegistryUnavailableError
+    from fraudstream.training.evaluate import MEASURES
+
+    settings = load_settings()
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        client = MlflowClient(tracking_uri=settings.mlflow.tracking_uri)
+        metrics = dict(client.get_run(trained["run_id"]).data.metrics)
+    except (MlflowException, OSError) as exc:
+        raise RegistryUnavailableError(
+            f"MLflow at {settings.mlflow.tracking_uri} did not return run {trained['run_id']}: "
+            f"{exc}"
+        ) from exc
+    wanted = [f"xgboost_{name}" for name in MEASURES]
+    missing = [name for name in wanted if name not in metrics]
+    if missing:
+        raise MissingMetricsError(f"run {trained['run_id']} lacks {', '.join(missing)}")
+    return {**trained, "metrics": {name: metrics[name] for name in wanted}}
+
+
+def register(evaluated: Result) -> Result:
+    """The run's model as a registry version aliased ``challenger``.
+
+    A run registered before (a re-run of this task) keeps its version.
+    """
+    from fraudstream.training import pipeline
+
+    settings = load_settings()
+    registry = registry_of(settings)
+    existing = _version_of_run(settings, evaluated["run_id"])
+    if existing is None:
+        registered = pipeline.register(settings, evaluated["run_id"])
+    else:
+        registry.set_alias(settings.mlflow.challenger_alias, existing)
+        registered = {
+            "name": registry.name,
+            "version": existing,
+            "alias": settings.mlflow.challenger_alias,
+        }
+    registry.tag_version(registered["version"], {CUTOFF_TAG: evaluated["cutoff"]})
+    return {**registered, "cutoff": evaluated["cutoff"], "run_id": evaluated["run_id"]}
+
+
+def _version_of_run(settings: Settings, run_id: str) -> str | None:
+    """The version of the registered model made from ``run_id``, if there is one."""
+    from fraudstream.registry.client import RegistryUnavailableError
+
+    name = settings.mlflow.registered_model_name
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        client = MlflowClient(
+            tracking_uri=settings.mlflow.tracking_uri, registry_uri=settings.mlflow.tracking_uri
+        )
+        found = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    except (MlflowException, OSError) as exc:
+        raise RegistryUnavailableError(
+            f"MLflow registry at {settings.mlflow.tracking_uri} did not search {name}: {exc}"
+        ) from exc
+    versions = sorted((int(v.version) for v in found), reverse=True)
+    return str(versions[0]) if versions else None
+
+
+def promote(decision: Result) -> Result:
+    """Apply the decision: move ``champion`` to the challenger when it won.
+
+    The decision, its reason and the cutoff are recorded on the challenger's version
+    either way, so the registry shows why each challenger was or was not promoted.
+    """
+    from fraudstream.registry.promotion import promote as promote_version
+
+    settings = load_settings()
+    registry = registry_of(settings)
+    version = str(decision["challenger_version"])
+    metrics: dict[str, float] = {
+        key: float(decision[key]) for key in ("champion_ap", "challenger_ap") if key in decision
+    }
+    if decision["promote"]:
+        promote_version(settings, registry, version, str(decision["reason"]), metrics)
+    outcome = "promoted" if decision["promote"] else "kept"
+    registry.tag_version(
+        version,
+        {
+            DECISION_TAG: outcome,
+            DECISION_REASON_TAG: str(decision["reason"]),
+            CUTOFF_TAG: str(decision["cutoff"]),
+            **{f"fraudstream.decision.{key}": f"{value:.6f}" for key, value in metrics.items()},
+        },
+    )
+    champion = registry.by_alias(settings.mlflow.champion_alias)
+    return {
+        **decision,
+        "outcome": outcome,
+        "champion": None if champion is None else champion.version,
+    }
+
+
+def bootstrap(trained: Result) -> Result:
+    """Register the first model and make it ``champion``, unless a champion exists.
+
+    With a champion already in place, the new version stays a challenger and the result
+    says which version is champion: bootstrapping twice never replaces a champion.
+    """
+    settings = load_settings()
+    registry = registry_of(settings)
+    registered = register(evaluate(trained))
+    current = registry.by_alias(settings.mlflow.champion_alias)
+    if current is not None:
+        reason = f"a champion exists already (version {current.version}): kept"
+        decision = {"promote": False, "reason": reason}
+    else:
+        decision = {"promote": True, "reason": "bootstrap: the first champion, from history"}
+    return promote(
+        {**decision, "challenger_version": registered["version"], "cutoff": registered["cutoff"]}
+    )
