@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Param, dag
-from fraudstream_defaults import DEFAULT_ARGS, TAGS, project_task
+from airflow.sdk import Param, dag, task
+from fraudstream_defaults import DEFAULT_ARGS, IN_PROJECT_ENV, TAGS
 
 
 @dag(
@@ -42,35 +42,35 @@ from fraudstream_defaults import DEFAULT_ARGS, TAGS, project_task
 def bootstrap_champion() -> None:
     """Archive the history, train on it, register the result as champion."""
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def load_history(dataset: str, days: int, until: str) -> dict[str, Any]:
         """The dataset into the archive, as served; the cutoff (``until`` or its end)."""
         from fraudstream.orchestration import tasks
 
         return tasks.load_history(dataset or None, days=int(days), until=until or None)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def extract(history: dict[str, Any]) -> dict[str, Any]:
         """Training set from the archive, labels known at the cutoff."""
         from fraudstream.orchestration import tasks
 
         return tasks.extract(history["cutoff"])
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def validate(extracted: dict[str, Any]) -> dict[str, Any]:
         """The same checks as the daily retraining."""
         from fraudstream.orchestration import tasks
 
         return tasks.validate(extracted)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def train(validated: dict[str, Any]) -> dict[str, Any]:
         """XGBoost with time-ordered cross-validation, logged to MLflow."""
         from fraudstream.orchestration import tasks
 
         return tasks.train(validated)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def crown(trained: dict[str, Any]) -> dict[str, Any]:
         """Register the model and alias it ``champion`` unless a champion exists."""
         from fraudstream.orchestration import tasks

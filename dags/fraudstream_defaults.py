@@ -15,8 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from airflow.sdk import task
-
 REPO: Final = Path(__file__).resolve().parents[1]
 DEFAULT_PYTHON: Final = os.environ.get("FRAUDSTREAM_PYTHON") or str(REPO / ".venv/bin/python")
 #: A template (``python`` is a templated field): resolved when each task runs.
@@ -32,7 +30,7 @@ DEFAULT_ARGS: Final[dict[str, Any]] = {
 }
 TAGS: Final = ["fraudstream", "training"]
 
-
-def project_task(function: Any) -> Any:
-    """``@task.external_python`` in the project's environment (without Airflow there)."""
-    return task.external_python(python=PROJECT_PYTHON, expect_airflow=False)(function)
+#: ``@task.external_python(**IN_PROJECT_ENV)``: run in the project's environment, where
+#: Airflow is not installed. (Spelled out at each task: Airflow strips only its own
+#: decorators from the source it runs there.)
+IN_PROJECT_ENV: Final[dict[str, Any]] = {"python": PROJECT_PYTHON, "expect_airflow": False}

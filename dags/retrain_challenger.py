@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import dag
-from fraudstream_defaults import DEFAULT_ARGS, TAGS, project_task
+from airflow.sdk import dag, task
+from fraudstream_defaults import DEFAULT_ARGS, IN_PROJECT_ENV, TAGS
 
 #: The data interval's end; manual runs without a logical date fall back to run_after.
 CUTOFF = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
@@ -33,49 +33,49 @@ CUTOFF = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
 def retrain_challenger() -> None:
     """Build the day's training set, train, register the challenger, maybe promote it."""
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def extract(cutoff: str) -> dict[str, Any]:
         """Training set from the archive: features as served, labels known at the cutoff."""
         from fraudstream.orchestration import tasks
 
         return tasks.extract(cutoff)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def validate(extracted: dict[str, Any]) -> dict[str, Any]:
         """Schema, null rates, fraud-rate bounds, time order; a failed check fails the run."""
         from fraudstream.orchestration import tasks
 
         return tasks.validate(extracted)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def train(validated: dict[str, Any]) -> dict[str, Any]:
         """XGBoost with time-ordered cross-validation, logged to MLflow."""
         from fraudstream.orchestration import tasks
 
         return tasks.train(validated)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
         """The run's metrics, read back from MLflow; missing ones fail the run."""
         from fraudstream.orchestration import tasks
 
         return tasks.evaluate(trained)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def register(evaluated: dict[str, Any]) -> dict[str, Any]:
         """A new registry version aliased ``challenger`` (reused on a re-run)."""
         from fraudstream.orchestration import tasks
 
         return tasks.register(evaluated)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def compare(registered: dict[str, Any]) -> dict[str, Any]:
         """Champion and challenger on the same most recent labelled window."""
         from fraudstream.orchestration import tasks
 
         return tasks.compare(registered)
 
-    @project_task
+    @task.external_python(**IN_PROJECT_ENV)
     def promote(decision: dict[str, Any]) -> dict[str, Any]:
         """Move ``champion`` when the challenger won; record the decision either way."""
         from fraudstream.orchestration import tasks
