@@ -95,3 +95,32 @@ class ServiceUnavailableError(FraudstreamError):
     """An external service (Kafka, Redis, MLflow) cannot be reached; retry later."""
 
     exit_code = 69
+
+
+class DataValidationError(FraudstreamError):
+    """A training set failed validation; ``report`` says which checks failed and why.
+
+    >>> report = {
+    ...     "ok": False,
+    ...     "checks": [
+    ...         {"name": "fraud_rate", "ok": False, "detail": "fraud rate 0.0 below 0.0001"}
+    ...     ],
+    ... }
+    >>> str(DataValidationError(report))
+    'training data failed validation: fraud_rate: fraud rate 0.0 below 0.0001'
+    """
+
+    exit_code = 65  # EX_DATAERR
+
+    def __init__(self, report: dict[str, object]) -> None:
+        self.report = report
+        checks = report.get("checks", [])
+        failed = [
+            f"{c['name']}: {c['detail']}"
+            for c in (checks if isinstance(checks, list) else [])
+            if isinstance(c, dict) and not c.get("ok")
+        ]
+        super().__init__("training data failed validation: " + "; ".join(failed))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.report,))

@@ -28,6 +28,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 import fraudstream.schemas
+import fraudstream.scoring.core
 import fraudstream.scoring.scorer
 from fraudstream.config import KafkaSettings, ScorerSettings
 from fraudstream.errors import SchemaError
@@ -619,7 +620,7 @@ def _reason_codes_in_code() -> set[str]:
     default = SchemaError.__init__.__defaults__
     assert default is not None
     codes: set[str] = set()
-    for module in (fraudstream.schemas, fraudstream.scoring.scorer):
+    for module in (fraudstream.schemas, fraudstream.scoring.scorer, fraudstream.scoring.core):
         assert module.__file__ is not None
         tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
         functions = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}

@@ -5,10 +5,12 @@
 --
 -- KEYS: none; key names are built here from the prefix and entity ids, so the script
 --   needs a single Redis (see docs/features.md on Redis Cluster).
--- ARGV: 14 settings, then 5 per transaction: event time (ms), id, amount (cents),
+-- ARGV: 15 settings, then 5 per transaction: event time (ms), id, amount (cents),
 --   card id, merchant id ('' when there is none).
 --   1 card horizon  2 merchant horizon  3 lateness  4 cap  5 key ttl  6 label delay
 --   7-10 card windows  11-13 merchant windows (all in ms)  14 key prefix
+--   15 mode: '1' records the batch; '0' is read-only: each transaction gets the
+--   features recording it alone would give it now, and nothing is written.
 -- Card hash fields: c:<id> / s:<id> running count / cents up to and including <id>
 --   in event-time order; _c / _s the same at the latest one; _bc / _bs at the last
 --   removed one; _max / _min the latest and oldest kept event time; _n how many are kept.
@@ -25,7 +27,8 @@ local delay = tonumber(ARGV[6])
 local card_windows = {tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])}
 local merchant_windows = {tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])}
 local prefix = ARGV[14]
-local SETTINGS = 14
+local recording = ARGV[15] == '1'
+local SETTINGS = 15
 local PER_TX = 5
 
 local DUPLICATE, LATE = 1, 2
@@ -141,6 +144,23 @@ local function card_windows_out(zkey, hkey, t, now_c, now_s, extra_c, extra_s, o
   for w = 1, #card_windows do out[#out + 1] = sums[w] end
 end
 
+-- the general read, as of t, for duplicates, late and out-of-order transactions
+local function card_read(zkey, hkey, t, id, cents, oldest, out)
+  local extra_c, extra_s = 0, 0
+  if not redis.call('ZSCORE', zkey, id) then extra_c, extra_s = 1, cents end
+  local prev = redis.call('ZREVRANGEBYSCORE', zkey, t, '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
+  local gap = -1
+  for j = 1, #prev, 2 do
+    if prev[j] ~= id then
+      gap = t - tonumber(prev[j + 1])
+      break
+    end
+  end
+  out[#out + 1] = gap
+  local now_c, now_s = totals_at(zkey, hkey, t)
+  card_windows_out(zkey, hkey, t, now_c, now_s, extra_c, extra_s, oldest, nil, out)
+end
+
 local function card_aggregates(zkey, hkey, t, id, cents, out)
   local state = redis.call('HMGET', hkey, '_max', '_c', '_s', '_n', '_min', '_exp')
   local latest = tonumber(state[1])
@@ -191,20 +211,7 @@ local function card_aggregates(zkey, hkey, t, id, cents, out)
     refresh_ttl(hkey, expired_at, zkey)
   end
 
-  -- the general read, as of t, for duplicates, late and out-of-order transactions
-  local extra_c, extra_s = 0, 0
-  if not redis.call('ZSCORE', zkey, id) then extra_c, extra_s = 1, cents end
-  local prev = redis.call('ZREVRANGEBYSCORE', zkey, t, '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
-  local gap = -1
-  for j = 1, #prev, 2 do
-    if prev[j] ~= id then
-      gap = t - tonumber(prev[j + 1])
-      break
-    end
-  end
-  out[#out + 1] = gap
-  local now_c, now_s = totals_at(zkey, hkey, t)
-  card_windows_out(zkey, hkey, t, now_c, now_s, extra_c, extra_s, oldest, nil, out)
+  card_read(zkey, hkey, t, id, cents, oldest, out)
   return flags, capped
 end
 
@@ -215,6 +222,38 @@ local function trim_merchant(tkey, hkey, latest)
   local oldest = redis.call('ZRANGE', tkey, 0, 0, 'WITHSCORES')
   redis.call('HSET', hkey, '_n', redis.call('ZCARD', tkey), '_min', oldest[2] or latest)
   return capped
+end
+
+-- a merchant's members from rank m on, after `before` and up to hi (ZCOUNT bounds):
+-- `before` ends what comes before the range (x: time <= x; '(x': time < x)
+local function count_from(tkey, m, before, hi)
+  if m == 0 then
+    local lo = string.sub(before, 1, 1) == '(' and string.sub(before, 2) or '(' .. before
+    return redis.call('ZCOUNT', tkey, lo, hi)
+  end
+  local upto_hi = redis.call('ZCOUNT', tkey, '-inf', hi)
+  local upto_lo = redis.call('ZCOUNT', tkey, '-inf', before)
+  return math.max(0, upto_hi - math.max(m, upto_lo))
+end
+
+-- a merchant's windows as of t, counting its members from rank m on (those recording
+-- would keep), plus `extra` (x itself, when not kept); then the fraud-share counts
+local function merchant_windows_out(tkey, fkey, t, has_fraud, m, extra, out)
+  for w = 1, #merchant_windows do
+    out[#out + 1] = count_from(tkey, m, tostring(t - merchant_windows[w]), t) + extra
+  end
+  -- fraud shares: only merchants with a reported fraud need the delayed counts
+  local frauds, counts = {0, 0, 0}, {0, 0, 0}
+  if has_fraud then
+    local hi = '(' .. (t - delay)
+    for w = 1, #merchant_windows do
+      local lo = t - delay - merchant_windows[w]
+      frauds[w] = redis.call('ZCOUNT', fkey, lo, hi)
+      counts[w] = count_from(tkey, m, '(' .. lo, hi)
+    end
+  end
+  for w = 1, #merchant_windows do out[#out + 1] = frauds[w] end
+  for w = 1, #merchant_windows do out[#out + 1] = counts[w] end
 end
 
 local function merchant_aggregates(tkey, hkey, fkey, t, id, out)
@@ -248,22 +287,99 @@ local function merchant_aggregates(tkey, hkey, fkey, t, id, out)
   elseif flags == LATE then
     extra = 1
   end
-  for w = 1, #merchant_windows do
-    out[#out + 1] = redis.call('ZCOUNT', tkey, '(' .. (t - merchant_windows[w]), t) + extra
+  merchant_windows_out(tkey, fkey, t, has_fraud, 0, extra, out)
+  return flags, capped
+end
+
+-- Read-only mode. Recording x = (t, id) into an entity's kept set K keeps
+-- K + x, then drops its n oldest (older than the horizon, then past the cap), in
+-- sorted-set order: by time, then by id byte by byte. x's features count the kept
+-- events of K in its windows, plus x itself (kept or not). So the read needs m, how
+-- many of K's members the drop would take; the kept ones are K's members from rank m.
+
+-- a < b, byte by byte (how Redis orders the members of equal score)
+local function bytes_before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
   end
-  -- fraud shares: only merchants with a reported fraud need the delayed counts
-  local frauds, counts = {0, 0, 0}, {0, 0, 0}
-  if has_fraud then
-    local hi = '(' .. (t - delay)
-    for w = 1, #merchant_windows do
-      local lo = t - delay - merchant_windows[w]
-      frauds[w] = redis.call('ZCOUNT', fkey, lo, hi)
-      counts[w] = redis.call('ZCOUNT', tkey, lo, hi)
+  return #a < #b
+end
+
+local function dropped_members(zkey, t, id, cutoff, kept_count)
+  local expired = redis.call('ZCOUNT', zkey, '-inf', '(' .. cutoff)
+  local n = math.max(expired, kept_count + 1 - cap)
+  if n <= 0 then return 0 end
+  -- x is among the n oldest when K's n-th oldest comes after it
+  local nth = redis.call('ZRANGE', zkey, n - 1, n - 1, 'WITHSCORES')
+  local s = tonumber(nth[2])
+  if s > t or (s == t and bytes_before(id, nth[1])) then return n - 1 end
+  return n
+end
+
+-- a card's totals at the last member with time <= x, never below rank m
+local function totals_from(zkey, hkey, x, floor_c, floor_s)
+  local c, s = totals_at(zkey, hkey, x)
+  if floor_c and floor_c > c then return floor_c, floor_s end
+  return c, s
+end
+
+local function card_read_only(zkey, hkey, t, id, cents, out)
+  local state = redis.call('HMGET', hkey, '_max', '_n', '_min')
+  local latest, kept_count = tonumber(state[1]), tonumber(state[2]) or 0
+  if redis.call('ZSCORE', zkey, id) then
+    card_read(zkey, hkey, t, id, cents, tonumber(state[3]), out)
+    return DUPLICATE
+  end
+  if latest and t < latest - lateness then
+    card_read(zkey, hkey, t, id, cents, tonumber(state[3]), out)
+    return LATE
+  end
+  local newest = not latest or t > latest
+  local m = dropped_members(zkey, t, id, (newest and t or latest) - card_horizon, kept_count)
+  local floor_c, floor_s
+  if m > 0 then
+    local last = redis.call('ZRANGE', zkey, m - 1, m - 1)
+    local fields = redis.call('HMGET', hkey, 'c:' .. last[1], 's:' .. last[1])
+    floor_c, floor_s = tonumber(fields[1]), tonumber(fields[2])
+  end
+  local gap = -1
+  if newest then
+    if latest then gap = t - latest end  -- as recording answers it
+  else
+    local prev = redis.call('ZREVRANGEBYSCORE', zkey, t, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    if prev[1] and redis.call('ZCOUNT', zkey, '-inf', t) > m then
+      gap = t - tonumber(prev[2])
     end
   end
-  for w = 1, #merchant_windows do out[#out + 1] = frauds[w] end
-  for w = 1, #merchant_windows do out[#out + 1] = counts[w] end
-  return flags, capped
+  out[#out + 1] = gap
+  local now_c, now_s = totals_from(zkey, hkey, t, floor_c, floor_s)
+  local counts, sums = {}, {}
+  for w = 1, #card_windows do
+    local c, s = totals_from(zkey, hkey, t - card_windows[w], floor_c, floor_s)
+    counts[w] = now_c - c + 1
+    sums[w] = now_s - s + cents
+  end
+  for w = 1, #card_windows do out[#out + 1] = counts[w] end
+  for w = 1, #card_windows do out[#out + 1] = sums[w] end
+  return 0
+end
+
+local function merchant_read_only(tkey, hkey, fkey, t, id, out)
+  local state = redis.call('HMGET', hkey, '_max', '_n', '_f')
+  local latest, kept_count, has_fraud = tonumber(state[1]), tonumber(state[2]) or 0, state[3]
+  local flags, m, extra = 0, 0, 0
+  if redis.call('ZSCORE', tkey, id) then
+    flags = DUPLICATE
+  elseif latest and t < latest - lateness then
+    flags, extra = LATE, 1
+  else
+    local newest = not latest or t > latest
+    m = dropped_members(tkey, t, id, (newest and t or latest) - merchant_horizon, kept_count)
+    extra = 1
+  end
+  merchant_windows_out(tkey, fkey, t, has_fraud, m, extra, out)
+  return flags
 end
 
 local out = {}
@@ -278,17 +394,25 @@ for i = 0, n - 1 do
   local flags, capped = 0, 0
   if card ~= '' then
     local base = prefix .. ':c:' .. card
-    flags, capped = card_aggregates(base .. ':t', base .. ':h', t, id, cents, out)
-    capped_total = capped_total + capped
+    if recording then
+      flags, capped = card_aggregates(base .. ':t', base .. ':h', t, id, cents, out)
+      capped_total = capped_total + capped
+    else
+      flags = card_read_only(base .. ':t', base .. ':h', t, id, cents, out)
+    end
   else
     for _ = 1, 1 + 2 * #card_windows do out[#out + 1] = 0 end
   end
   if merchant ~= '' then
     local base = prefix .. ':m:' .. merchant
     local mflags
-    mflags, capped = merchant_aggregates(base .. ':t', base .. ':h', base .. ':f', t, id, out)
+    if recording then
+      mflags, capped = merchant_aggregates(base .. ':t', base .. ':h', base .. ':f', t, id, out)
+      capped_total = capped_total + capped
+    else
+      mflags = merchant_read_only(base .. ':t', base .. ':h', base .. ':f', t, id, out)
+    end
     flags = bit.bor(flags, mflags)
-    capped_total = capped_total + capped
   else
     for _ = 1, 3 * #merchant_windows do out[#out + 1] = 0 end
   end

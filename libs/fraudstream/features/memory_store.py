@@ -7,7 +7,8 @@ which is also what the Redis store answers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -24,11 +25,31 @@ class MemoryFeatureStore:
 
     def process(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
         """Record each transaction in order and return its features."""
+        return self._features(requests, lambda _: self._state)
+
+    def read(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
+        """Each transaction's features as recording it alone would give; nothing kept."""
+        return self._features(requests, self._trial)
+
+    def _trial(self, r: FeatureRequest) -> FeatureState:
+        """A throw-away state holding copies of the request's card and merchant only."""
+        state, trial = self._state, FeatureState(self._state.config)
+        if r.card_id in state.cards:
+            trial.cards[r.card_id] = copy.deepcopy(state.cards[r.card_id])
+        if r.merchant_id in state.merchants:
+            trial.merchants[r.merchant_id] = copy.deepcopy(state.merchants[r.merchant_id])
+        return trial
+
+    def _features(
+        self,
+        requests: Sequence[FeatureRequest],
+        state_for: Callable[[FeatureRequest], FeatureState],
+    ) -> FeatureBatch:
         rows: list[list[float]] = []
         duplicate: list[bool] = []
         late: list[bool] = []
         for r in requests:
-            row, is_duplicate, is_late = self._state.process(
+            row, is_duplicate, is_late = state_for(r).process(
                 r.transaction_id, r.event_ms, r.cents, r.card_id, r.merchant_id
             )
             rows.append(row)

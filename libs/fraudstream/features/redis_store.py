@@ -1,8 +1,9 @@
 """The Redis feature store: one Lua script call per batch.
 
-``features.lua`` records the batch and returns integer window aggregates for every
-transaction (see docs/features.md for the layout and semantics); the arithmetic that
-turns them into features is shared with the in-memory store
+``features.lua`` records the batch (or, read-only, records nothing) and returns
+integer window aggregates for every transaction (see docs/features.md for the layout
+and semantics); the arithmetic that turns them into features is shared with the
+in-memory store
 (:func:`~fraudstream.features.store.assemble`). Redis failures surface as
 :class:`FeatureStoreUnavailableError`, never as an empty feature dict.
 """
@@ -84,9 +85,16 @@ class RedisFeatureStore:
 
     def process(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
         """Record the batch and read its features in one round trip."""
+        return self._features(requests, record=True)
+
+    def read(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
+        """Each transaction's features as recording it alone would give; nothing written."""
+        return self._features(requests, record=False)
+
+    def _features(self, requests: Sequence[FeatureRequest], *, record: bool) -> FeatureBatch:
         if not requests:
             return assemble(requests, np.zeros((0, 0), dtype=np.int64))
-        args: list[int | str] = list(self._settings_args)
+        args: list[int | str] = [*self._settings_args, "1" if record else "0"]
         for r in requests:
             args += (r.event_ms, r.transaction_id, r.cents, r.card_id or "", r.merchant_id or "")
         raw = self._call(self._process, [], args)

@@ -130,6 +130,12 @@ class FeatureStore(Protocol):
         """Record each transaction (in order) and return its features as of its time."""
         ...
 
+    def read(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
+        """Record nothing; return, for each transaction, the features (and flags) that
+        recording it alone would return now. The transactions of one call do not see
+        each other."""
+        ...
+
     def report_frauds(self, reports: Sequence[FraudReport]) -> None:
         """Tell the store these transactions were fraud (they feed the fraud shares)."""
         ...

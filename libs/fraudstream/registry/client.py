@@ -91,6 +91,11 @@ class Registry:
             self._client.set_registered_model_tag, self.name, HISTORY_TAG, json.dumps(versions)
         )
 
+    def run_params(self, run_id: str) -> dict[str, str]:
+        """The parameters of the run a version came from ({} when the run is gone)."""
+        run = self._call(self._client.get_run, run_id)
+        return {} if run is None else dict(run.data.params)
+
     def _call(self, method: Any, *args: Any) -> Any:
         from mlflow.exceptions import MlflowException
 

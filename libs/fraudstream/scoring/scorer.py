@@ -7,7 +7,6 @@ is checked for a new snapshot once per batch.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -16,17 +15,16 @@ from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import numpy as np
-import pandas as pd
 import redis
 import structlog
 from kafka.consumer.fetcher import ConsumerRecord
 
 from fraudstream.errors import SchemaError
-from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.redis_store import FeatureStoreUnavailableError
-from fraudstream.features.store import FeatureBatch, FeatureRequest, FeatureStore
+from fraudstream.features.store import FeatureBatch, FeatureStore
 from fraudstream.observability.health import Health
 from fraudstream.schemas import Transaction, decode_transaction
+from fraudstream.scoring.core import ScoringCore, check_feature_names
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.model import ScoringModel
@@ -50,20 +48,7 @@ SUB_BATCH: Final = 125
 #: record limit is 1 MB).
 MAX_DLQ_VALUE_BYTES: Final = 512 * 1024
 
-#: Model input names the scorer computes; a transaction's own features may not reuse them.
-RESERVED_NAMES: Final = frozenset({*FEATURE_NAMES, "amount"})
-
 T = TypeVar("T")
-
-
-def _model_input(features: FeatureBatch, txs: Sequence[Transaction]) -> pd.DataFrame:
-    """One row per transaction: the online features, ``amount`` and the dataset's own."""
-    frame = pd.DataFrame(features.values, columns=list(features.names))
-    frame["amount"] = [tx.amount for tx in txs]
-    if any(tx.features for tx in txs):
-        extra = pd.DataFrame([tx.features for tx in txs])
-        frame = pd.concat([frame, extra], axis=1)
-    return frame
 
 
 @dataclass
@@ -134,9 +119,8 @@ class Scorer:
         health: Health,
     ) -> None:
         self._topics = topics
-        self._store = store
+        self._core = ScoringCore(store, models, decider)
         self._models = models
-        self._decider = decider
         self._markers = markers
         self._metrics = metrics
         self._health = health
@@ -153,13 +137,7 @@ class Scorer:
             try:
                 if record.value is None:
                     raise SchemaError("empty record (no value)", "empty")
-                tx = decode_transaction(record.value)
-                if not RESERVED_NAMES.isdisjoint(tx.features):
-                    clash = sorted(RESERVED_NAMES.intersection(tx.features))
-                    raise SchemaError(
-                        f"dataset features reuse reserved names {clash}", "reserved_feature"
-                    )
-                valid.append((record, tx))
+                valid.append((record, check_feature_names(decode_transaction(record.value))))
             except SchemaError as exc:
                 emit(self._dead_letter(record, exc, scored_at))
                 counts.dead_letters.append(exc.reason)
@@ -209,7 +187,7 @@ class Scorer:
         """One feature store round trip for a sub-batch, and which duplicates alerted."""
         started = time.perf_counter()
         txs = [tx for _, tx in part]
-        features = self._guarded(lambda: self._store.process([FeatureRequest.of(tx) for tx in txs]))
+        features = self._guarded(lambda: self._core.features(txs))
         seconds = time.perf_counter() - started
         duplicates = [
             t.transaction_id for t, dup in zip(txs, features.duplicate, strict=True) if dup
@@ -228,24 +206,12 @@ class Scorer:
         counts: _Counts,
     ) -> list[str]:
         txs = [tx for _, tx in part]
-        frame = _model_input(features, txs)
-        try:
-            scores = model.score(frame)
-        except Exception as exc:  # a snapshot that loads but cannot score: drop it
-            model = self._models.reject(model, exc)
-            scores = model.score(frame)
-        days = [tx.event_time.astimezone(UTC).date().isoformat() for tx in txs]
-        decisions = self._guarded(lambda: self._decider.decide(scores, days))
-        threshold = self._decider.threshold
-        columns = list(frame.columns)
-        sparse = len(columns) > len(features.names) + 1  # dataset features may be missing
+        scored = self._guarded(lambda: self._core.score(txs, features, model))
+        model, threshold = scored.model, scored.threshold
         alerted: list[str] = []
-        for (record, tx), values, score, alert in zip(
-            part, frame.to_numpy().tolist(), scores.tolist(), decisions.tolist(), strict=True
+        for index, ((record, tx), row, score, alert) in enumerate(
+            zip(part, scored.rows, scored.scores.tolist(), scored.alerts.tolist(), strict=True)
         ):
-            row = dict(zip(columns, values, strict=True))
-            if sparse:
-                row = {name: value for name, value in row.items() if not math.isnan(value)}
             key = (tx.card_id or tx.transaction_id).encode()
             emit(
                 OutRecord(
@@ -290,7 +256,7 @@ class Scorer:
                             score=score,
                             threshold=threshold,
                             model_version=model.version,
-                            reasons=model.reasons(row),
+                            reasons=scored.reasons(index),
                             event_time=tx.event_time,
                             scored_at=scored_at,
                         )
@@ -301,7 +267,7 @@ class Scorer:
         counts.scored += len(txs)
         counts.duplicates += int(features.duplicate.sum())
         counts.late += int(features.late.sum())
-        counts.scores.append(scores)
+        counts.scores.append(scored.scores)
         return alerted
 
     def _dead_letter(self, record: ConsumerRecord, exc: SchemaError, now: datetime) -> OutRecord:

@@ -1,0 +1,131 @@
+"""The scoring core: transactions -> features -> model -> decision -> reasons.
+
+The Kafka scorer (:mod:`fraudstream.scoring.scorer`) and the HTTP API
+(:mod:`fraudstream.api`) both score through :class:`ScoringCore`, so a transaction
+with the same history gets the same features, score and decision from either. A
+batch costs one feature store round trip (:meth:`ScoringCore.features`); the rest
+(:meth:`ScoringCore.score`) is Python, plus one Redis call when a daily alert budget
+is set.
+
+>>> from fraudstream.features.memory_store import MemoryFeatureStore
+>>> from fraudstream.scoring.decide import Decider
+>>> from fraudstream.scoring.snapshots import ModelHolder
+>>> from fraudstream.testing.samples import sample_transaction
+>>> core = ScoringCore(MemoryFeatureStore(), ModelHolder(None), Decider(0.5))
+>>> scored = core.run([sample_transaction(amount=25.0), sample_transaction(amount=9_000.0)])
+>>> scored.alerts.tolist(), scored.model.version
+([False, True], 'cold-start-1')
+>>> scored.reasons(1)
+['amount', 'card_amount_over_mean_30d']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from functools import cached_property
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from fraudstream.errors import SchemaError
+from fraudstream.features.definitions import FEATURE_NAMES
+from fraudstream.features.store import FeatureBatch, FeatureRequest, FeatureStore
+from fraudstream.schemas import Transaction
+from fraudstream.scoring.decide import Decider
+from fraudstream.scoring.model import ScoringModel
+from fraudstream.scoring.snapshots import ModelHolder
+
+#: Model input names the core computes; a transaction's own features may not reuse them.
+RESERVED_NAMES: Final = frozenset({*FEATURE_NAMES, "amount"})
+
+
+def check_feature_names(tx: Transaction) -> Transaction:
+    """Reject a transaction whose dataset features reuse a computed name (SchemaError)."""
+    if not RESERVED_NAMES.isdisjoint(tx.features):
+        clash = sorted(RESERVED_NAMES.intersection(tx.features))
+        raise SchemaError(f"dataset features reuse reserved names {clash}", "reserved_feature")
+    return tx
+
+
+def model_input(features: FeatureBatch, txs: Sequence[Transaction]) -> pd.DataFrame:
+    """One row per transaction: the online features, ``amount`` and the dataset's own."""
+    frame = pd.DataFrame(features.values, columns=list(features.names))
+    frame["amount"] = [tx.amount for tx in txs]
+    if any(tx.features for tx in txs):
+        extra = pd.DataFrame([tx.features for tx in txs])
+        frame = pd.concat([frame, extra], axis=1)
+    return frame
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """A batch scored: per transaction its model input, score and decision."""
+
+    transactions: Sequence[Transaction]
+    features: FeatureBatch
+    frame: pd.DataFrame
+    scores: np.ndarray
+    #: True where the transaction alerts (the API declines it).
+    alerts: np.ndarray
+    threshold: float
+    model: ScoringModel
+
+    @cached_property
+    def rows(self) -> list[dict[str, float]]:
+        """Each transaction's model input as a dict (dataset features it lacks left out)."""
+        columns = list(self.frame.columns)
+        rows = [
+            dict(zip(columns, values, strict=True)) for values in self.frame.to_numpy().tolist()
+        ]
+        if len(columns) > len(self.features.names) + 1:  # dataset features may be missing
+            rows = [{k: v for k, v in row.items() if not math.isnan(v)} for row in rows]
+        return rows
+
+    def reasons(self, index: int) -> list[str]:
+        """The features that pushed the ``index``-th transaction's score up most."""
+        return self.model.reasons(self.rows[index])
+
+
+class ScoringCore:
+    """Features from the store, the holder's model, the decider: one batch at a time."""
+
+    def __init__(self, store: FeatureStore, models: ModelHolder, decider: Decider) -> None:
+        self.store = store
+        self.models = models
+        self.decider = decider
+
+    def features(self, txs: Sequence[Transaction], *, record: bool = True) -> FeatureBatch:
+        """One feature store round trip; ``record=False`` reads without recording."""
+        requests = [FeatureRequest.of(tx) for tx in txs]
+        return self.store.process(requests) if record else self.store.read(requests)
+
+    def score(
+        self, txs: Sequence[Transaction], features: FeatureBatch, model: ScoringModel
+    ) -> ScoredBatch:
+        """Score and decide; a model that fails while scoring is dropped for the last good."""
+        frame = model_input(features, txs)
+        try:
+            scores = model.score(frame)
+        except Exception as exc:  # a snapshot that loads but cannot score: drop it
+            model = self.models.reject(model, exc)
+            scores = model.score(frame)
+        days = [tx.event_time.astimezone(UTC).date().isoformat() for tx in txs]
+        alerts = self.decider.decide(scores, days)
+        return ScoredBatch(
+            transactions=txs,
+            features=features,
+            frame=frame,
+            scores=scores,
+            alerts=alerts,
+            threshold=self.decider.threshold,
+            model=model,
+        )
+
+    def run(self, txs: Sequence[Transaction], *, record: bool = True) -> ScoredBatch:
+        """Refresh the model, then features and score of one batch."""
+        model = self.models.refresh()
+        return self.score(txs, self.features(txs, record=record), model)

@@ -1,0 +1,73 @@
+"""The measures a trained model is judged by, on one test set.
+
+They reuse :mod:`fraudstream.evaluation.measures`, so batch models and the online
+learner are measured the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fraudstream.evaluation.measures import (
+    average_precision,
+    card_precision_at_k,
+    precision_recall_at,
+    roc_auc,
+)
+
+#: Cards a fraud team investigates per day (Card Precision@k).
+CARDS_PER_DAY = 100
+
+#: The measures, in report order.
+MEASURES = (
+    "average_precision",
+    "roc_auc",
+    "card_precision_at_100",
+    "recall_at_threshold",
+    "precision_at_threshold",
+)
+
+
+def measure(
+    y: np.ndarray,
+    scores: np.ndarray,
+    *,
+    event_time: pd.Series,
+    card_id: pd.Series,
+    threshold: float,
+) -> dict[str, float]:
+    """Every measure of ``MEASURES`` for ``scores`` against the truth ``y``.
+
+    >>> y = np.array([0, 1, 0, 1])
+    >>> s = np.array([0.1, 0.9, 0.6, 0.4])
+    >>> t = pd.Series(pd.to_datetime(["2024-04-01"] * 4, utc=True))
+    >>> m = measure(y, s, event_time=t, card_id=pd.Series(list("abcd")), threshold=0.5)
+    >>> m["average_precision"], m["recall_at_threshold"]
+    (0.8333333333333333, 0.5)
+    """
+    precision, recall = precision_recall_at(y, scores, threshold)
+    cards = pd.DataFrame(
+        {
+            "day": pd.to_datetime(event_time, utc=True).dt.floor("D").to_numpy(),
+            "card_id": card_id.fillna("").to_numpy(),
+            "score": scores,
+            "is_fraud": np.asarray(y, dtype=int),
+        }
+    )
+    return {
+        "average_precision": average_precision(y, scores),
+        "roc_auc": roc_auc(y, scores),
+        "card_precision_at_100": card_precision_at_k(cards, CARDS_PER_DAY),
+        "recall_at_threshold": recall,
+        "precision_at_threshold": precision,
+    }
+
+
+def mean_measures(per_fold: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each measure over folds.
+
+    >>> mean_measures([{"roc_auc": 0.8}, {"roc_auc": 0.6}])
+    {'roc_auc': 0.7}
+    """
+    return {name: float(np.mean([fold[name] for fold in per_fold])) for name in per_fold[0]}

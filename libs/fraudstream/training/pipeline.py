@@ -1,0 +1,210 @@
+"""The retraining pipeline as four steps, for Airflow tasks and ``fraudstream train``.
+
+Each step takes the settings and small JSON-able arguments and returns a small
+JSON-able dict (an XCom value). Steps are idempotent per cutoff: the same cutoff
+reads the same archive window and writes the same training-set path, overwritten.
+
+1. :func:`extract` builds the training set of a cutoff from the archive.
+2. :func:`validate` checks it (raises DataValidationError with the report).
+3. :func:`train` cross-validates, trains and logs an MLflow run.
+4. :func:`register` registers the run's model and aliases it ``challenger``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import structlog
+
+from fraudstream.config import Settings
+from fraudstream.errors import ConfigError, DataFileError
+from fraudstream.training.dataset import (
+    LABEL,
+    Window,
+    build_training_set,
+    feature_columns,
+    feature_names,
+)
+
+log = structlog.get_logger(__name__)
+
+#: Key of the training set's metadata in its Parquet schema.
+_META_KEY = b"fraudstream.training"
+
+
+def parse_cutoff(cutoff: str | datetime) -> pd.Timestamp:
+    """A cutoff as a UTC timestamp (naive text or datetimes are UTC).
+
+    >>> parse_cutoff("2024-06-01").isoformat()
+    '2024-06-01T00:00:00+00:00'
+    >>> parse_cutoff("soon")
+    Traceback (most recent call last):
+    ...
+    fraudstream.errors.ConfigError: cutoff 'soon' is not an ISO date or time
+    """
+    try:
+        stamp = pd.Timestamp(cutoff)
+    except ValueError as exc:
+        raise ConfigError(f"cutoff {cutoff!r} is not an ISO date or time") from exc
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def training_set_path(out_dir: str, cutoff: pd.Timestamp) -> str:
+    """Where the training set of ``cutoff`` goes: the same path for the same cutoff.
+
+    >>> training_set_path("runs/", parse_cutoff("2024-06-01T12:00"))
+    'runs/training-20240601T120000Z.parquet'
+    """
+    return f"{out_dir.rstrip('/')}/training-{cutoff:%Y%m%dT%H%M%SZ}.parquet"
+
+
+def extract(settings: Settings, cutoff: str, out_dir: str) -> dict[str, Any]:
+    """Write the training set of ``cutoff`` to ``out_dir``; return where and what.
+
+    Returns ``{"path", "rows", "frauds", "start", "end", "cutoff"}``.
+    """
+    training = settings.training
+    stamp = parse_cutoff(cutoff)
+    window = Window.of(stamp, training.window, training.label_delay)
+    frame = build_training_set(settings.archive.path, window)
+    path = training_set_path(out_dir, stamp)
+    meta = {
+        "cutoff": stamp.isoformat(),
+        "start": window.start.isoformat(),
+        "end": window.end.isoformat(),
+    }
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta)}
+    )
+    fs, target = fsspec.core.url_to_fs(path)
+    fs.makedirs(str(target).rsplit("/", 1)[0], exist_ok=True)
+    temporary = f"{target}.tmp"
+    with fs.open(temporary, "wb") as handle:
+        pq.write_table(table, handle)
+    fs.mv(temporary, str(target))
+    frauds = int(frame[LABEL].sum()) if LABEL in frame.columns else 0
+    log.info("training set extracted", path=path, rows=len(frame), frauds=frauds, **meta)
+    return {"path": path, "rows": len(frame), "frauds": frauds, **meta}
+
+
+def load_training_set(path: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A training set written by :func:`extract`, and its metadata (cutoff, start, end)."""
+    fs, target = fsspec.core.url_to_fs(path)
+    if not fs.exists(target):
+        raise DataFileError(path, "no such training set (run extract first)")
+    with fs.open(target, "rb") as handle:
+        table = pq.read_table(handle)
+    raw = (table.schema.metadata or {}).get(_META_KEY, b"{}")
+    return table.to_pandas(), json.loads(raw)
+
+
+def validate(settings: Settings, path: str) -> dict[str, Any]:
+    """Validate the training set at ``path``; return the report or raise
+    :class:`~fraudstream.errors.DataValidationError` (its ``report`` says what failed)."""
+    from fraudstream.training.validation import Rules, validate_training_set
+
+    frame, meta = load_training_set(path)
+    training = settings.training
+    rules = Rules(
+        min_fraud_rate=training.min_fraud_rate,
+        max_fraud_rate=training.max_fraud_rate,
+        max_null_rate=training.max_null_rate,
+        cutoff=parse_cutoff(meta["cutoff"]) if "cutoff" in meta else None,
+    )
+    report = validate_training_set(frame, rules)
+    log.info("training set valid", path=path, rows=report["rows"], frauds=report["frauds"])
+    return report
+
+
+def train(settings: Settings, path: str) -> dict[str, Any]:
+    """Train on the (validated) set at ``path`` and log an MLflow run.
+
+    Returns ``{"run_id", "metrics", "params", "features", "rows", "frauds", "seconds"}``
+    where ``metrics`` maps ``<model>_<measure>`` to the cross-validated mean.
+    """
+    from fraudstream.training.tracking import log_training
+    from fraudstream.training.trainer import TrainOptions, train_models
+    from fraudstream.training.validation import Rules, validate_training_set
+
+    frame, meta = load_training_set(path)
+    training = settings.training
+    # the same checks again: train must never run on a set that fails them
+    report = validate_training_set(
+        frame, Rules(training.min_fraud_rate, training.max_fraud_rate, training.max_null_rate)
+    )
+    options = TrainOptions(
+        folds=training.folds,
+        gap=pd.Timedelta(training.label_delay),
+        trials=training.search_trials,
+        threshold=settings.scorer.threshold,
+        seed=training.seed,
+    )
+    result = train_models(frame, options)
+    columns = feature_columns(frame)
+    sample = frame[columns].head(5).set_axis(feature_names(columns), axis=1)
+    params = {
+        **meta,
+        "training_set": path,
+        "folds": training.folds,
+        "gap": str(pd.Timedelta(training.label_delay)),
+        "search_trials": training.search_trials,
+        "threshold": settings.scorer.threshold,
+        "seed": training.seed,
+    }
+    run_id = log_training(
+        settings.mlflow.tracking_uri,
+        settings.mlflow.experiment_name,
+        result,
+        sample,
+        params=params,
+        validation=report,
+    )
+    metrics = {
+        f"{model}_{name}": round(value, 6)
+        for model, measures in result.models.items()
+        for name, value in measures.items()
+    }
+    log.info("challenger trained", run_id=run_id, seconds=round(result.seconds, 1))
+    return {
+        "run_id": run_id,
+        "metrics": metrics,
+        "params": result.best.params,
+        "features": result.features,
+        "rows": result.rows,
+        "frauds": result.frauds,
+        "seconds": round(result.seconds, 2),
+    }
+
+
+def register(settings: Settings, run_id: str) -> dict[str, str]:
+    """Register the run's model and alias it ``MLFLOW_CHALLENGER_ALIAS``.
+
+    Returns ``{"name", "version", "alias"}``.
+    """
+    from fraudstream.training.tracking import register_run
+
+    mlflow_settings = settings.mlflow
+    registered = register_run(
+        mlflow_settings.tracking_uri,
+        run_id,
+        model_name=mlflow_settings.registered_model_name,
+        alias=mlflow_settings.challenger_alias,
+    )
+    log.info("challenger registered", **registered)
+    return registered
+
+
+def run_all(settings: Settings, cutoff: str, out_dir: str) -> dict[str, Any]:
+    """extract -> validate -> train -> register; every step's result, by step."""
+    extracted = extract(settings, cutoff, out_dir)
+    report = validate(settings, extracted["path"])
+    trained = train(settings, extracted["path"])
+    registered = register(settings, trained["run_id"])
+    return {"extract": extracted, "validate": report, "train": trained, "register": registered}

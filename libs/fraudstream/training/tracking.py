@@ -1,0 +1,186 @@
+"""Log a training result to MLflow and register its model.
+
+One run per training, in ``MLFLOW_EXPERIMENT_NAME``:
+
+- params: the window, the row counts, the winning XGBoost setting (``xgb_*``), the
+  folds, trials and seed;
+- metrics: ``<model>_<measure>`` for ``xgboost``, ``logistic_regression`` and
+  ``random_forest`` (means over the time-ordered folds), and ``trial_<i>_average_precision``;
+- artifacts: ``plots/pr_curve.png``, ``plots/feature_importance.png``,
+  ``plots/calibration.png``, ``drift_reference.json``, ``search.json``,
+  ``validation.json``;
+- the XGBoost model, logged with ``mlflow.xgboost.log_model`` as ``model``, with its
+  signature and an input example.
+
+:func:`register_run` registers that model in ``MLFLOW_REGISTERED_MODEL_NAME``, tags
+the version (``fraudstream.flavor``, ``fraudstream.features`` and the metrics) and
+points the alias ``MLFLOW_CHALLENGER_ALIAS`` at it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from fraudstream.errors import ServiceUnavailableError
+from fraudstream.training.plots import calibration_plot, importance_plot, pr_curve_plot
+from fraudstream.training.trainer import TrainingResult
+
+#: Model version tags.
+FLAVOR_TAG: Final = "fraudstream.flavor"
+FEATURES_TAG: Final = "fraudstream.features"
+METRIC_TAG_PREFIX: Final = "fraudstream.metric."
+
+
+class TrackingError(ServiceUnavailableError):
+    """MLflow did not take the run or the registration."""
+
+
+def _mlflow_errors() -> tuple[type[BaseException], ...]:
+    from mlflow.exceptions import MlflowException
+
+    return (MlflowException, OSError)
+
+
+def log_training(
+    tracking_uri: str,
+    experiment: str,
+    result: TrainingResult,
+    sample: pd.DataFrame,
+    *,
+    params: dict[str, Any],
+    validation: dict[str, Any] | None = None,
+) -> str:
+    """One MLflow run for ``result``; return its run id.
+
+    ``sample`` holds a few rows of the model's input (feature names as columns) for
+    the signature and input example.
+    """
+    import mlflow
+    import mlflow.xgboost
+    from mlflow.models import infer_signature
+
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run(run_name="challenger", tags={"kind": "batch"}) as run:
+            best = {f"xgb_{k}": v for k, v in result.best.params.items()}
+            mlflow.log_params({**params, **best, "rows": result.rows, "frauds": result.frauds})
+            metrics = {
+                f"{model}_{name}": value
+                for model, measures in result.models.items()
+                for name, value in measures.items()
+            }
+            for i, trial in enumerate(result.trials):
+                metrics[f"trial_{i}_average_precision"] = trial.measures["average_precision"]
+            metrics["training_seconds"] = result.seconds
+            mlflow.log_metrics(metrics)
+            with tempfile.TemporaryDirectory() as tmp:
+                _log_artifacts(Path(tmp), result, validation)
+            example = sample.head(5).astype("float64")
+            scores = result.booster.inplace_predict(example.to_numpy(dtype=np.float32))
+            mlflow.xgboost.log_model(
+                result.booster,
+                name="model",
+                signature=infer_signature(example, np.asarray(scores, dtype=np.float64)),
+                input_example=example,
+                model_format="ubj",
+            )
+            return str(run.info.run_id)
+    except _mlflow_errors() as exc:
+        raise TrackingError(f"MLflow at {tracking_uri} did not take the run: {exc}") from exc
+
+
+def _log_artifacts(tmp: Path, result: TrainingResult, validation: dict[str, Any] | None) -> None:
+    import mlflow
+
+    plots = tmp / "plots"
+    plots.mkdir()
+    last = result.last_fold
+    scores = {k: v for k, v in last.items() if k != "y"}
+    pr_curve_plot(last["y"], scores, plots / "pr_curve.png")
+    gain = result.booster.get_score(importance_type="gain")
+    importance_plot(
+        {name: _number(gain.get(name, 0.0)) for name in result.features},
+        plots / "feature_importance.png",
+    )
+    calibration_plot(last["y"], last["xgboost"], plots / "calibration.png")
+    mlflow.log_artifacts(str(plots), artifact_path="plots")
+    features = tmp / "features.json"
+    features.write_text(json.dumps(result.features))
+    mlflow.log_artifact(str(features))
+    reference = tmp / "drift_reference.json"
+    reference.write_text(json.dumps(result.drift_reference, indent=1))
+    mlflow.log_artifact(str(reference))
+    search = tmp / "search.json"
+    search.write_text(
+        json.dumps(
+            [
+                {"params": t.params, "measures": t.measures, "per_fold": t.per_fold}
+                for t in result.trials
+            ],
+            indent=1,
+        )
+    )
+    mlflow.log_artifact(str(search))
+    if validation is not None:
+        path = tmp / "validation.json"
+        path.write_text(json.dumps(validation, indent=1))
+        mlflow.log_artifact(str(path))
+
+
+def register_run(
+    tracking_uri: str,
+    run_id: str,
+    *,
+    model_name: str,
+    alias: str,
+) -> dict[str, str]:
+    """Register the run's ``model`` in ``model_name``, tag the version, move ``alias``
+    to it; return ``{"name", "version", "alias"}``."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        client = MlflowClient(tracking_uri=tracking_uri)
+        run = client.get_run(run_id)
+        features = _features_of(client, run_id)
+        version = mlflow.register_model(f"runs:/{run_id}/model", model_name)
+        number = str(version.version)
+        tags = {
+            FLAVOR_TAG: "xgboost",
+            FEATURES_TAG: json.dumps(features),
+            "fraudstream.run_id": run_id,
+        }
+        for key, metric in run.data.metrics.items():
+            if key.startswith("xgboost_"):
+                tags[METRIC_TAG_PREFIX + key.removeprefix("xgboost_")] = repr(float(metric))
+        for key, text in tags.items():
+            client.set_model_version_tag(model_name, number, key, text)
+        client.set_registered_model_alias(model_name, alias, number)
+    except _mlflow_errors() as exc:
+        raise TrackingError(
+            f"MLflow at {tracking_uri} did not register run {run_id}: {exc}"
+        ) from exc
+    return {"name": model_name, "version": number, "alias": alias}
+
+
+def _features_of(client: Any, run_id: str) -> list[str]:
+    """The feature order the run's model expects (its ``features.json`` artifact)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(run_id, "features.json", tmp)
+        names = json.loads(Path(path).read_text())
+    if not isinstance(names, list):
+        raise TrackingError(f"run {run_id}: features.json is not a list")
+    return [str(n) for n in names]
+
+
+def _number(value: float | list[float]) -> float:
+    """A gain value (XGBoost types it as a float or a list of floats)."""
+    return float(sum(value)) if isinstance(value, list) else float(value)
