@@ -35,10 +35,11 @@ def retrain_challenger() -> None:
 
     @task.external_python(**IN_PROJECT_ENV)
     def extract(cutoff: str) -> dict[str, Any]:
-        """Training set from the archive: features as served, labels known at the cutoff."""
+        """Training set from the archive: features as served, labels known at the cutoff,
+        ending where the window the challenger is judged on starts."""
         from fraudstream.orchestration import tasks
 
-        return tasks.extract(cutoff)
+        return tasks.extract_challenger(cutoff)
 
     @task.external_python(**IN_PROJECT_ENV)
     def validate(extracted: dict[str, Any]) -> dict[str, Any]:
@@ -70,14 +71,15 @@ def retrain_challenger() -> None:
 
     @task.external_python(**IN_PROJECT_ENV)
     def compare(registered: dict[str, Any]) -> dict[str, Any]:
-        """Champion and challenger on the same most recent labelled window."""
+        """Champion (served scores) and challenger on the latest labelled window; the
+        challenger becomes champion when it wins by the margin."""
         from fraudstream.orchestration import tasks
 
         return tasks.compare(registered)
 
     @task.external_python(**IN_PROJECT_ENV)
     def promote(decision: dict[str, Any]) -> dict[str, Any]:
-        """Move ``champion`` when the challenger won; record the decision either way."""
+        """Record the decision on the challenger; check ``champion`` agrees with it."""
         from fraudstream.orchestration import tasks
 
         return tasks.promote(decision)

@@ -35,6 +35,10 @@ class MissingMetricsError(FraudstreamError):
     exit_code = 65
 
 
+class PromotionOutcomeError(FraudstreamError):
+    """The champion alias does not point where the promotion decision says."""
+
+
 def load_settings() -> Settings:
     """The settings of this task's process, with logging configured from them."""
     settings = Settings.load()
@@ -84,7 +88,24 @@ def extract(cutoff: str) -> Result:
     from fraudstream.training import pipeline
 
     settings = load_settings()
-    return pipeline.extract(settings, cutoff, training_folder(settings))
+    extracted: Result = pipeline.extract(settings, cutoff, training_folder(settings))
+    return extracted
+
+
+def extract_challenger(cutoff: str) -> Result:
+    """The training set of the run whose cutoff is ``cutoff``, for a challenger.
+
+    It ends where the evaluation window of ``cutoff`` starts (``TRAIN_EVAL_WINDOW``
+    earlier), so the challenger is later compared on transactions it never saw. The
+    result's ``cutoff`` is the run's; ``training_cutoff`` is the set's.
+    """
+    from fraudstream.registry.compare import training_cutoff
+    from fraudstream.training.pipeline import parse_cutoff
+
+    settings = load_settings()
+    run_cutoff = parse_cutoff(cutoff).isoformat()
+    extracted = extract(training_cutoff(settings, run_cutoff))
+    return {**extracted, "training_cutoff": extracted["cutoff"], "cutoff": run_cutoff}
 
 
 def validate(extracted: Result) -> Result:
@@ -213,15 +234,23 @@ def bootstrap(trained: Result) -> Result:
     With a champion already in place, the new version stays a challenger and the result
     says which version is champion: bootstrapping twice never replaces a champion.
     """
+    from fraudstream.registry.promotion import promote as promote_version
+
     settings = load_settings()
     registry = registry_of(settings)
-    registered = register(evaluate(trained))
+    evaluated = evaluate(trained)
+    registered = register(evaluated)
     current = registry.by_alias(settings.mlflow.champion_alias)
-    if current is not None:
-        reason = f"a champion exists already (version {current.version}): kept"
-        decision = {"promote": False, "reason": reason}
+    if current is None:
+        reason = "bootstrap: the first champion, trained on history"
+        promote_version(settings, registry, registered["version"], reason, evaluated["metrics"])
     else:
-        decision = {"promote": True, "reason": "bootstrap: the first champion, from history"}
+        reason = f"bootstrap: version {current.version} is champion already, kept"
     return promote(
-        {**decision, "challenger_version": registered["version"], "cutoff": registered["cutoff"]}
+        {
+            "promote": current is None,
+            "reason": reason,
+            "challenger": registered["version"],
+            "cutoff": registered["cutoff"],
+        }
     )
