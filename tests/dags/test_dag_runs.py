@@ -21,9 +21,9 @@ from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.registry.events import ModelEvent
 from fraudstream.testing.kafka import read_topic
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 
-#: The simulated history: 2024-04-01 .. 2024-04-28, about 1,300 transactions a day.
+#: The simulated history: 2024-04-01 .. 2024-04-28, about 800 transactions a day.
 DAYS = 28
 RETRAIN_DATE = "2024-04-29"
 MEASURES = ("average_precision", "roc_auc", "card_precision_at_100", "recall_at_threshold")
@@ -57,7 +57,7 @@ def run_env(
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The historical dataset the first champion learns from."""
-    frame = simulate(SimulatorConfig(customers=700, terminals=1400, days=DAYS, seed=5))
+    frame = simulate(SimulatorConfig(customers=400, terminals=800, days=DAYS, seed=5))
     path = tmp_path_factory.mktemp("history") / "history.parquet"
     write_parquet_atomic(frame, path)
     return path
@@ -96,10 +96,9 @@ def test_bootstrap_then_retrain(airflow: Any, run_env: dict[str, str], history: 
     champion = client.get_model_version_by_alias(name, "champion")
     if decision == "promoted":
         assert champion.version == challenger.version
-        events = [
-            msgspec.json.decode(r.value, type=ModelEvent)
-            for r in read_topic(run_env["KAFKA_BOOTSTRAP_SERVERS"], run_env["KAFKA_MODEL_EVENTS_TOPIC"])
-        ]
+        topic = run_env["KAFKA_MODEL_EVENTS_TOPIC"]
+        records = read_topic(run_env["KAFKA_BOOTSTRAP_SERVERS"], topic)
+        events = [msgspec.json.decode(r.value, type=ModelEvent) for r in records]
         assert [e.version for e in events if e.event == "promoted"][-1] == challenger.version
     else:
         assert champion.version == first.version

@@ -194,33 +194,47 @@ def _version_of_run(settings: Settings, run_id: str) -> str | None:
     return str(versions[0]) if versions else None
 
 
-def promote(decision: Result) -> Result:
-    """Apply the decision: move ``champion`` to the challenger when it won.
+def compare(registered: Result) -> Result:
+    """Champion and challenger on the latest labelled window of the run's cutoff.
 
-    The decision, its reason and the cutoff are recorded on the challenger's version
-    either way, so the registry shows why each challenger was or was not promoted.
+    Measuring, deciding and (when the challenger wins) moving ``champion`` are one
+    library step (:func:`fraudstream.registry.compare.compare_and_promote`), so a
+    decision is never applied later than it was taken.
     """
-    from fraudstream.registry.promotion import promote as promote_version
+    from fraudstream.registry.compare import compare_and_promote
 
     settings = load_settings()
+    decision = compare_and_promote(settings, registered["cutoff"])
+    return {**decision, "cutoff": registered["cutoff"], "challenger": registered["version"]}
+
+
+def promote(decision: Result) -> Result:
+    """Record the outcome on the challenger's version and check the champion agrees.
+
+    Tags ``fraudstream.decision`` (``promoted`` or ``kept``), its reason and the
+    cutoff, so the registry shows why each challenger was or was not promoted. Raises
+    :class:`PromotionOutcomeError` when ``champion`` does not point where the decision
+    says (someone moved it meanwhile).
+    """
+    settings = load_settings()
     registry = registry_of(settings)
-    version = str(decision["challenger_version"])
-    metrics: dict[str, float] = {
-        key: float(decision[key]) for key in ("champion_ap", "challenger_ap") if key in decision
-    }
-    if decision["promote"]:
-        promote_version(settings, registry, version, str(decision["reason"]), metrics)
-    outcome = "promoted" if decision["promote"] else "kept"
+    version = str(decision["challenger"])
+    won = bool(decision["promote"])
+    champion = registry.by_alias(settings.mlflow.champion_alias)
+    if won and (champion is None or champion.version != version):
+        where = "unset" if champion is None else f"version {champion.version}"
+        raise PromotionOutcomeError(f"version {version} won but champion is {where}")
+    outcome = "promoted" if won else "kept"
+    metrics = decision.get("metrics") or {}
     registry.tag_version(
         version,
         {
             DECISION_TAG: outcome,
             DECISION_REASON_TAG: str(decision["reason"]),
             CUTOFF_TAG: str(decision["cutoff"]),
-            **{f"fraudstream.decision.{key}": f"{value:.6f}" for key, value in metrics.items()},
+            **{f"fraudstream.decision.{k}": f"{float(v):.6f}" for k, v in metrics.items()},
         },
     )
-    champion = registry.by_alias(settings.mlflow.champion_alias)
     return {
         **decision,
         "outcome": outcome,
