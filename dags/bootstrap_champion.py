@@ -19,7 +19,7 @@ from fraudstream_defaults import DEFAULT_ARGS, IN_PROJECT_ENV, TAGS
 @dag(
     dag_id="bootstrap_champion",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -23,7 +23,7 @@ CUTOFF = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
 @dag(
     dag_id="retrain_challenger",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
