@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from fraudstream_defaults import DEFAULT_ARGS, IN_PROJECT_ENV, TAGS
+from fraudstream_shared import DEFAULT_ARGS, IN_PROJECT_ENV, TAGS, train, validate
 
 
 @dag(
@@ -55,20 +55,6 @@ def bootstrap_champion() -> None:
         from fraudstream.orchestration import tasks
 
         return tasks.extract(history["cutoff"])
-
-    @task.external_python(**IN_PROJECT_ENV)
-    def validate(extracted: dict[str, Any]) -> dict[str, Any]:
-        """The same checks as the daily retraining."""
-        from fraudstream.orchestration import tasks
-
-        return tasks.validate(extracted)
-
-    @task.external_python(**IN_PROJECT_ENV)
-    def train(validated: dict[str, Any]) -> dict[str, Any]:
-        """XGBoost with time-ordered cross-validation, logged to MLflow."""
-        from fraudstream.orchestration import tasks
-
-        return tasks.train(validated)
 
     @task.external_python(**IN_PROJECT_ENV)
     def crown(trained: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, task
-from fraudstream_defaults import DEFAULT_ARGS, IN_PROJECT_ENV, TAGS
+from fraudstream_shared import DEFAULT_ARGS, IN_PROJECT_ENV, TAGS, train, validate
 
 #: The data interval's end; manual runs without a logical date fall back to run_after.
 CUTOFF = "{{ (data_interval_end or dag_run.run_after).isoformat() }}"
@@ -40,20 +40,6 @@ def retrain_challenger() -> None:
         from fraudstream.orchestration import tasks
 
         return tasks.extract_challenger(cutoff)
-
-    @task.external_python(**IN_PROJECT_ENV)
-    def validate(extracted: dict[str, Any]) -> dict[str, Any]:
-        """Schema, null rates, fraud-rate bounds, time order; a failed check fails the run."""
-        from fraudstream.orchestration import tasks
-
-        return tasks.validate(extracted)
-
-    @task.external_python(**IN_PROJECT_ENV)
-    def train(validated: dict[str, Any]) -> dict[str, Any]:
-        """XGBoost with time-ordered cross-validation, logged to MLflow."""
-        from fraudstream.orchestration import tasks
-
-        return tasks.train(validated)
 
     @task.external_python(**IN_PROJECT_ENV)
     def evaluate(trained: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""What every fraudstream DAG shares: owner, retries, tags, and where its tasks run.
+"""What the fraudstream DAGs share: owner, retries, tags, where tasks run, two tasks.
 
 Airflow runs from its own environment (infra/airflow/.venv) and the tasks run in the
 project's (.venv) through ``@task.external_python``, so neither environment's pins
@@ -14,6 +14,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
+
+from airflow.sdk import task
 
 REPO: Final = Path(__file__).resolve().parents[1]
 DEFAULT_PYTHON: Final = os.environ.get("FRAUDSTREAM_PYTHON") or str(REPO / ".venv/bin/python")
@@ -34,3 +36,19 @@ TAGS: Final = ["fraudstream", "training"]
 #: Airflow is not installed. (Spelled out at each task: Airflow strips only its own
 #: decorators from the source it runs there.)
 IN_PROJECT_ENV: Final[dict[str, Any]] = {"python": PROJECT_PYTHON, "expect_airflow": False}
+
+
+@task.external_python(**IN_PROJECT_ENV)
+def validate(extracted: dict[str, Any]) -> dict[str, Any]:
+    """Schema, null rates, fraud-rate bounds, time order; a failed check fails the run."""
+    from fraudstream.orchestration import tasks
+
+    return tasks.validate(extracted)
+
+
+@task.external_python(**IN_PROJECT_ENV)
+def train(validated: dict[str, Any]) -> dict[str, Any]:
+    """XGBoost with time-ordered cross-validation (and the comparison models), in MLflow."""
+    from fraudstream.orchestration import tasks
+
+    return tasks.train(validated)
