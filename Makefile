@@ -12,6 +12,7 @@ UV_VERSION ?= 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 SERVICES := bash infra/local/services.sh
+AIRFLOW := bash infra/airflow/airflow.sh
 
 KAFKA_PORT ?= 9092
 REDIS_PORT ?= 6379
@@ -35,7 +36,8 @@ GO_INSTALL := GOBIN=$(TOOLS_BIN) GOPATH=$(CURDIR)/.local/go GOCACHE=$(CURDIR)/.l
 	GOFLAGS=-modcacherw GOTOOLCHAIN=local $(GO) install
 
 .PHONY: help install lint format typecheck test test-unit services-up services-down \
-	services-status env-example demo clean deploy-tools actionlint kustomize validate-deploy
+	services-status env-example demo clean deploy-tools actionlint kustomize validate-deploy \
+	airflow-install airflow-ui airflow-down
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,16 +61,31 @@ format: install ## Apply ruff fixes and formatting
 typecheck: install ## mypy --strict over the package
 	$(RUN) mypy
 
-test-unit: install deploy-tools ## Unit tests only (no services)
+test-unit: install deploy-tools airflow-install ## Unit tests only (no services)
 	$(RUN) pytest -m "not integration" $(PYTEST_ARGS)
 
-test: install deploy-tools ## Start the services, run the whole suite, stop the services
+test: install deploy-tools airflow-install ## Start the services, run the whole suite, stop the services
 	@mkdir -p .local
 	@$(SERVICES) up; \
 	status=0; \
 	$(SERVICE_ENV) $(RUN) pytest $(PYTEST_ARGS) || status=$$?; \
 	$(SERVICES) down > .local/services-down.log 2>&1 || status=$$((status ? status : 1)); \
 	exit $$status
+
+# Airflow has its own uv project and venv (its pins clash with ours): docs/orchestration.md
+infra/airflow/.venv/.synced: infra/airflow/pyproject.toml infra/airflow/uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --project infra/airflow
+	@touch $@
+
+airflow-install: install infra/airflow/.venv/.synced ## Create Airflow's own venv (infra/airflow/.venv)
+
+airflow-ui: airflow-install ## Airflow standalone on 127.0.0.1:8080 (state in .local/airflow)
+	@$(SERVICE_ENV) $(AIRFLOW) ui
+
+airflow-down: ## Stop what airflow-ui started
+	@$(AIRFLOW) down
 
 services-up: install ## Start Kafka, Redis and MLflow on 127.0.0.1 (idempotent)
 	@$(SERVICES) up
@@ -108,4 +125,5 @@ demo: install ## Replay, score and learn for two minutes (embedded services if n
 	$(RUN) fraudstream demo --duration $(DEMO_DURATION)
 
 clean: services-down ## Stop services, remove the venv, caches and local state
-	rm -rf .venv .local .pytest_cache .ruff_cache .mypy_cache
+	@$(AIRFLOW) down >/dev/null 2>&1 || true
+	rm -rf .venv infra/airflow/.venv .local .pytest_cache .ruff_cache .mypy_cache
