@@ -27,19 +27,20 @@ from pathlib import Path
 
 import msgspec
 import psutil
-import redis
 from hdrh.histogram import HdrHistogram
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from fraudstream.config import Settings
+from fraudstream.config import KafkaSettings, Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import SchemaError
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.kafka.admin import delete_topics, ensure_topics
+from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.observability.health import Health
+from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import decode_transaction, encode
@@ -210,7 +211,7 @@ def _latency(
     stop = threading.Event()
     reader = threading.Thread(
         target=_measure,
-        args=(kafka.servers, kafka.scored_topic, histogram, expected, stop),
+        args=(kafka, kafka.scored_topic, histogram, expected, stop),
         daemon=True,
     )
     process = _start_scorer(settings, topics, run)
@@ -245,7 +246,7 @@ def _wait_ready(process: subprocess.Popen[bytes], topics: Settings, run: str) ->
     """Wait until the scorer's consumer group has its partitions."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=topics.kafka.servers)
+    admin = KafkaAdminClient(**kafka_client_kwargs(topics.kafka, "bench"))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
@@ -263,18 +264,18 @@ def _stop_scorer(
 ) -> None:
     process.terminate()
     process.wait(timeout=60)
-    client = redis.Redis.from_url(settings.redis.url)
+    client = build_redis(settings.redis)
     delete_prefix(client, f"bench-{run}")
     client.close()
     delete_topics(settings.kafka, _bench_topics(topics))
 
 
 def _measure(
-    servers: list[str], topic: str, histogram: HdrHistogram, expected: int, stop: threading.Event
+    kafka: KafkaSettings, topic: str, histogram: HdrHistogram, expected: int, stop: threading.Event
 ) -> None:
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=servers,
+        **kafka_client_kwargs(kafka, "bench"),
         isolation_level="read_committed",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

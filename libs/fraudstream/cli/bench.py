@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +22,7 @@ from fraudstream.datasets.canonical import load_canonical
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
 from fraudstream.learning.prequential import run_prequential, served_features
+from fraudstream.redis_client import build_redis
 
 bench_app = typer.Typer(
     help="Benchmarks against a baseline measured in the same run.", no_args_is_help=True
@@ -99,7 +99,7 @@ def features_command(
     """The Redis feature store over the simulated data, against a bare pipeline."""
     settings = Settings.load()
     frame = simulate(SimulatorConfig(days=30)) if dataset is None else load_canonical(dataset).frame
-    client = redis.Redis.from_url(settings.redis.url)
+    client = build_redis(settings.redis)
     try:
         result = bench_features(client, frame, batch_size=batch_size, repeats=repeats)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Final
 
 import redis
@@ -16,6 +17,7 @@ from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
+from fraudstream.redis_client import build_redis, check_redis
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
@@ -34,11 +36,7 @@ def build_scorer_loop(
 ) -> tuple[StreamLoop, redis.Redis]:
     """The scorer's loop and the Redis client it uses (close both when done)."""
     kafka, scorer, features = settings.kafka, settings.scorer, settings.features
-    client = redis.Redis.from_url(
-        settings.redis.url,
-        socket_timeout=settings.redis.socket_timeout_s,
-        socket_connect_timeout=settings.redis.socket_timeout_s,
-    )
+    client = build_redis(settings.redis)
     prefix = features.key_prefix
     step = Scorer(
         topics=ScorerTopics(
@@ -86,7 +84,10 @@ def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
     try:
         topics = [kafka.transactions_topic, kafka.alerts_topic, kafka.scored_topic, kafka.dlq_topic]
         with stop_on_signals(stop):
-            if _wait_for_topics(settings, topics, health, stop):
+            ready = _until_up(
+                "redis", lambda: check_redis(client, settings.redis), health, stop
+            ) and _until_up("kafka", lambda: ensure_topics(kafka, topics), health, stop)
+            if ready:
                 log.info("scorer started", metrics_port=server.port, topic=kafka.transactions_topic)
                 loop.run(stop)
     finally:
@@ -97,17 +98,21 @@ def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
         log.info("scorer stopped")
 
 
-def _wait_for_topics(
-    settings: Settings, topics: list[str], health: Health, stop: threading.Event
+def _until_up(
+    service: str, attempt: Callable[[], object], health: Health, stop: threading.Event
 ) -> bool:
-    """Create the topics, retrying while Kafka is unavailable; False if stopped first."""
+    """Run ``attempt`` until it succeeds, retrying while ``service`` is unavailable.
+
+    False if stopped first; a :class:`~fraudstream.errors.ConfigError` (a refused
+    password) is raised at once: retrying would not help.
+    """
     backoff = Backoff(0.5, 10.0)
     while not stop.is_set():
         try:
-            ensure_topics(settings.kafka, topics)
+            attempt()
         except ServiceUnavailableError as exc:
-            health.down("kafka", str(exc))
-            log.warning("kafka unavailable at start-up, retrying", error=str(exc))
+            health.down(service, str(exc))
+            log.warning(f"{service} unavailable at start-up, retrying", error=str(exc))
             backoff.wait(stop)
             continue
         return True

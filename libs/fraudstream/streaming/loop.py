@@ -39,6 +39,7 @@ from fraudstream.config import KafkaSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
 from fraudstream.kafka.admin import wait_for_partitions
 from fraudstream.kafka.producer import build_producer
+from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.observability.health import Health
 
 log = structlog.get_logger(__name__)
@@ -212,8 +213,7 @@ class StreamLoop:
                 )
                 producer.init_transactions()
                 consumer = KafkaConsumer(
-                    bootstrap_servers=self._kafka.servers,
-                    client_id=f"{self._kafka.client_id}-{config.group_id}",
+                    **kafka_client_kwargs(self._kafka, config.group_id),
                     group_id=config.group_id,
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",

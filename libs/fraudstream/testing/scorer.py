@@ -67,8 +67,10 @@ def scorer_settings(
 def scorer_env(settings: Settings) -> dict[str, str]:
     """The environment that makes ``fraudstream score`` use ``settings``."""
     kafka, scorer = settings.kafka, settings.scorer
+    secret = settings.redis.password
     return {
         **os.environ,
+        **({"REDIS_PASSWORD": secret.get_secret_value()} if secret is not None else {}),
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_TRANSACTIONS_TOPIC": kafka.transactions_topic,
         "KAFKA_LABELS_TOPIC": kafka.labels_topic,
@@ -210,7 +212,9 @@ class ScorerThread:
 class ScorerProcess:
     """The real ``fraudstream score`` CLI in a subprocess, its output in a log file."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, *, extra_env: dict[str, str] | None = None
+    ) -> None:
         exe = shutil.which("fraudstream")
         if exe is None:
             raise RuntimeError("the fraudstream console script is not installed")
@@ -219,7 +223,7 @@ class ScorerProcess:
         self._log: IO[bytes] = log_path.open("ab")
         self.process = subprocess.Popen(
             [exe, "score"],
-            env=scorer_env(settings),
+            env={**scorer_env(settings), **(extra_env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -410,10 +414,14 @@ def metric_values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], flo
 
 
 class RedisServer:
-    """A private, non-persistent ``redis-server`` on a port of its own, killable at will."""
+    """A private, non-persistent ``redis-server`` on a port of its own, killable at will.
 
-    def __init__(self, port: int | None = None) -> None:
+    With ``password`` it runs with ``--requirepass``.
+    """
+
+    def __init__(self, port: int | None = None, *, password: str | None = None) -> None:
         self.port = port or free_port()
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -437,6 +445,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -450,7 +459,8 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                answer = sock.recv(16)  # without AUTH a password-protected one says NOAUTH
+                return answer.startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
