@@ -9,6 +9,7 @@ import pytest
 
 from fraudstream.errors import SchemaError
 from fraudstream.schemas import (
+    MAX_MAGNITUDE,
     MAX_RECORD_BYTES,
     SCHEMA_VERSION,
     Label,
@@ -80,6 +81,20 @@ def test_non_finite_values_fail_validation() -> None:
         validate_transaction(sample_transaction(amount=float("inf")))
     tx = sample_transaction()
     assert validate_transaction(tx) is tx
+
+
+def test_huge_numbers_are_out_of_range() -> None:
+    """1e308 is finite, but its cents overflow the feature store's integers."""
+    for tx in (
+        sample_transaction(amount=1e308),
+        sample_transaction(amount=MAX_MAGNITUDE * 2),
+        sample_transaction(features={"V1": -1e300}),
+    ):
+        with pytest.raises(SchemaError, match="exceeds") as raised:
+            validate_transaction(tx)
+        assert raised.value.reason == "out_of_range"
+    edge = sample_transaction(amount=MAX_MAGNITUDE, features={"V1": -MAX_MAGNITUDE})
+    assert validate_transaction(edge) is edge
 
 
 def test_label_needs_a_timezone() -> None:

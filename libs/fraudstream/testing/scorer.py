@@ -416,12 +416,20 @@ def metric_values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], flo
 class RedisServer:
     """A private, non-persistent ``redis-server`` on a port of its own, killable at will.
 
-    With ``password`` it runs with ``--requirepass``.
+    With ``password`` it runs with ``--requirepass``; with ``data_dir`` it keeps an
+    append-only file there, so its data survives :meth:`stop` and :meth:`start`.
     """
 
-    def __init__(self, port: int | None = None, *, password: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        password: str | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.password = password
+        self.data_dir = data_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -444,7 +452,8 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "no" if self.data_dir is None else "yes",
+                *(["--dir", str(self.data_dir)] if self.data_dir is not None else []),
                 *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
@@ -463,6 +472,12 @@ class RedisServer:
                 return answer.startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Shut it down cleanly (SIGTERM): with ``data_dir`` its data is kept."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout_s)
 
     def kill(self) -> None:
         """Kill it at once (SIGKILL): connections drop, data is lost."""
