@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ import pytest
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.testing.scorer import ScorerProcess, create_topics, delete_keys, scorer_settings
+from fraudstream.testing.scorer import create_topics, delete_keys, scorer_settings
 
 
 @pytest.fixture
@@ -24,21 +24,6 @@ def settings(
     create_topics(created)
     yield created
     delete_keys(redis_url, created.features.key_prefix)
-
-
-@pytest.fixture
-def scorer_processes(tmp_path: Path) -> Iterator[Callable[[Settings], ScorerProcess]]:
-    """Start ``fraudstream score`` subprocesses; any left running are killed at the end."""
-    started: list[ScorerProcess] = []
-
-    def start(settings: Settings) -> ScorerProcess:
-        process = ScorerProcess(settings, tmp_path / f"scorer-{len(started) + 1}.log")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.close()
 
 
 @pytest.fixture(scope="session")

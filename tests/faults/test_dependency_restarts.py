@@ -54,6 +54,23 @@ def _committed(settings: Settings) -> Callable[[], int]:
     return committed
 
 
+def _start_streaming(
+    settings: Settings,
+    path: Path,
+    scorer_processes: Callable[[Settings], ScorerProcess],
+    committed: Callable[[], int],
+) -> tuple[ScorerProcess, ReplayThread]:
+    """A ready scorer, and a replay running at RATE until it committed some batches."""
+    create_topics(settings)
+    scorer = scorer_processes(settings)
+    assert wait_until(lambda: _healthz(settings) == 200, 90, check=scorer.check)
+    feed = ReplayThread(
+        settings, path, ReplayOptions(pace=Pace("rate", RATE), limit=TOTAL, label_fraction=0.0)
+    )
+    assert wait_until(lambda: committed() >= 2_000, 90, interval_s=0.5, check=scorer.check)
+    return scorer, feed
+
+
 def _healthz(settings: Settings) -> int:
     return http_get(f"http://127.0.0.1:{settings.scorer.http_port}/healthz")[0]
 
@@ -77,16 +94,8 @@ def test_a_redis_restart_mid_stream_pauses_the_scorer_and_loses_nothing(
         settings = scorer_settings(
             kafka_bootstrap, redis_server.url, "redis-restart", REDIS_SOCKET_TIMEOUT_S="1"
         )
-        create_topics(settings)
         committed = _committed(settings)
-        scorer = scorer_processes(settings)
-        assert wait_until(lambda: _healthz(settings) == 200, 90, check=scorer.check)
-        feed = ReplayThread(
-            settings,
-            simulated,
-            ReplayOptions(pace=Pace("rate", RATE), limit=TOTAL, label_fraction=0.0),
-        )
-        assert wait_until(lambda: committed() >= 2_000, 90, interval_s=0.5, check=scorer.check)
+        scorer, feed = _start_streaming(settings, simulated, scorer_processes, committed)
 
         redis_server.stop()
         assert wait_until(lambda: _healthz(settings) == 503, 20, check=scorer.check)
@@ -165,16 +174,8 @@ def test_a_kafka_broker_restart_mid_stream_loses_nothing(
     scorer_processes: Callable[[Settings], ScorerProcess],
 ) -> None:
     settings = scorer_settings(broker.bootstrap, redis_url, "kafka-restart")
-    create_topics(settings)
     committed = _committed(settings)
-    scorer = scorer_processes(settings)
-    assert wait_until(lambda: _healthz(settings) == 200, 90, check=scorer.check)
-    feed = ReplayThread(
-        settings,
-        simulated,
-        ReplayOptions(pace=Pace("rate", RATE), limit=TOTAL, label_fraction=0.0),
-    )
-    assert wait_until(lambda: committed() >= 2_000, 90, interval_s=0.5, check=scorer.check)
+    scorer, feed = _start_streaming(settings, simulated, scorer_processes, committed)
     at_restart = committed()
     restart_s = broker.run("restart")
     not_ready = _healthz(settings)  # the scorer may have reconnected already
