@@ -18,6 +18,7 @@ from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
 from fraudstream.cli.learn import learn
+from fraudstream.cli.load import load_command
 from fraudstream.cli.replay import replay
 from fraudstream.cli.score import score
 from fraudstream.errors import FraudstreamError
@@ -36,6 +37,7 @@ app.command()(score)
 app.command()(learn)
 app.command()(demo)
 app.add_typer(bench_app, name="bench")
+bench_app.command("load")(load_command)
 
 
 @app.command()

@@ -40,7 +40,7 @@ def replay_command(
     result = bench_replay(settings, rows=rows, repeats=repeats)
     figures = {
         "benchmark": "replay",
-        **_machine(),
+        **machine(),
         "kafka": settings.kafka.bootstrap_servers,
         "rows": result.rows,
         "record_bytes": round(result.record_bytes, 1),
@@ -106,7 +106,7 @@ def features_command(
         client.close()
     figures = {
         "benchmark": "features",
-        **_machine(),
+        **machine(),
         "redis": settings.redis.url,
         "transactions": result.transactions,
         "batch_size": result.batch_size,
@@ -152,7 +152,7 @@ def _runs(rates: list[float]) -> str:
     return ", ".join(f"{r:,.0f}" for r in rates)
 
 
-def _machine() -> dict[str, str]:
+def machine() -> dict[str, str]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -177,7 +177,7 @@ def score_command(
     latency = result.latency_ms
     figures: dict[str, object] = {
         "benchmark": "score",
-        **_machine(),
+        **machine(),
         "transactions": result.transactions,
         "scorer_tx_per_s": round(result.scorer_rate),
         "passthrough_tx_per_s": round(result.passthrough_rate),
