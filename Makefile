@@ -37,7 +37,7 @@ GO_INSTALL := GOBIN=$(TOOLS_BIN) GOPATH=$(CURDIR)/.local/go GOCACHE=$(CURDIR)/.l
 
 .PHONY: help install lint format typecheck test test-unit services-up services-down \
 	services-status env-example demo clean deploy-tools actionlint kustomize validate-deploy \
-	airflow-install airflow-ui airflow-down
+	airflow-install airflow-ui airflow-down audit
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -118,6 +118,19 @@ validate-deploy: install deploy-tools ## Offline checks: Dockerfile, compose, Ku
 
 env-example: install ## Regenerate .env.example from the settings classes
 	$(RUN) python -c "from fraudstream.config import render_env_example as r; open('.env.example', 'w').write(r())"
+
+# pip-audit of every locked package (uv.lock, hashed) against an advisory service:
+# `pypi` (PyPI's JSON API) or `osv`. AUDIT_ARGS adds options, e.g. --strict to fail
+# when a package could not be looked up.
+AUDIT_SERVICE ?= pypi
+AUDIT_ARGS ?=
+
+audit: install ## Audit the locked dependencies for known vulnerabilities (pip-audit)
+	@mkdir -p .local
+	$(UV) export --frozen --all-extras --all-groups --no-emit-project --quiet \
+		-o .local/requirements-audit.txt
+	$(RUN) pip-audit -r .local/requirements-audit.txt --disable-pip \
+		-s $(AUDIT_SERVICE) --progress-spinner off $(AUDIT_ARGS)
 
 DEMO_DURATION ?= 120
 

@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlparse
@@ -23,6 +23,8 @@ import pytest
 # as fraudstream/__init__.py does, but before any test module imports xgboost itself:
 # spinning OpenMP threads make XGBoost ~20x slower on a busy machine
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from fraudstream.config import Settings
+from fraudstream.testing.scorer import ScorerProcess
 
 HOW_TO_START = (
     "start the local services with `make services-up` and export the variables it prints, "
@@ -119,3 +121,18 @@ def mlflow_uri() -> Iterator[str]:
     with DockerContainer(image).with_command(command).with_exposed_ports(5000) as mlflow:
         wait_for_logs(mlflow, "Uvicorn running|Listening at", timeout=120)
         yield f"http://{mlflow.get_container_host_ip()}:{mlflow.get_exposed_port(5000)}"
+
+
+@pytest.fixture
+def scorer_processes(tmp_path: Path) -> Iterator[Callable[[Settings], ScorerProcess]]:
+    """Start ``fraudstream score`` subprocesses; any left running are killed at the end."""
+    started: list[ScorerProcess] = []
+
+    def start(settings: Settings) -> ScorerProcess:
+        process = ScorerProcess(settings, tmp_path / f"scorer-{len(started) + 1}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()

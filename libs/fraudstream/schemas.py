@@ -46,6 +46,11 @@ MAX_AMOUNT: Final = 1e9
 #: Largest accepted encoded record, in bytes. Bigger payloads are rejected unread.
 MAX_RECORD_BYTES: Final = 64 * 1024
 
+#: Largest accepted magnitude of a dataset feature (amounts have the tighter
+#: :data:`MAX_AMOUNT`; found by the fuzzer: 1e308 overflowed the cents and crashed the
+#: batch).
+MAX_MAGNITUDE: Final = 1e12
+
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -69,11 +74,16 @@ def validate_transaction(tx: Transaction) -> Transaction:
         )
     if tx.amount > MAX_AMOUNT:
         raise SchemaError(
-            f"amount must be at most {MAX_AMOUNT:.0e}, got {tx.amount!r}", "invalid_value"
+            f"amount must be at most {MAX_AMOUNT:.0e}, got {tx.amount!r}", "out_of_range"
         )
     for name, value in tx.features.items():
         if not math.isfinite(value):
             raise SchemaError(f"feature {name!r} must be finite, got {value!r}", "non_finite")
+        if abs(value) > MAX_MAGNITUDE:
+            raise SchemaError(
+                f"feature {name!r} = {value!r} exceeds {MAX_MAGNITUDE:g} in magnitude",
+                "out_of_range",
+            )
     return tx
 
 

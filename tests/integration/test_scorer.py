@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import re
 import signal
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -29,10 +28,10 @@ from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.definitions import CARD_WINDOWS, FEATURE_NAMES, epoch_ms
 from fraudstream.replay.plan import Pace, ReplayOptions
-from fraudstream.replay.report import ReplayReport
 from fraudstream.replay.service import replay
 from fraudstream.schemas import MAX_RECORD_BYTES, Transaction, decode_transaction, encode
 from fraudstream.scoring.records import Alert, DeadLetter, ScoredTransaction
+from fraudstream.testing.faults import ReplayThread
 from fraudstream.testing.kafka import Record, read_topic
 from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
 from fraudstream.testing.scorer import (
@@ -446,51 +445,6 @@ def test_replaying_the_same_records_neither_double_counts_nor_alerts_twice(
 # -- 4. SIGTERM / SIGKILL mid-stream --------------------------------------------------------
 
 
-class _ReplayThread:
-    """A replay running in the background; its report or error when joined."""
-
-    def __init__(self, settings: Settings, path: Path, options: ReplayOptions) -> None:
-        self.report: ReplayReport | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(settings, path, options), daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, settings: Settings, path: Path, options: ReplayOptions) -> None:
-        try:
-            self.report = replay(settings, path, options)
-        except BaseException as exc:
-            self.error = exc
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self, timeout_s: float) -> ReplayReport:
-        self._thread.join(timeout_s)
-        assert not self._thread.is_alive(), f"replay still running after {timeout_s} s"
-        if self.error is not None:
-            raise self.error
-        assert self.report is not None
-        return self.report
-
-
-@pytest.fixture
-def scorer_processes(tmp_path: Path) -> Iterator[Callable[[Settings], ScorerProcess]]:
-    """Start ``fraudstream score`` subprocesses; any left running are killed at the end."""
-    started: list[ScorerProcess] = []
-
-    def start(settings: Settings) -> ScorerProcess:
-        process = ScorerProcess(settings, tmp_path / f"scorer-{len(started) + 1}.log")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.close()
-
-
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
 @pytest.mark.timeout(180)
 def test_stopping_the_scorer_mid_stream_loses_and_duplicates_nothing(
@@ -505,7 +459,7 @@ def test_stopping_the_scorer_mid_stream_loses_and_duplicates_nothing(
     kafka = settings.kafka
     with TopicWatcher(kafka.servers, kafka.scored_topic) as watcher:
         first = scorer_processes(settings)
-        feed = _ReplayThread(
+        feed = ReplayThread(
             settings,
             path,
             ReplayOptions(pace=Pace("rate", 4_000.0), limit=total, label_fraction=0.0),

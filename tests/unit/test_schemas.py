@@ -9,6 +9,8 @@ import pytest
 
 from fraudstream.errors import SchemaError
 from fraudstream.schemas import (
+    MAX_AMOUNT,
+    MAX_MAGNITUDE,
     MAX_RECORD_BYTES,
     SCHEMA_VERSION,
     Label,
@@ -82,6 +84,20 @@ def test_non_finite_values_fail_validation() -> None:
     assert validate_transaction(tx) is tx
 
 
+def test_huge_numbers_are_out_of_range() -> None:
+    """1e308 is finite, but its cents overflow the feature store's integers."""
+    for tx in (
+        sample_transaction(amount=1e308),
+        sample_transaction(amount=MAX_MAGNITUDE * 2),
+        sample_transaction(features={"V1": -1e300}),
+    ):
+        with pytest.raises(SchemaError, match=r"exceeds|at most") as raised:
+            validate_transaction(tx)
+        assert raised.value.reason == "out_of_range"
+    edge = sample_transaction(amount=MAX_AMOUNT, features={"V1": -MAX_MAGNITUDE})
+    assert validate_transaction(edge) is edge
+
+
 def test_label_needs_a_timezone() -> None:
     payload = msgspec.json.encode(
         {"transaction_id": "a", "is_fraud": True, "labelled_at": "2024-04-01T00:00:00"}
@@ -99,4 +115,4 @@ def test_an_amount_too_large_to_count_in_cents_is_rejected() -> None:
     assert decode_transaction(raw % str(MAX_AMOUNT).encode()).amount == MAX_AMOUNT
     with pytest.raises(SchemaError, match="at most") as error:
         decode_transaction(raw % b"1.6e308")
-    assert error.value.reason == "invalid_value"
+    assert error.value.reason == "out_of_range"

@@ -27,19 +27,20 @@ from pathlib import Path
 
 import msgspec
 import psutil
-import redis
 from hdrh.histogram import HdrHistogram
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from fraudstream.config import Settings
+from fraudstream.config import KafkaSettings, Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import SchemaError
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.kafka.admin import delete_topics, ensure_topics
+from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.observability.health import Health
+from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import decode_transaction, encode
@@ -152,13 +153,18 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
         result.latency_rate, result.latency_ms = _latency(settings, path)
         if rss_transactions:
             result.rss_mb = _rss(settings, path, rss_transactions)
-    delete_topics(settings.kafka, _bench_topics(base))
+    delete_topics(settings.kafka, bench_topics(base))
     return result
 
 
-def _scorer_settings(settings: Settings, run: str) -> Settings:
+def bench_scorer_settings(settings: Settings, run: str, instance: str = "") -> Settings:
+    """A scorer in group ``bench-RUN`` with its own keys; ``instance`` tells replicas apart."""
     scorer = settings.scorer.model_copy(
-        update={"group_id": f"bench-{run}", "instance_id": f"bench-{run}", "http_port": 0}
+        update={
+            "group_id": f"bench-{run}",
+            "instance_id": f"bench-{run}{instance}",
+            "http_port": 0,
+        }
     )
     features = settings.features.model_copy(update={"key_prefix": f"bench-{run}"})
     return settings.model_copy(update={"scorer": scorer, "features": features})
@@ -166,7 +172,7 @@ def _scorer_settings(settings: Settings, run: str) -> Settings:
 
 def _scorer_throughput(settings: Settings, total: int) -> float:
     run = uuid.uuid4().hex[:8]
-    scorer_settings = _scorer_settings(settings, run)
+    scorer_settings = bench_scorer_settings(settings, run)
     registry = CollectorRegistry()
     loop, client = build_scorer_loop(scorer_settings, registry, Health(["kafka", "redis"]))
     try:
@@ -210,29 +216,34 @@ def _latency(
     stop = threading.Event()
     reader = threading.Thread(
         target=_measure,
-        args=(kafka.servers, kafka.scored_topic, histogram, expected, stop),
+        args=(kafka, kafka.scored_topic, histogram, expected, stop),
         daemon=True,
     )
-    process = _start_scorer(settings, topics, run)
+    process = start_scorer(settings, topics, run)
     try:
         reader.start()
-        _wait_ready(process, topics, run)
+        wait_ready(process, topics, run)
         report = replay(
             topics, path, ReplayOptions(pace=Pace("rate", rate), limit=expected, label_fraction=0.0)
         )
         reader.join(timeout=60)
     finally:
         stop.set()
-        _stop_scorer(process, settings, run, topics)
+        stop_scorer(process, settings, run, topics)
     figures = {f"p{q:g}": histogram.get_value_at_percentile(q) / 1000 for q in (50, 95, 99, 99.9)}
     figures["max"] = histogram.get_max_value() / 1000
     figures["count"] = float(histogram.get_total_count())
     return report.rate, figures
 
 
-def _start_scorer(settings: Settings, topics: Settings, run: str) -> subprocess.Popen[bytes]:
+def start_scorer(
+    settings: Settings, topics: Settings, run: str, instance: str = ""
+) -> subprocess.Popen[bytes]:
     """A ``fraudstream score`` process on ``topics`` with its own group and keys."""
-    env = {**scorer_env(_scorer_settings(topics, run)), "FRAUDSTREAM_LOG_LEVEL": "WARNING"}
+    env = {
+        **scorer_env(bench_scorer_settings(topics, run, instance)),
+        "FRAUDSTREAM_LOG_LEVEL": "WARNING",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "fraudstream.cli", "score"],
         env=env,
@@ -241,16 +252,18 @@ def _start_scorer(settings: Settings, topics: Settings, run: str) -> subprocess.
     )
 
 
-def _wait_ready(process: subprocess.Popen[bytes], topics: Settings, run: str) -> None:
-    """Wait until the scorer's consumer group has its partitions."""
+def wait_ready(
+    process: subprocess.Popen[bytes], topics: Settings, run: str, members: int = 1
+) -> None:
+    """Wait until the scorer's consumer group is stable with ``members`` members."""
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=topics.kafka.servers)
+    admin = KafkaAdminClient(**kafka_client_kwargs(topics.kafka, "bench"))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and process.poll() is None:
             group = admin.describe_groups([f"bench-{run}"]).get(f"bench-{run}", {})
-            if group.get("group_state") == "Stable" and group.get("members"):
+            if group.get("group_state") == "Stable" and len(group.get("members") or []) >= members:
                 return
             time.sleep(0.5)
     finally:
@@ -258,23 +271,23 @@ def _wait_ready(process: subprocess.Popen[bytes], topics: Settings, run: str) ->
     raise RuntimeError("the scorer did not join its consumer group in time")
 
 
-def _stop_scorer(
+def stop_scorer(
     process: subprocess.Popen[bytes], settings: Settings, run: str, topics: Settings
 ) -> None:
     process.terminate()
     process.wait(timeout=60)
-    client = redis.Redis.from_url(settings.redis.url)
+    client = build_redis(settings.redis)
     delete_prefix(client, f"bench-{run}")
     client.close()
-    delete_topics(settings.kafka, _bench_topics(topics))
+    delete_topics(settings.kafka, bench_topics(topics))
 
 
 def _measure(
-    servers: list[str], topic: str, histogram: HdrHistogram, expected: int, stop: threading.Event
+    kafka: KafkaSettings, topic: str, histogram: HdrHistogram, expected: int, stop: threading.Event
 ) -> None:
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=servers,
+        **kafka_client_kwargs(kafka, "bench"),
         isolation_level="read_committed",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -301,7 +314,7 @@ def _rss(settings: Settings, path: Path, transactions: int) -> list[tuple[int, f
     kafka = topics.kafka
     options = ReplayOptions(pace=Pace("max"), loop=True, limit=transactions, label_fraction=0.0)
     replay(topics, path, options)
-    process = _start_scorer(settings, topics, run)
+    process = start_scorer(settings, topics, run)
     samples: list[tuple[int, float]] = []
     try:
         watcher = psutil.Process(process.pid)
@@ -313,10 +326,10 @@ def _rss(settings: Settings, path: Path, transactions: int) -> list[tuple[int, f
             done = committed_offsets(kafka.servers, group, kafka.transactions_topic)
             samples.append((done, watcher.memory_info().rss / 2**20))
     finally:
-        _stop_scorer(process, settings, run, topics)
+        stop_scorer(process, settings, run, topics)
     return samples
 
 
-def _bench_topics(topics: Settings) -> list[str]:
+def bench_topics(topics: Settings) -> list[str]:
     """Every topic a benchmark run made under ``topics``' names."""
     return [*topics.kafka.topics, f"{topics.kafka.scored_topic}-passthrough"]

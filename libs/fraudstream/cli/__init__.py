@@ -20,6 +20,7 @@ from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
 from fraudstream.cli.drift import drift_app
 from fraudstream.cli.learn import learn
+from fraudstream.cli.load import load_command
 from fraudstream.cli.promote import promote
 from fraudstream.cli.replay import replay
 from fraudstream.cli.report import report
@@ -50,6 +51,7 @@ app.add_typer(bench_app, name="bench")
 app.command()(topics)
 app.add_typer(drift_app, name="drift")
 app.command()(report)
+bench_app.command("load")(load_command)
 
 
 @app.command()

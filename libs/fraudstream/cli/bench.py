@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +22,7 @@ from fraudstream.datasets.canonical import load_canonical
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
 from fraudstream.learning.prequential import run_prequential, served_features
+from fraudstream.redis_client import build_redis
 
 bench_app = typer.Typer(
     help="Benchmarks against a baseline measured in the same run.", no_args_is_help=True
@@ -40,7 +40,7 @@ def replay_command(
     result = bench_replay(settings, rows=rows, repeats=repeats)
     figures = {
         "benchmark": "replay",
-        **_machine(),
+        **machine(),
         "kafka": settings.kafka.bootstrap_servers,
         "rows": result.rows,
         "record_bytes": round(result.record_bytes, 1),
@@ -99,14 +99,14 @@ def features_command(
     """The Redis feature store over the simulated data, against a bare pipeline."""
     settings = Settings.load()
     frame = simulate(SimulatorConfig(days=30)) if dataset is None else load_canonical(dataset).frame
-    client = redis.Redis.from_url(settings.redis.url)
+    client = build_redis(settings.redis)
     try:
         result = bench_features(client, frame, batch_size=batch_size, repeats=repeats)
     finally:
         client.close()
     figures = {
         "benchmark": "features",
-        **_machine(),
+        **machine(),
         "redis": settings.redis.url,
         "transactions": result.transactions,
         "batch_size": result.batch_size,
@@ -152,7 +152,7 @@ def _runs(rates: list[float]) -> str:
     return ", ".join(f"{r:,.0f}" for r in rates)
 
 
-def _machine() -> dict[str, str]:
+def machine() -> dict[str, str]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -177,7 +177,7 @@ def score_command(
     latency = result.latency_ms
     figures: dict[str, object] = {
         "benchmark": "score",
-        **_machine(),
+        **machine(),
         "transactions": result.transactions,
         "scorer_tx_per_s": round(result.scorer_rate),
         "passthrough_tx_per_s": round(result.passthrough_rate),
@@ -334,7 +334,7 @@ def api_command(
     best = result.best
     figures: dict[str, object] = {
         "benchmark": "api",
-        **_machine(),
+        **machine(),
         "generator": "asyncio open loop, HTTP/1.1 keep-alive, HDR histogram",
         "reference": vars(result.reference),
         "steps": [vars(s) for s in result.steps],

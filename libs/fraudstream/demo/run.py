@@ -29,7 +29,6 @@ from pathlib import Path
 
 import msgspec
 import pandas as pd
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.live import Live
@@ -42,6 +41,7 @@ from fraudstream.demo.embedded import EmbeddedKafka, EmbeddedRedis, free_port
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.monitoring.report import build_report, write_report
 from fraudstream.monitoring.report_data import from_kafka
+from fraudstream.redis_client import build_redis
 from fraudstream.scoring.records import Alert
 from fraudstream.scoring.snapshots import SnapshotStore
 from fraudstream.testing.kafka import read_topic
@@ -224,7 +224,7 @@ def _scored(port: str) -> float:
 
 def _wait_for_model(settings: Settings, port: str, timeout_s: float, processes: _Processes) -> None:
     """Wait until the scorer answers and the learner has published its warm start."""
-    client = redis.Redis.from_url(settings.redis.url)
+    client = build_redis(settings.redis)
     snapshots = SnapshotStore(client, settings.features.key_prefix)
     deadline = time.monotonic() + timeout_s
     try:

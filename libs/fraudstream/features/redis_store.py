@@ -22,6 +22,7 @@ from fraudstream.config import RedisSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
 from fraudstream.features.definitions import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureConfig
 from fraudstream.features.store import FeatureBatch, FeatureRequest, FraudReport, assemble
+from fraudstream.redis_client import build_redis
 
 _SCRIPTS: Final = resources.files("fraudstream.features")
 
@@ -72,12 +73,7 @@ class RedisFeatureStore:
         cls, settings: RedisSettings, config: FeatureConfig = FeatureConfig(), *, prefix: str = "fs"
     ) -> RedisFeatureStore:
         """A store over a new client for ``settings.url``."""
-        client = redis.Redis.from_url(
-            settings.url,
-            socket_timeout=settings.socket_timeout_s,
-            socket_connect_timeout=settings.socket_timeout_s,
-        )
-        return cls(client, config, prefix=prefix)
+        return cls(build_redis(settings), config, prefix=prefix)
 
     def _merchant_keys(self, merchant: str) -> tuple[str, str, str]:
         base = f"{self._prefix}:m:{merchant}"

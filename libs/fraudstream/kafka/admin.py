@@ -13,6 +13,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import ServiceUnavailableError
+from fraudstream.kafka.security import kafka_client_kwargs
 
 log = structlog.get_logger(__name__)
 
@@ -29,8 +30,7 @@ def ensure_topics(
     count = partitions or settings.partitions
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.servers,
-            client_id=f"{settings.client_id}-admin",
+            **kafka_client_kwargs(settings, "admin"),
             request_timeout_ms=settings.request_timeout_ms,
         )
     except KafkaError as exc:
@@ -60,7 +60,7 @@ def delete_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
     a failure is logged, never raised over the caller's own error."""
     names = list(topics)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.servers)
+        admin = KafkaAdminClient(**kafka_client_kwargs(settings, "admin"))
     except KafkaError as exc:
         log.warning("topics not deleted", topics=names, error=str(exc))
         return

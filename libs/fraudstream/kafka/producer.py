@@ -18,6 +18,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import ServiceUnavailableError
+from fraudstream.kafka.security import kafka_client_kwargs
 
 #: How many delivery errors a tracker keeps word for word (all are counted).
 MAX_KEPT_ERRORS: Final = 10
@@ -26,8 +27,7 @@ MAX_KEPT_ERRORS: Final = 10
 def build_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
     """An idempotent, ``acks=all`` producer configured from ``settings``."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.servers,
-        "client_id": f"{settings.client_id}-producer",
+        **kafka_client_kwargs(settings, "producer"),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": settings.linger_ms,

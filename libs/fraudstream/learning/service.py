@@ -13,7 +13,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import redis
 import structlog
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
@@ -23,6 +22,7 @@ from fraudstream.errors import ConfigError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
+from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.learning.bootstrap import bootstrap_state, refuse_overwrite
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import Learner, LearnerState, StateStore, quality
@@ -31,6 +31,7 @@ from fraudstream.learning.models import MODEL_CHOICES, ModelChoice
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
+from fraudstream.redis_client import connect_redis
 from fraudstream.scoring.model import RiverModel
 from fraudstream.scoring.snapshots import SnapshotStore
 from fraudstream.signals import stop_on_signals
@@ -58,9 +59,7 @@ def run_learner(
         raise ConfigError(
             f"LEARNER_MODEL={learner_settings.model!r} is not one of {sorted(MODEL_CHOICES)}"
         )
-    client = redis.Redis.from_url(
-        settings.redis.url, socket_timeout=settings.redis.socket_timeout_s
-    )
+    client = connect_redis(settings.redis)
     states = StateStore(client, prefix)
     snapshots = SnapshotStore(client, prefix)
     state = _initial_state(settings, choice, states, snapshots, bootstrap)
@@ -181,8 +180,7 @@ def _consumer(
     """Every partition of ``topics``, each at its saved offset (or the beginning)."""
     kafka = settings.kafka
     consumer = KafkaConsumer(
-        bootstrap_servers=kafka.servers,
-        client_id=f"{kafka.client_id}-learner",
+        **kafka_client_kwargs(kafka, "learner"),
         enable_auto_commit=False,
         isolation_level="read_committed",
         fetch_max_wait_ms=50,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Final
 
 import redis
@@ -17,6 +18,7 @@ from fraudstream.kafka.admin import ensure_topics
 from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
+from fraudstream.redis_client import build_redis, check_redis
 from fraudstream.registry.client import Registry
 from fraudstream.registry.loading import load_candidate
 from fraudstream.registry.watcher import RegistryWatcher
@@ -45,11 +47,7 @@ def build_scorer_loop(
     serves the online model only.
     """
     kafka, scorer, features = settings.kafka, settings.scorer, settings.features
-    client = redis.Redis.from_url(
-        settings.redis.url,
-        socket_timeout=settings.redis.socket_timeout_s,
-        socket_connect_timeout=settings.redis.socket_timeout_s,
-    )
+    client = build_redis(settings.redis)
     prefix = features.key_prefix
     step = Scorer(
         topics=ScorerTopics(
@@ -101,7 +99,10 @@ def run_scorer(settings: Settings, stop: threading.Event | None = None) -> None:
         with stop_on_signals(stop):
             if watcher is not None:
                 watcher.start(stop)
-            if _wait_for_topics(settings, topics, health, stop):
+            ready = _until_up(
+                "redis", lambda: check_redis(client, settings.redis), health, stop
+            ) and _until_up("kafka", lambda: ensure_topics(kafka, topics), health, stop)
+            if ready:
                 log.info("scorer started", metrics_port=server.port, topic=kafka.transactions_topic)
                 loop.run(stop)
     finally:
@@ -124,17 +125,21 @@ def registry_watcher(settings: Settings) -> RegistryWatcher:
     )
 
 
-def _wait_for_topics(
-    settings: Settings, topics: list[str], health: Health, stop: threading.Event
+def _until_up(
+    service: str, attempt: Callable[[], object], health: Health, stop: threading.Event
 ) -> bool:
-    """Create the topics, retrying while Kafka is unavailable; False if stopped first."""
+    """Run ``attempt`` until it succeeds, retrying while ``service`` is unavailable.
+
+    False if stopped first; a :class:`~fraudstream.errors.ConfigError` (a refused
+    password) is raised at once: retrying would not help.
+    """
     backoff = Backoff(0.5, 10.0)
     while not stop.is_set():
         try:
-            ensure_topics(settings.kafka, topics)
+            attempt()
         except ServiceUnavailableError as exc:
-            health.down("kafka", str(exc))
-            log.warning("kafka unavailable at start-up, retrying", error=str(exc))
+            health.down(service, str(exc))
+            log.warning(f"{service} unavailable at start-up, retrying", error=str(exc))
             backoff.wait(stop)
             continue
         return True

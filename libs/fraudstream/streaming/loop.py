@@ -14,8 +14,15 @@ Failures:
   exponential backoff;
 - a Kafka error while producing or committing: the transaction is aborted, the
   consumer rewound, and the batch retried the same way;
-- another instance with the same transactional id (a zombie): fatal, the loop ends
-  with :class:`FencedError` rather than fight it;
+- the group no longer knows this member (``CommitFailedError``: unknown member id or
+  stale generation, e.g. after a broker restart or a stall longer than the session):
+  the transaction is aborted and the consumer replaced by a new member, which resumes
+  from the committed offsets (kafka-python's consumer was seen never to notice on its
+  own, failing every commit after a Redis outage);
+- the producer fenced: once, it starts over with new clients (a broker restart aborts
+  the open transaction and bumps the epoch); fenced again within a minute, another
+  instance holds the same transactional id and the loop ends with :class:`FencedError`
+  rather than fight it;
 - a stop request (SIGTERM) ends the loop between two batches, after a commit.
 """
 
@@ -31,7 +38,7 @@ from typing import Final, Protocol
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, ProducerFencedError
+from kafka.errors import CommitFailedError, KafkaError, ProducerFencedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -39,6 +46,7 @@ from fraudstream.config import KafkaSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
 from fraudstream.kafka.admin import wait_for_partitions
 from fraudstream.kafka.producer import build_producer
+from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.observability.health import Health
 
 log = structlog.get_logger(__name__)
@@ -109,6 +117,8 @@ class LoopConfig:
     retry_backoff_ms: int = 10
     #: How long a dead member keeps its partitions (kafka-python's default is 45 s).
     session_timeout_ms: int = 10_000
+    #: Fenced twice within this many seconds: another process holds the transactional id.
+    fence_window_s: float = 60.0
 
 
 class LoopMetrics:
@@ -188,7 +198,33 @@ class StreamLoop:
         self._lag = LagTracker()
 
     def run(self, stop: threading.Event) -> None:
-        """Process batches until ``stop`` is set; raise FencedError if fenced."""
+        """Process batches until ``stop`` is set; raise FencedError if fenced twice.
+
+        A first fence starts over with new clients: a broker restart aborts the open
+        transaction and bumps the producer epoch, which kafka-python reports as fenced.
+        Fenced again within ``fence_window_s``, another live process holds the
+        transactional id: this one gives way.
+        """
+        last_fence: float | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    self._run_clients(stop)
+                    return
+                except FencedError as exc:
+                    now = time.monotonic()
+                    if last_fence is not None and now - last_fence < self._config.fence_window_s:
+                        raise
+                    last_fence = now
+                    self._metrics.retry("fenced")
+                    log.warning("producer fenced, starting over with new clients", error=str(exc))
+        finally:
+            close = getattr(self._step, "close", None)
+            if close is not None:
+                close()
+
+    def _run_clients(self, stop: threading.Event) -> None:
+        """Process batches with one producer until stopped (or fenced)."""
         clients = self._connect(stop)
         if clients is None:
             return
@@ -196,14 +232,15 @@ class StreamLoop:
         try:
             while not stop.is_set():
                 polled = consumer.poll(timeout_ms=self._config.poll_timeout_ms)
-                if polled:
-                    self._process(consumer, producer, polled, stop)
+                if polled and not self._process(consumer, producer, polled, stop):
+                    consumer.close(autocommit=False)
+                    replaced = self._rejoin(stop)
+                    if replaced is None:
+                        return
+                    consumer = replaced
         finally:
             consumer.close(autocommit=False)
             producer.close(timeout=10)
-            close = getattr(self._step, "close", None)
-            if close is not None:
-                close()
 
     def _connect(self, stop: threading.Event) -> tuple[KafkaConsumer, KafkaProducer] | None:
         """Clients, retried with backoff while Kafka is unavailable."""
@@ -218,28 +255,7 @@ class StreamLoop:
                     retry_backoff_ms=config.retry_backoff_ms,
                 )
                 producer.init_transactions()
-                consumer = KafkaConsumer(
-                    bootstrap_servers=self._kafka.servers,
-                    client_id=f"{self._kafka.client_id}-{config.group_id}",
-                    group_id=config.group_id,
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
-                    isolation_level="read_committed",
-                    max_poll_records=config.max_poll_records,
-                    fetch_max_wait_ms=config.fetch_max_wait_ms,
-                    session_timeout_ms=config.session_timeout_ms,
-                    heartbeat_interval_ms=config.session_timeout_ms // 3,
-                )
-                # Know the partitions before subscribing: subscribing first gives an
-                # empty first assignment and a second rebalance, which kafka-python 3.0
-                # was seen to lose (7 of 80 test starts stuck with no partitions)
-                try:
-                    for topic in config.topics:
-                        wait_for_partitions(consumer, topic, self._kafka.request_timeout_ms / 1000)
-                except KafkaError:
-                    consumer.close(autocommit=False)
-                    raise
-                consumer.subscribe(list(config.topics))
+                consumer = self._consumer()
             except (KafkaError, ServiceUnavailableError) as exc:
                 self._health.down("kafka", str(exc))
                 log.warning("kafka unavailable, retrying", error=str(exc))
@@ -250,13 +266,51 @@ class StreamLoop:
             return consumer, producer
         return None
 
+    def _rejoin(self, stop: threading.Event) -> KafkaConsumer | None:
+        """A new consumer (a new group member), retried while Kafka is unavailable."""
+        while not stop.is_set():
+            try:
+                return self._consumer()
+            except KafkaError as exc:
+                self._health.down("kafka", str(exc))
+                log.warning("kafka unavailable, retrying", error=str(exc))
+                self._backoff.wait(stop)
+        return None
+
+    def _consumer(self) -> KafkaConsumer:
+        """A read_committed consumer subscribed to the topics (raises KafkaError)."""
+        config = self._config
+        consumer = KafkaConsumer(
+            **kafka_client_kwargs(self._kafka, config.group_id),
+            group_id=config.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=config.max_poll_records,
+            fetch_max_wait_ms=config.fetch_max_wait_ms,
+            session_timeout_ms=config.session_timeout_ms,
+            heartbeat_interval_ms=config.session_timeout_ms // 3,
+        )
+        # Know the partitions before subscribing: subscribing first gives an
+        # empty first assignment and a second rebalance, which kafka-python 3.0
+        # was seen to lose (7 of 80 test starts stuck with no partitions)
+        try:
+            for topic in config.topics:
+                wait_for_partitions(consumer, topic, self._kafka.request_timeout_ms / 1000)
+        except KafkaError:
+            consumer.close(autocommit=False)
+            raise
+        consumer.subscribe(list(config.topics))
+        return consumer
+
     def _process(
         self,
         consumer: KafkaConsumer,
         producer: KafkaProducer,
         polled: dict[TopicPartition, list[ConsumerRecord]],
         stop: threading.Event,
-    ) -> None:
+    ) -> bool:
+        """Process and commit one batch; False when the consumer must be replaced."""
         started = time.perf_counter()
         records = [r for tp in sorted(polled) for r in polled[tp]]
         produced = 0
@@ -281,11 +335,16 @@ class StreamLoop:
         except ServiceUnavailableError as exc:
             _abort(producer)
             self._retry(consumer, polled, "dependency", exc, stop)
-            return
+            return True
+        except CommitFailedError as exc:  # this member is not (or no longer) in the group
+            _abort(producer)
+            self._metrics.retry("rejoin")
+            log.warning("group membership lost, rejoining", error=str(exc))
+            return False
         except KafkaError as exc:
             _abort(producer)
             self._retry(consumer, polled, "kafka", exc, stop)
-            return
+            return True
         self._health.up("kafka")
         self._backoff.reset()
         metrics = self._metrics
@@ -296,6 +355,7 @@ class StreamLoop:
         metrics.lag.set(self._lag.update(consumer, polled))
         if result.after_commit is not None:
             result.after_commit()
+        return True
 
     def _retry(
         self,

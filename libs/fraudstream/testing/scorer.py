@@ -69,8 +69,10 @@ def scorer_settings(
 def scorer_env(settings: Settings) -> dict[str, str]:
     """The environment that makes ``fraudstream score`` use ``settings``."""
     kafka, scorer = settings.kafka, settings.scorer
+    secret = settings.redis.password
     return {
         **os.environ,
+        **({"REDIS_PASSWORD": secret.get_secret_value()} if secret is not None else {}),
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_TRANSACTIONS_TOPIC": kafka.transactions_topic,
         "KAFKA_LABELS_TOPIC": kafka.labels_topic,
@@ -216,7 +218,9 @@ class ScorerThread:
 class ScorerProcess:
     """The real ``fraudstream score`` CLI in a subprocess, its output in a log file."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, *, extra_env: dict[str, str] | None = None
+    ) -> None:
         exe = shutil.which("fraudstream")
         if exe is None:
             raise RuntimeError("the fraudstream console script is not installed")
@@ -225,7 +229,7 @@ class ScorerProcess:
         self._log: IO[bytes] = log_path.open("ab")
         self.process = subprocess.Popen(
             [exe, "score"],
-            env=scorer_env(settings),
+            env={**scorer_env(settings), **(extra_env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
@@ -416,10 +420,22 @@ def metric_values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], flo
 
 
 class RedisServer:
-    """A private, non-persistent ``redis-server`` on a port of its own, killable at will."""
+    """A private, non-persistent ``redis-server`` on a port of its own, killable at will.
 
-    def __init__(self, port: int | None = None) -> None:
+    With ``password`` it runs with ``--requirepass``; with ``data_dir`` it keeps an
+    append-only file there, so its data survives :meth:`stop` and :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        password: str | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
+        self.password = password
+        self.data_dir = data_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -442,7 +458,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "no" if self.data_dir is None else "yes",
+                *(["--dir", str(self.data_dir)] if self.data_dir is not None else []),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -456,9 +474,16 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                answer = sock.recv(16)  # without AUTH a password-protected one says NOAUTH
+                return answer.startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Shut it down cleanly (SIGTERM): with ``data_dir`` its data is kept."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout_s)
 
     def kill(self) -> None:
         """Kill it at once (SIGKILL): connections drop, data is lost."""
