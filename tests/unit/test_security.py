@@ -22,6 +22,7 @@ def test_sasl_ssl_passes_every_setting(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     settings = KafkaSettings(
+        bootstrap_servers="127.0.0.1:9092",
         security_protocol="SASL_SSL",
         sasl_mechanism="SCRAM-SHA-512",
         sasl_username="scorer",
