@@ -43,6 +43,7 @@ def _settings(redis_url: str, **env: str) -> Settings:
     return Settings.load(
         REDIS_URL=redis_url,
         FEATURES_KEY_PREFIX=f"test-api-{uuid.uuid4().hex[:10]}",
+        MLFLOW_REGISTERED_MODEL_NAME=f"test-api-{uuid.uuid4().hex[:10]}",
         API_KEY=KEY,
         API_MAX_BATCH="20",
         **env,

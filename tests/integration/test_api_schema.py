@@ -29,6 +29,7 @@ def api_url(redis_url: str) -> Iterator[str]:
     config = Settings.load(
         REDIS_URL=redis_url,
         FEATURES_KEY_PREFIX=f"test-schema-{uuid.uuid4().hex[:10]}",
+        MLFLOW_REGISTERED_MODEL_NAME=f"test-schema-{uuid.uuid4().hex[:10]}",
         API_KEY=KEY,
         API_MAX_BATCH="50",
     )

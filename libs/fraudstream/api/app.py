@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
         yield
         workers.shutdown(wait=True)
         service.close()
@@ -136,7 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
         service.model()
         return ModelsResponse(
             champion=_info(service.models.model),
-            challenger=None,
+            challenger=None if service.models.shadow is None else _info(service.models.shadow),
             snapshot_load_failures=service.models.load_failures,
         )
 

@@ -18,10 +18,12 @@ from fraudstream.config import Settings
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import FeatureStoreError, RedisFeatureStore
+from fraudstream.redis_client import build_redis
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.core import ScoredBatch, ScoringCore
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.model import ScoringModel
+from fraudstream.scoring.service import registry_watcher
 from fraudstream.scoring.snapshots import ModelHolder, SnapshotStore
 
 log = structlog.get_logger(__name__)
@@ -39,13 +41,12 @@ class ScoringService:
 
     def __init__(self, settings: Settings) -> None:
         features = settings.features
-        self.client = redis.Redis.from_url(
-            settings.redis.url,
-            socket_timeout=settings.redis.socket_timeout_s,
-            socket_connect_timeout=settings.redis.socket_timeout_s,
-        )
+        self.client = build_redis(settings.redis)
         prefix = features.key_prefix
-        self.models = ModelHolder(SnapshotStore(self.client, prefix))
+        #: Follows the registry's champion and challenger, as the streaming scorer does.
+        self.watcher = registry_watcher(settings) if settings.scorer.follow_registry else None
+        self._stop = threading.Event()
+        self.models = ModelHolder(SnapshotStore(self.client, prefix), self.watcher)
         # The daily alert budget rations the scorer's alerts to analysts; an
         # authorisation decision is the threshold's alone (see docs/api.md).
         self.core = ScoringCore(
@@ -99,6 +100,12 @@ class ScoringService:
         checks["model"] = "ok" if model is not None else "no model loaded"
         return all(v == "ok" for v in checks.values()), checks
 
+    def start(self) -> None:
+        """Start following the registry (MLflow is imported here, before serving)."""
+        if self.watcher is not None:
+            self.watcher.start(self._stop)
+
     def close(self) -> None:
-        """Release the Redis connections."""
+        """Stop following the registry; release the Redis connections."""
+        self._stop.set()
         self.client.close()

@@ -20,6 +20,7 @@ from fraudstream.monitoring.drift import (
     save_reference,
 )
 from fraudstream.monitoring.drift_source import SIMULATED, reference_frame
+from fraudstream.redis_client import build_redis
 
 drift_app = typer.Typer(help="Drift of model inputs and scores (PSI).", no_args_is_help=True)
 
@@ -54,9 +55,7 @@ def reference(
     if out is not None:
         out.write_text(reference_to_json(built) + "\n")
     prefix = settings.features.key_prefix
-    client = redis.Redis.from_url(
-        settings.redis.url, socket_timeout=settings.redis.socket_timeout_s
-    )
+    client = build_redis(settings.redis)
     try:
         save_reference(client, prefix, built)
     except redis.RedisError as exc:

@@ -14,6 +14,7 @@ from fraudstream.errors import ServiceUnavailableError
 from fraudstream.monitoring.drift import Reference, load_reference, reference_from_json
 from fraudstream.monitoring.report import build_report, write_report
 from fraudstream.monitoring.report_data import from_archive, from_kafka
+from fraudstream.redis_client import build_redis
 
 _DATES = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]
 
@@ -59,9 +60,7 @@ def _reference(settings: Settings, where: str | None) -> Reference | None:
         return None
     if where != "redis":
         return reference_from_json(Path(where).read_text())
-    client = redis.Redis.from_url(
-        settings.redis.url, socket_timeout=settings.redis.socket_timeout_s
-    )
+    client = build_redis(settings.redis)
     try:
         return load_reference(client, settings.features.key_prefix)
     except redis.RedisError as exc:
