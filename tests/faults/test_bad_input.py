@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from fraudstream.config import Settings
 from fraudstream.errors import SchemaError
 from fraudstream.schemas import decode_transaction, encode
-from fraudstream.scoring.scorer import RESERVED_NAMES
+from fraudstream.scoring.core import RESERVED_NAMES
 from fraudstream.testing.faults import read_outputs
 from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
 from fraudstream.testing.scorer import (
