@@ -51,6 +51,11 @@ MAX_RECORD_BYTES: Final = 64 * 1024
 #: batch).
 MAX_MAGNITUDE: Final = 1e12
 
+#: Accepted years of an event time, as written (first, last + 1): a payment from before
+#: 1970 or after 2199 is a broken clock or a forged record (and near year 1 or 9999
+#: time zone arithmetic overflows).
+EVENT_YEARS: Final = (1970, 2200)
+
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -75,6 +80,12 @@ def validate_transaction(tx: Transaction) -> Transaction:
     if tx.amount > MAX_AMOUNT:
         raise SchemaError(
             f"amount must be at most {MAX_AMOUNT:.0e}, got {tx.amount!r}", "out_of_range"
+        )
+    if not EVENT_YEARS[0] <= tx.event_time.year < EVENT_YEARS[1]:
+        raise SchemaError(
+            f"event_time must be from {EVENT_YEARS[0]} to {EVENT_YEARS[1]}, "
+            f"got {tx.event_time.isoformat()}",
+            "out_of_range",
         )
     for name, value in tx.features.items():
         if not math.isfinite(value):

@@ -116,3 +116,12 @@ def test_an_amount_too_large_to_count_in_cents_is_rejected() -> None:
     with pytest.raises(SchemaError, match="at most") as error:
         decode_transaction(raw % b"1.6e308")
     assert error.value.reason == "out_of_range"
+
+
+@pytest.mark.parametrize("year", [1, 1969, 2200, 9999])
+def test_an_implausible_event_time_is_out_of_range(year: int) -> None:
+    """Year 9999 with a zone is where time zone arithmetic overflows (schemathesis)."""
+    tx = sample_transaction(event_time=datetime(year, 6, 1, tzinfo=UTC))
+    with pytest.raises(SchemaError, match="event_time must be from 1970 to 2200") as raised:
+        validate_transaction(tx)
+    assert raised.value.reason == "out_of_range"

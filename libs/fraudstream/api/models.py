@@ -2,8 +2,8 @@
 
 :class:`TransactionIn` mirrors :class:`~fraudstream.schemas.Transaction` and its value
 rules (:func:`~fraudstream.schemas.validate_transaction`): ids of 1 to 128 characters,
-a time zone on ``event_time``, a finite ``amount`` from 0 to 1e9, finite dataset features that
-do not reuse the names of computed ones.
+a time zone on ``event_time`` (from 1970 to 2200), a finite ``amount`` from 0 to 1e9,
+finite dataset features within 1e12 that do not reuse the names of computed ones.
 
 >>> tx = TransactionIn.model_validate(TRANSACTION_EXAMPLE).to_transaction()
 >>> tx.amount, tx.card_id
@@ -12,6 +12,7 @@ do not reuse the names of computed ones.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -25,7 +26,13 @@ from pydantic import (
     field_validator,
 )
 
-from fraudstream.schemas import MAX_AMOUNT, SCHEMA_VERSION, Transaction
+from fraudstream.schemas import (
+    EVENT_YEARS,
+    MAX_AMOUNT,
+    MAX_MAGNITUDE,
+    SCHEMA_VERSION,
+    Transaction,
+)
 from fraudstream.scoring.core import RESERVED_NAMES
 
 TRANSACTION_EXAMPLE: Final[dict[str, Any]] = {
@@ -38,7 +45,7 @@ TRANSACTION_EXAMPLE: Final[dict[str, Any]] = {
 
 _Id = Annotated[str, Field(min_length=1, max_length=128)]
 _RESERVED: Final[list[JsonValue]] = [*sorted(RESERVED_NAMES)]
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
+_Finite = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
 
 
 class TransactionIn(BaseModel):
@@ -50,7 +57,11 @@ class TransactionIn(BaseModel):
 
     schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Only version 1 is read.")
     transaction_id: _Id = Field(description="Unique per transaction: recording is idempotent.")
-    event_time: AwareDatetime = Field(description="When it happened (ISO 8601 with a zone).")
+    event_time: AwareDatetime = Field(
+        description="When it happened (ISO 8601 with a zone), from 1970 to 2200.",
+        # the range, as far as JSON Schema can say it: the year
+        json_schema_extra={"pattern": r"^(19[7-9]\d|2[01]\d\d)-"},
+    )
     amount: float = Field(
         ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Amount, >= 0, at most 1e9."
     )
@@ -62,6 +73,13 @@ class TransactionIn(BaseModel):
         "a computed feature.",
         json_schema_extra={"propertyNames": {"not": {"enum": _RESERVED}}},
     )
+
+    @field_validator("event_time")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        if not EVENT_YEARS[0] <= value.year < EVENT_YEARS[1]:
+            raise ValueError(f"event_time must be from {EVENT_YEARS[0]} to {EVENT_YEARS[1]}")
+        return value
 
     @field_validator("features")
     @classmethod
