@@ -2,13 +2,16 @@
 
 1. The simulated month is replayed (``--max``, no labels) into a fresh topic.
 2. Throughput: a scorer (all features, the default model) consumes it from the start
-   in a fresh consumer group; then a pass-through loop (decode, re-produce, commit
-   transactionally; no features, no model) does the same. Each rate counts from the
-   first committed batch to the last.
-3. Latency: a scorer runs while the replay offers 2,000 transactions a second; a
-   read_committed consumer of ``transactions.scored`` records, per transaction, the
-   time from the input record's Kafka timestamp to its scored result arriving
-   (an HDR histogram).
+   in a fresh consumer group; then the pass-through
+   (:mod:`fraudstream.bench.passthrough`: decode, re-produce, commit transactionally;
+   no features, no model) does the same. Each rate counts from the first committed
+   batch to the last, and the CPU the machine, the process and Redis used meanwhile
+   is read (:mod:`fraudstream.bench.cpu`).
+3. Latency: a ``fraudstream score`` process runs while the replay offers 2,000
+   transactions a second; a probe process (:mod:`fraudstream.bench.probe`) records,
+   per transaction, the time from the input record's Kafka timestamp to its result
+   being readable with ``read_committed`` (an HDR histogram). Then the same for a
+   pass-through process: the latency floor of a transactional consumer here.
 4. Memory: a ``fraudstream score`` subprocess scores a million transactions; its RSS
    is sampled throughout.
 """
@@ -24,18 +27,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
-import msgspec
 import psutil
 from hdrh.histogram import HdrHistogram
-from kafka import KafkaConsumer
-from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from fraudstream.config import KafkaSettings, Settings
+from fraudstream.bench.cpu import CpuMeter
+from fraudstream.bench.passthrough import output_topic, passthrough_loop
+from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.errors import SchemaError
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.kafka.admin import delete_topics, ensure_topics
 from fraudstream.kafka.security import kafka_client_kwargs
@@ -43,19 +45,18 @@ from fraudstream.observability.health import Health
 from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
-from fraudstream.schemas import decode_transaction, encode
-from fraudstream.scoring.records import ScoredTransaction
 from fraudstream.scoring.service import build_scorer_loop
-from fraudstream.streaming.loop import (
-    Emit,
-    LoopConfig,
-    LoopMetrics,
-    OutRecord,
-    StepResult,
-    StreamLoop,
-)
+from fraudstream.streaming.loop import StreamLoop
 from fraudstream.testing.kafka import unique_topics
 from fraudstream.testing.scorer import committed_offsets, scorer_env
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """One loop over the backlog: its rate and the CPU used per transaction."""
+
+    rate: float
+    cpu_us: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,15 +64,17 @@ class ScoreBenchResult:
     """Figures of one ``bench score`` run."""
 
     transactions: int
-    scorer_rate: float = 0.0
-    passthrough_rate: float = 0.0
+    scorer: Throughput = Throughput(0.0)
+    passthrough: Throughput = Throughput(0.0)
     latency_rate: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
+    passthrough_latency_ms: dict[str, float] = field(default_factory=dict)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
-        return self.scorer_rate / self.passthrough_rate if self.passthrough_rate else 0.0
+        """Scorer rate over pass-through rate (goal: at least 0.5)."""
+        return self.scorer.rate / self.passthrough.rate if self.passthrough.rate else 0.0
 
     @property
     def rss_growth(self) -> float:
@@ -83,28 +86,14 @@ class ScoreBenchResult:
         return self.rss_mb[-1][1] / base
 
 
-class _PassThrough:
-    """Decode and re-produce: the least a transactional consumer can do."""
-
-    def __init__(self, topic: str) -> None:
-        self._topic = topic
-
-    def __call__(self, records: Sequence[ConsumerRecord], emit: Emit | None = None) -> StepResult:
-        result = StepResult()
-        emit = emit or result.outputs.append
-        for record in records:
-            try:
-                tx = decode_transaction(record.value)
-            except SchemaError:
-                continue
-            emit(OutRecord(self._topic, encode(tx), record.key))
-        return result
-
-
 def _run_until(
-    loop: StreamLoop, registry: CollectorRegistry, total: int, timeout_s: float
-) -> float:
-    """Run ``loop`` in a thread until it consumed ``total`` records; return the rate."""
+    loop: StreamLoop, registry: CollectorRegistry, total: int, meter: CpuMeter, timeout_s: float
+) -> Throughput:
+    """Run ``loop`` in a thread until it consumed ``total`` records.
+
+    Rate and CPU count from the first committed batch to the last, so neither the
+    group join nor the shutdown is in them.
+    """
     stop = threading.Event()
     thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
     thread.start()
@@ -112,30 +101,23 @@ def _run_until(
     first_count = 0.0
     deadline = time.monotonic() + timeout_s
     consumed = 0.0
+    labels = {"service": loop.service}  # the label of the loop's own metrics
     while time.monotonic() < deadline:
-        consumed = (
-            registry.get_sample_value("stream_records_consumed_total", loop_labels(registry)) or 0.0
-        )
+        consumed = registry.get_sample_value("stream_records_consumed_total", labels) or 0.0
         if consumed and first is None:
             first, first_count = time.monotonic(), consumed
+            meter.start()
         if consumed >= total:
             break
         time.sleep(0.05)
     end = time.monotonic()
+    cpu = meter.stop()
     stop.set()
     thread.join(timeout=30)
     if consumed < total or first is None:
         raise RuntimeError(f"consumed {consumed:.0f} of {total} before the timeout")
-    return (consumed - first_count) / (end - first)
-
-
-def loop_labels(registry: CollectorRegistry) -> dict[str, str]:
-    """The label set of the (single) loop registered in ``registry``."""
-    for metric in registry.collect():
-        if metric.name == "stream_records_consumed":
-            for sample in metric.samples:
-                return dict(sample.labels)
-    return {}
+    counted = consumed - first_count
+    return Throughput(counted / (end - first), cpu.per_transaction_us(counted))
 
 
 def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResult:
@@ -148,9 +130,11 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
             base, path, ReplayOptions(pace=Pace("max"), label_fraction=0.0)
         ).transactions_sent
         result = ScoreBenchResult(transactions=total)
-        result.scorer_rate = _scorer_throughput(base, total)
-        result.passthrough_rate = _passthrough_throughput(base, total)
-        result.latency_rate, result.latency_ms = _latency(settings, path)
+        meter = CpuMeter(settings.redis)
+        result.scorer = _scorer_throughput(base, total, meter)
+        result.passthrough = _passthrough_throughput(base, total, meter)
+        result.latency_rate, result.latency_ms = _latency(settings, path, "scorer")
+        _, result.passthrough_latency_ms = _latency(settings, path, "passthrough")
         if rss_transactions:
             result.rss_mb = _rss(settings, path, rss_transactions)
     delete_topics(settings.kafka, bench_topics(base))
@@ -170,66 +154,82 @@ def bench_scorer_settings(settings: Settings, run: str, instance: str = "") -> S
     return settings.model_copy(update={"scorer": scorer, "features": features})
 
 
-def _scorer_throughput(settings: Settings, total: int) -> float:
+def _scorer_throughput(settings: Settings, total: int, meter: CpuMeter) -> Throughput:
     run = uuid.uuid4().hex[:8]
     scorer_settings = bench_scorer_settings(settings, run)
     registry = CollectorRegistry()
     loop, client = build_scorer_loop(scorer_settings, registry, Health(["kafka", "redis"]))
     try:
-        return _run_until(loop, registry, total, timeout_s=600)
+        return _run_until(loop, registry, total, meter, timeout_s=600)
     finally:
         delete_prefix(client, f"bench-{run}")
         client.close()
 
 
-def _passthrough_throughput(settings: Settings, total: int) -> float:
+def _passthrough_throughput(settings: Settings, total: int, meter: CpuMeter) -> Throughput:
     run = uuid.uuid4().hex[:8]
-    kafka = settings.kafka
-    out_topic = f"{kafka.scored_topic}-passthrough"
-    ensure_topics(kafka, [out_topic])
+    ensure_topics(settings.kafka, [output_topic(settings)])
     registry = CollectorRegistry()
-    config = LoopConfig(
-        group_id=f"bench-pass-{run}",
-        topics=(kafka.transactions_topic,),
-        transactional_id=f"bench-pass-{run}",
-        max_poll_records=settings.scorer.max_poll_records,
-    )
-    loop = StreamLoop(
-        kafka,
-        config,
-        _PassThrough(out_topic),
-        health=Health(["kafka"]),
-        metrics=LoopMetrics(registry, "passthrough"),
-    )
-    return _run_until(loop, registry, total, timeout_s=600)
+    loop = passthrough_loop(bench_scorer_settings(settings, run), registry)
+    return _run_until(loop, registry, total, meter, timeout_s=600)
+
+
+#: Seconds to wait for the probe's figures after the replay ended.
+PROBE_TIMEOUT_S: Final = 240.0
+
+#: What ``_latency`` can measure: the module each runs as its own process.
+_SERVICES = {
+    "scorer": ("fraudstream.cli", "score"),
+    "passthrough": ("fraudstream.bench.passthrough",),
+}
 
 
 def _latency(
-    settings: Settings, path: Path, rate: float = 2_000.0, seconds: float = 20.0
+    settings: Settings,
+    path: Path,
+    service: str,
+    rate: float = 2_000.0,
+    seconds: float = 20.0,
+    warmup_s: float = 2.0,
 ) -> tuple[float, dict[str, float]]:
+    """Latency percentiles (ms) of ``service`` while the replay offers ``rate`` tx/s,
+    leaving out the first ``warmup_s`` seconds."""
     run = uuid.uuid4().hex[:8]
     topics = unique_topics(settings, "bench-latency")
     kafka = topics.kafka
-    ensure_topics(kafka, kafka.topics)
-    histogram = HdrHistogram(1, 60_000_000, 3)  # microseconds, up to a minute
-    expected = int(rate * seconds)
-    stop = threading.Event()
-    reader = threading.Thread(
-        target=_measure,
-        args=(kafka, kafka.scored_topic, histogram, expected, stop),
-        daemon=True,
+    output = kafka.scored_topic if service == "scorer" else output_topic(topics)
+    ensure_topics(kafka, [*kafka.topics, output])
+    expected = int(rate * (warmup_s + seconds))
+    probe = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fraudstream.bench.probe",
+            kafka.transactions_topic,
+            output,
+            str(expected),
+            str(warmup_s),
+        ],
+        env=scorer_env(topics),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
-    process = start_scorer(settings, topics, run)
+    process = start_scorer(settings, topics, run, module=_SERVICES[service])
     try:
-        reader.start()
+        if probe.stdout is None or probe.stdout.readline().strip() != "ready":
+            raise RuntimeError("the latency probe did not start")
         wait_ready(process, topics, run)
         report = replay(
             topics, path, ReplayOptions(pace=Pace("rate", rate), limit=expected, label_fraction=0.0)
         )
-        reader.join(timeout=60)
+        encoded, _ = probe.communicate(timeout=PROBE_TIMEOUT_S)
     finally:
-        stop.set()
+        if probe.poll() is None:
+            probe.kill()
+            probe.wait()
         stop_scorer(process, settings, run, topics)
+    histogram = HdrHistogram.decode(encoded.strip().encode())
     figures = {f"p{q:g}": histogram.get_value_at_percentile(q) / 1000 for q in (50, 95, 99, 99.9)}
     figures["max"] = histogram.get_max_value() / 1000
     figures["count"] = float(histogram.get_total_count())
@@ -237,15 +237,20 @@ def _latency(
 
 
 def start_scorer(
-    settings: Settings, topics: Settings, run: str, instance: str = ""
+    settings: Settings,
+    topics: Settings,
+    run: str,
+    instance: str = "",
+    module: Sequence[str] = ("fraudstream.cli", "score"),
 ) -> subprocess.Popen[bytes]:
-    """A ``fraudstream score`` process on ``topics`` with its own group and keys."""
+    """A ``fraudstream score`` process (or ``module``) on ``topics`` with its own group
+    and keys."""
     env = {
         **scorer_env(bench_scorer_settings(topics, run, instance)),
         "FRAUDSTREAM_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "fraudstream.cli", "score"],
+        [sys.executable, "-m", *module],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -282,32 +287,6 @@ def stop_scorer(
     delete_topics(settings.kafka, bench_topics(topics))
 
 
-def _measure(
-    kafka: KafkaSettings, topic: str, histogram: HdrHistogram, expected: int, stop: threading.Event
-) -> None:
-    consumer = KafkaConsumer(
-        topic,
-        **kafka_client_kwargs(kafka, "bench"),
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=5,
-    )
-    decoder = msgspec.json.Decoder(ScoredTransaction)
-    seen = 0
-    deadline = time.monotonic() + 120
-    try:
-        while seen < expected and time.monotonic() < deadline and not stop.is_set():
-            for records in consumer.poll(timeout_ms=100).values():
-                now_ms = time.time() * 1000
-                for record in records:
-                    source = decoder.decode(record.value).source_timestamp_ms
-                    histogram.record_value(max(1, int((now_ms - source) * 1000)))
-                    seen += 1
-    finally:
-        consumer.close()
-
-
 def _rss(settings: Settings, path: Path, transactions: int) -> list[tuple[int, float]]:
     run = uuid.uuid4().hex[:8]
     topics = unique_topics(settings, "bench-rss")
@@ -332,4 +311,4 @@ def _rss(settings: Settings, path: Path, transactions: int) -> list[tuple[int, f
 
 def bench_topics(topics: Settings) -> list[str]:
     """Every topic a benchmark run made under ``topics``' names."""
-    return [*topics.kafka.topics, f"{topics.kafka.scored_topic}-passthrough"]
+    return [*topics.kafka.topics, output_topic(topics)]

@@ -153,10 +153,10 @@ class LoopMetrics:
             ["service"],
             registry=registry,
         ).labels(service)
-        self._service = service
+        self.service = service
 
     def retry(self, cause: str) -> None:
-        self.retries.labels(self._service, cause).inc()
+        self.retries.labels(self.service, cause).inc()
 
 
 class Backoff:
@@ -196,6 +196,11 @@ class StreamLoop:
         self._metrics = metrics
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self._lag = LagTracker()
+
+    @property
+    def service(self) -> str:
+        """The ``service`` label of the loop's metrics."""
+        return self._metrics.service
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; raise FencedError if fenced twice.
