@@ -1,8 +1,8 @@
 """The scorer's step: decode, features, score, decide, and the records to produce.
 
 It runs inside :class:`~fraudstream.streaming.loop.StreamLoop`, which commits what it
-returns in one Kafka transaction. One feature store round trip per batch; the model
-is checked for a new snapshot once per batch.
+returns in one Kafka transaction. One feature store round trip per sub-batch; the
+model is checked for a new snapshot at most once per :data:`MODEL_CHECK_S`.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ log = structlog.get_logger(__name__)
 
 #: Transactions per feature store call: small enough that Redis and Python overlap.
 SUB_BATCH: Final = 125
+#: The first call of a batch is smaller: this thread waits for it with nothing to do.
+FIRST_SUB_BATCH: Final = 32
+
+#: Seconds between two checks for a new model snapshot (a Redis GET each).
+MODEL_CHECK_S: Final = 1.0
 
 #: Bytes of a bad record kept in its dead letter (base64 adds a third; Kafka's default
 #: record limit is 1 MB).
@@ -129,6 +134,7 @@ class Scorer:
         self._metrics = metrics
         self._health = health
         self._redis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer-redis")
+        self._next_model_check = 0.0
         metrics.threshold.set(decider.threshold)
 
     def __call__(self, records: Sequence[ConsumerRecord], emit: Emit | None = None) -> StepResult:
@@ -147,32 +153,60 @@ class Scorer:
                 counts.dead_letters.append(exc.reason)
         alerted: list[str] = []
         if valid:
-            model = self._guarded(self._models.refresh)
-            self._metrics.model.info({"version": model.version})
-            shadow = self._models.shadow
-            self._metrics.shadow_model.info({"version": "" if shadow is None else shadow.version})
-            self._metrics.snapshot_failures.set(self._models.load_failures)
-            self._metrics.registry_failures.set(self._models.registry_failures)
-            # Sub-batches go to Redis one after another on the worker thread while this
-            # thread turns the previous sub-batch's features into records: Redis and
-            # Python work overlap. Redis runs them in order, so a card's transactions
-            # still see each other exactly as in one call.
-            parts = [valid[i : i + SUB_BATCH] for i in range(0, len(valid), SUB_BATCH)]
-            pending = [self._redis.submit(self._features, part) for part in parts]
-            try:
-                for part, future in zip(parts, pending, strict=True):
-                    features, already, seconds = future.result()
-                    self._metrics.redis_seconds.observe(seconds)
-                    alerted += self._score(part, features, already, model, scored_at, emit, counts)
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                wait(pending)
-                raise
+            model = self._model()
+            parts = _sub_batches(valid)
+            if len(parts) == 1:  # nothing to overlap: no hop to the worker thread
+                alerted += self._score(
+                    parts[0], *self._features(parts[0]), model, scored_at, emit, counts
+                )
+            else:
+                alerted += self._score_overlapped(parts, model, scored_at, emit, counts)
             self._health.up("redis")
         counts.alerts = len(alerted)
         counts.timestamps = [r.timestamp for r, _ in valid]
         return StepResult(outputs=outputs, after_commit=lambda: self._committed(alerted, counts))
+
+    def _model(self) -> ScoringModel:
+        """The champion for this batch, checking for a new snapshot when one is due."""
+        now = time.monotonic()
+        if now < self._next_model_check:
+            return self._models.model
+        model = self._guarded(self._models.refresh)
+        self._next_model_check = now + MODEL_CHECK_S
+        metrics = self._metrics
+        metrics.model.info({"version": model.version})
+        shadow = self._models.shadow
+        metrics.shadow_model.info({"version": "" if shadow is None else shadow.version})
+        metrics.snapshot_failures.set(self._models.load_failures)
+        metrics.registry_failures.set(self._models.registry_failures)
+        return model
+
+    def _score_overlapped(
+        self,
+        parts: list[list[tuple[ConsumerRecord, Transaction]]],
+        model: ScoringModel,
+        scored_at: datetime,
+        emit: Emit,
+        counts: _Counts,
+    ) -> list[str]:
+        """Score sub-batches while the worker thread gets the next ones' features.
+
+        The sub-batches go to Redis one after another on the worker thread while this
+        thread turns the previous sub-batch's features into records: Redis and Python
+        work overlap. Redis runs them in order, so a card's transactions still see each
+        other exactly as in one call.
+        """
+        pending = [self._redis.submit(self._features, part) for part in parts]
+        alerted: list[str] = []
+        try:
+            for part, future in zip(parts, pending, strict=True):
+                alerted += self._score(part, *future.result(), model, scored_at, emit, counts)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            wait(pending)
+            raise
+        return alerted
 
     def close(self) -> None:
         """Stop the Redis worker thread."""
@@ -190,17 +224,17 @@ class Scorer:
 
     def _features(
         self, part: list[tuple[ConsumerRecord, Transaction]]
-    ) -> tuple[FeatureBatch, set[str], float]:
+    ) -> tuple[FeatureBatch, set[str]]:
         """One feature store round trip for a sub-batch, and which duplicates alerted."""
         started = time.perf_counter()
         txs = [tx for _, tx in part]
         features = self._guarded(lambda: self._core.features(txs))
-        seconds = time.perf_counter() - started
+        self._metrics.redis_seconds.observe(time.perf_counter() - started)
         duplicates = [
             t.transaction_id for t, dup in zip(txs, features.duplicate, strict=True) if dup
         ]
         already = self._guarded(lambda: self._markers.alerted(duplicates)) if duplicates else set()
-        return features, already, seconds
+        return features, already
 
     def _score(
         self,
@@ -332,3 +366,17 @@ class Scorer:
             now_ms = time.time() * 1000
             latency = (now_ms - np.array(counts.timestamps, dtype=np.float64)) / 1000
             metrics.end_to_end.observe_many(np.maximum(latency, 0.0))
+
+
+def _sub_batches(valid: list[T]) -> list[list[T]]:
+    """The batch in feature store calls: :data:`FIRST_SUB_BATCH`, then :data:`SUB_BATCH`.
+
+    >>> [len(part) for part in _sub_batches(list(range(300)))]
+    [32, 125, 125, 18]
+    >>> [len(part) for part in _sub_batches(list(range(20)))]
+    [20]
+    """
+    parts = [valid[:FIRST_SUB_BATCH]]
+    rest = valid[FIRST_SUB_BATCH:]
+    parts += [rest[i : i + SUB_BATCH] for i in range(0, len(rest), SUB_BATCH)]
+    return parts

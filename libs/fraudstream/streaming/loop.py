@@ -4,7 +4,10 @@ Each poll batch runs as one Kafka transaction, opened before the step runs: the
 records the step emits and the consumer offsets of the batch commit together
 (kafka-python's transactional producer, KIP-447 group metadata), so downstream
 ``read_committed`` consumers see every result exactly once even when the process
-crashes between two batches.
+crashes between two batches. The batch's offsets are known before the step runs, so
+they are sent to the transaction on a thread of their own while the step works (two
+broker round trips off the batch's critical path); like the records, they count only
+if the transaction commits.
 
 Failures:
 
@@ -32,6 +35,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -196,6 +200,8 @@ class StreamLoop:
         self._metrics = metrics
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self._lag = LagTracker()
+        #: Sends each batch's offsets to its transaction while the step runs.
+        self._offsets = ThreadPoolExecutor(max_workers=1, thread_name_prefix="txn-offsets")
 
     @property
     def service(self) -> str:
@@ -224,6 +230,7 @@ class StreamLoop:
                     self._metrics.retry("fenced")
                     log.warning("producer fenced, starting over with new clients", error=str(exc))
         finally:
+            self._offsets.shutdown(wait=True)
             close = getattr(self._step, "close", None)
             if close is not None:
                 close()
@@ -325,15 +332,22 @@ class StreamLoop:
             producer.send(out.topic, value=out.value, key=out.key)
             produced += 1
 
+        offsets = {
+            tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()
+        }
         try:
             producer.begin_transaction()
-            result = self._step(records, emit)
-            for out in result.outputs:
-                emit(out)
-            offsets = {
-                tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()
-            }
-            producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+            offsets_sent = self._offsets.submit(
+                producer.send_offsets_to_transaction, offsets, consumer.group_metadata()
+            )
+            try:
+                result = self._step(records, emit)
+                for out in result.outputs:
+                    emit(out)
+            except BaseException:
+                wait([offsets_sent])  # settled before the transaction is aborted
+                raise
+            offsets_sent.result()
             producer.commit_transaction()
         except ProducerFencedError as exc:
             raise FencedError(f"transactional id {self._config.transactional_id} fenced") from exc
