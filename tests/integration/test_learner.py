@@ -186,7 +186,7 @@ def _small_state() -> LearnerState:
 def test_a_snapshot_is_logged_to_mlflow_with_metrics_and_model(mlflow_uri: str) -> None:
     state = _small_state()
     experiment = f"test-online-{time.time_ns()}"
-    run_id = log_snapshot(mlflow_uri, experiment, state, quality(state, 0.5))
+    run_id = log_snapshot(mlflow_uri, experiment, state, quality(state.window, 0.5))
     client = MlflowClient(tracking_uri=mlflow_uri)
     run = client.get_run(run_id)
     print(f"run {run_id}: {sorted(run.data.metrics)}")
@@ -202,7 +202,7 @@ def test_mlflow_down_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
     state = _small_state()
     started = time.monotonic()
     with pytest.raises(TrackingUnavailableError, match="did not take the run"):
-        log_snapshot(f"http://127.0.0.1:{free_port()}", "x", state, quality(state, 0.5))
+        log_snapshot(f"http://127.0.0.1:{free_port()}", "x", state, quality(state.window, 0.5))
     assert time.monotonic() - started < 30
 
 
