@@ -23,6 +23,7 @@ from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.monitoring.drift import build_reference, save_reference
 from fraudstream.monitoring.panels import render_dashboard
+from fraudstream.processes import stop_process
 from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
@@ -33,7 +34,6 @@ from fraudstream.testing.prometheus import (
     dashboards,
     local_config,
     recording_rules,
-    stop_process,
 )
 from fraudstream.testing.scorer import (
     RawRecord,
