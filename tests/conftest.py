@@ -10,6 +10,7 @@ fails with a message saying how to start the services: integration tests never s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 # spinning OpenMP threads make XGBoost ~20x slower on a busy machine
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from fraudstream.config import Settings
-from fraudstream.testing.scorer import ScorerProcess
+from fraudstream.testing.scorer import ScorerProcess, create_topics, delete_keys, scorer_settings
 
 HOW_TO_START = (
     "start the local services with `make services-up` and export the variables it prints, "
@@ -136,3 +137,27 @@ def scorer_processes(tmp_path: Path) -> Iterator[Callable[[Settings], ScorerProc
     yield start
     for process in started:
         process.close()
+
+
+@pytest.fixture
+def make_settings(kafka_bootstrap: str, redis_url: str) -> Iterator[Callable[..., Settings]]:
+    """Make ``scorer_settings(kafka_bootstrap, redis_url, name, **env)`` and create their
+    topics; the Redis keys under their prefixes are deleted at the end."""
+    made: list[Settings] = []
+
+    def make(name: str, **env: str) -> Settings:
+        settings = scorer_settings(kafka_bootstrap, redis_url, name, **env)
+        create_topics(settings)
+        made.append(settings)
+        return settings
+
+    yield make
+    for settings in made:
+        delete_keys(settings.redis, settings.features.key_prefix)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Settings:
+    """Unique topics, group, instance, key prefix and port, named after the test; the
+    topics created. Modules that need other settings define their own ``settings``."""
+    return make_settings(re.sub(r"[^a-z0-9]+", "-", request.node.name.removeprefix("test_"))[:24])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -14,13 +14,11 @@ from pathlib import Path
 import msgspec
 import pandas as pd
 import pytest
-import redis
 
 from fraudstream.archive.offline import write_archive_from_frame
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.features.redis_store import delete_prefix
 from fraudstream.learning.prequential import served_features
 from fraudstream.registry.client import Registry
 from fraudstream.registry.compare import compare_and_promote, training_cutoff
@@ -30,7 +28,7 @@ from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.scoring.records import ScoredTransaction
 from fraudstream.testing.kafka import read_topic
-from fraudstream.testing.scorer import ScorerThread, TopicWatcher, create_topics, scorer_settings
+from fraudstream.testing.scorer import ScorerThread, TopicWatcher
 from fraudstream.training.pipeline import run_all
 
 DAYS = 40
@@ -54,32 +52,18 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     return Archive(root, frame, (start + pd.Timedelta(days=DAYS)).isoformat())
 
 
-def _settings(kafka: str, redis_url: str, mlflow: str, archive: Archive, **env: str) -> Settings:
-    return scorer_settings(
-        kafka,
-        redis_url,
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], mlflow_uri: str, archive: Archive) -> Settings:
+    return make_settings(
         "champion",
-        MLFLOW_TRACKING_URI=mlflow,
+        MLFLOW_TRACKING_URI=mlflow_uri,
         ARCHIVE_PATH=str(archive.root),
         TRAIN_WINDOW="21d",
         TRAIN_LABEL_DELAY="7d",
         TRAIN_EVAL_WINDOW="7d",
         TRAIN_FOLDS="2",
         TRAIN_SEARCH_TRIALS="2",
-        **env,
     )
-
-
-@pytest.fixture
-def settings(
-    kafka_bootstrap: str, redis_url: str, mlflow_uri: str, archive: Archive
-) -> Iterator[Settings]:
-    settings = _settings(kafka_bootstrap, redis_url, mlflow_uri, archive)
-    create_topics(settings)
-    yield settings
-    client = redis.Redis.from_url(redis_url)
-    delete_prefix(client, settings.features.key_prefix)
-    client.close()
 
 
 def _train(settings: Settings, cutoff: str, tmp_path: Path) -> str:

@@ -9,25 +9,24 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
 import pytest
-import redis
 from mlflow.tracking import MlflowClient
 
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import ConfigError
-from fraudstream.features.redis_store import delete_prefix
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import LearnerState, StateStore, quality
 from fraudstream.learning.models import MODEL_CHOICES
 from fraudstream.learning.service import run_learner
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
+from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.scoring.records import ScoredTransaction
@@ -35,29 +34,16 @@ from fraudstream.scoring.snapshots import SnapshotStore
 from fraudstream.testing.scorer import (
     ScorerThread,
     TopicWatcher,
-    create_topics,
     free_port,
+    learner_env,
     scorer_env,
-    scorer_settings,
     wait_until,
 )
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, redis_url: str) -> Iterator[Settings]:
-    settings = scorer_settings(
-        kafka_bootstrap,
-        redis_url,
-        "learner",
-        LEARNER_SNAPSHOT_EVERY_LABELS="400",
-        LEARNER_SNAPSHOT_EVERY="1s",
-        LEARNER_HTTP_PORT="0",
-    )
-    create_topics(settings)
-    yield settings
-    client = redis.Redis.from_url(redis_url)
-    delete_prefix(client, settings.features.key_prefix)
-    client.close()
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings("learner", **learner_env(400))
 
 
 def _scored_stream(settings: Settings, tmp_path: Path, days: int = 6) -> int:
@@ -89,11 +75,8 @@ def _run_in_thread(
 
 
 def _saved(settings: Settings) -> LearnerState | None:
-    client = redis.Redis.from_url(settings.redis.url)
-    try:
+    with build_redis(settings.redis) as client:
         return StateStore(client, settings.features.key_prefix).load()
-    finally:
-        client.close()
 
 
 @pytest.mark.timeout(240)
@@ -114,9 +97,9 @@ def test_every_label_is_learned_once_and_the_scorer_takes_the_snapshot(
     assert not state.join.served
     assert not state.join.labels
 
-    client = redis.Redis.from_url(settings.redis.url)
-    assert SnapshotStore(client, settings.features.key_prefix).current_version() == state.version
-    client.close()
+    with build_redis(settings.redis) as client:
+        current = SnapshotStore(client, settings.features.key_prefix).current_version()
+    assert current == state.version
 
     # restarted with nothing new: loads the state, learns nothing twice
     thread, stop, result = _run_in_thread(settings)
@@ -203,7 +186,7 @@ def _small_state() -> LearnerState:
 def test_a_snapshot_is_logged_to_mlflow_with_metrics_and_model(mlflow_uri: str) -> None:
     state = _small_state()
     experiment = f"test-online-{time.time_ns()}"
-    run_id = log_snapshot(mlflow_uri, experiment, state, quality(state, 0.5))
+    run_id = log_snapshot(mlflow_uri, experiment, state, quality(state.window, 0.5))
     client = MlflowClient(tracking_uri=mlflow_uri)
     run = client.get_run(run_id)
     print(f"run {run_id}: {sorted(run.data.metrics)}")
@@ -219,7 +202,7 @@ def test_mlflow_down_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
     state = _small_state()
     started = time.monotonic()
     with pytest.raises(TrackingUnavailableError, match="did not take the run"):
-        log_snapshot(f"http://127.0.0.1:{free_port()}", "x", state, quality(state, 0.5))
+        log_snapshot(f"http://127.0.0.1:{free_port()}", "x", state, quality(state.window, 0.5))
     assert time.monotonic() - started < 30
 
 
@@ -232,9 +215,8 @@ def test_bootstrap_learns_the_history_and_publishes_it(settings: Settings, tmp_p
     stop = threading.Event()
     stop.set()  # learn the history, publish, then stop at once
     state = run_learner(settings, stop, bootstrap=(path, until))
-    client = redis.Redis.from_url(settings.redis.url)
-    current = SnapshotStore(client, settings.features.key_prefix).current_version()
-    client.close()
+    with build_redis(settings.redis) as client:
+        current = SnapshotStore(client, settings.features.key_prefix).current_version()
     print(f"history before {until:%Y-%m-%d}: {expected} transactions; version {state.version}")
     assert state.labels_learned == expected
     assert current == state.version == f"logreg-{expected}"

@@ -11,22 +11,21 @@ comes from the topics themselves.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import msgspec
 import numpy as np
 import pytest
-import redis
 
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.evaluation.measures import average_precision
-from fraudstream.features.redis_store import delete_prefix
 from fraudstream.learning.learner import StateStore
 from fraudstream.learning.service import run_learner
+from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import Label
@@ -36,28 +35,14 @@ from fraudstream.testing.kafka import read_topic
 from fraudstream.testing.scorer import (
     ScorerThread,
     TopicWatcher,
-    create_topics,
-    scorer_settings,
+    learner_env,
     wait_until,
 )
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, redis_url: str) -> Iterator[Settings]:
-    settings = scorer_settings(
-        kafka_bootstrap,
-        redis_url,
-        "quality",
-        LEARNER_SNAPSHOT_EVERY_LABELS="500",
-        LEARNER_SNAPSHOT_EVERY="1s",
-        LEARNER_HTTP_PORT="0",
-        LEARNER_MLFLOW_EVERY="0",
-    )
-    create_topics(settings)
-    yield settings
-    client = redis.Redis.from_url(redis_url)
-    delete_prefix(client, settings.features.key_prefix)
-    client.close()
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings("quality", **learner_env(500, LEARNER_MLFLOW_EVERY="0"))
 
 
 def _halves(tmp_path: Path) -> tuple[Path, int, Path, int]:
@@ -77,11 +62,8 @@ def _halves(tmp_path: Path) -> tuple[Path, int, Path, int]:
 
 
 def _learned(settings: Settings) -> int:
-    client = redis.Redis.from_url(settings.redis.url)
-    try:
+    with build_redis(settings.redis) as client:
         state = StateStore(client, settings.features.key_prefix).load()
-    finally:
-        client.close()
     return 0 if state is None else state.labels_learned
 
 

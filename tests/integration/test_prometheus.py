@@ -10,21 +10,21 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import redis
 
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.features.redis_store import delete_prefix
 from fraudstream.monitoring.drift import build_reference, save_reference
 from fraudstream.monitoring.panels import render_dashboard
+from fraudstream.processes import stop_process
+from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.testing.prometheus import (
@@ -34,16 +34,14 @@ from fraudstream.testing.prometheus import (
     dashboards,
     local_config,
     recording_rules,
-    stop_process,
 )
 from fraudstream.testing.scorer import (
     RawRecord,
     ScorerProcess,
-    create_topics,
     free_port,
+    learner_env,
     produce,
     scorer_env,
-    scorer_settings,
     wait_until,
 )
 
@@ -51,22 +49,14 @@ DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, redis_url: str) -> Iterator[Settings]:
-    settings = scorer_settings(
-        kafka_bootstrap,
-        redis_url,
-        "prom",
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    env = learner_env(
+        300,
         LEARNER_HTTP_PORT=str(free_port()),
-        LEARNER_SNAPSHOT_EVERY="1s",
-        LEARNER_SNAPSHOT_EVERY_LABELS="300",
         LEARNER_MLFLOW_EVERY="0",
         FEATURES_LABEL_DELAY="1d",
     )
-    create_topics(settings)
-    yield settings
-    client = redis.Redis.from_url(redis_url)
-    delete_prefix(client, settings.features.key_prefix)
-    client.close()
+    return make_settings("prom", **env)
 
 
 class _Learner:
@@ -102,11 +92,8 @@ def _store_reference(settings: Settings) -> None:
             "score": rng.beta(1, 20, 5_000),
         }
     )
-    client = redis.Redis.from_url(settings.redis.url)
-    try:
+    with build_redis(settings.redis) as client:
         save_reference(client, settings.features.key_prefix, build_reference(training))
-    finally:
-        client.close()
 
 
 def _returns_data(prometheus: PrometheusServer, expr: str) -> bool:

@@ -6,41 +6,33 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import orjson
 import pandas as pd
 import pytest
-import redis
 
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.definitions import FEATURE_NAMES
-from fraudstream.features.redis_store import delete_prefix
 from fraudstream.monitoring.drift import load_reference
+from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.testing.kafka import read_topic
 from fraudstream.testing.scorer import (
     ScorerThread,
     TopicWatcher,
-    create_topics,
     scorer_env,
-    scorer_settings,
 )
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, redis_url: str) -> Iterator[Settings]:
-    settings = scorer_settings(kafka_bootstrap, redis_url, "report")
-    create_topics(settings)
-    yield settings
-    client = redis.Redis.from_url(redis_url)
-    delete_prefix(client, settings.features.key_prefix)
-    client.close()
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings("report")
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -142,11 +134,8 @@ def test_drift_reference_from_served_rows_is_stored_for_the_scorer(
         settings, "drift", "reference", "--from", str(path), "--out", str(tmp_path / "r.json")
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    client = redis.Redis.from_url(settings.redis.url)
-    try:
+    with build_redis(settings.redis) as client:
         stored = load_reference(client, settings.features.key_prefix)
-    finally:
-        client.close()
     assert stored is not None
     assert set(stored) == {*FEATURE_NAMES, "amount", "score"}
     assert len(stored["amount"].fractions) == 10

@@ -10,10 +10,9 @@ a Redis outage pauses the scorer without committing anything, and it resumes.
 from __future__ import annotations
 
 import base64
-import re
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,6 @@ from fraudstream.testing.scorer import (
     TopicWatcher,
     committed_offsets,
     create_topics,
-    delete_keys,
     duplicates_and_lost,
     http_get,
     metric_values,
@@ -53,18 +51,6 @@ from fraudstream.testing.scorer import (
 )
 
 COLD_START = "cold-start-1"
-
-
-@pytest.fixture
-def settings(
-    request: pytest.FixtureRequest, kafka_bootstrap: str, redis_url: str
-) -> Iterator[Settings]:
-    """Unique topics, group, instance, key prefix and port; the topics created."""
-    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.removeprefix("test_"))[:24]
-    created = scorer_settings(kafka_bootstrap, redis_url, name)
-    create_topics(created)
-    yield created
-    delete_keys(redis_url, created.features.key_prefix)
 
 
 # -- reading what the scorer wrote -------------------------------------------------

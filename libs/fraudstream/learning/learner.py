@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -77,10 +77,9 @@ class Quality:
     card_precision_at_100: float
 
 
-def quality(state: LearnerState, threshold: float, *, shadow: bool = False) -> Quality:
-    """Measure the scores served (or the shadow challenger's) against the labels in the
-    window."""
-    window = state.shadow_window if shadow else state.window
+def quality(window: Collection[tuple[float, bool, str, int]], threshold: float) -> Quality:
+    """Measure the scores of a prequential window against their labels
+    (:attr:`LearnerState.window`: those served; ``shadow_window``: the challenger's)."""
     if not window:
         return Quality(0, 0.0, 0.5, 0.0, 0.0, 0.0)
     scores = np.array([w[0] for w in window])

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Final
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 
 from fraudstream.learning.join import JoinStats
-from fraudstream.learning.learner import Quality
+from fraudstream.learning.learner import Quality, quality
+
+#: The ``measure`` labels of ``learner_prequential`` and ``learner_shadow_prequential``.
+MEASURES: Final = (
+    "average_precision",
+    "roc_auc",
+    "precision",
+    "recall",
+    "card_precision_at_100",
+    "labels",
+)
 
 
 class LearnerMetrics:
@@ -41,17 +54,9 @@ class LearnerMetrics:
         self.tracking_failures = Counter(
             "learner_tracking_failures", "Snapshots MLflow did not take", registry=registry
         )
-        self._quality = Gauge(
-            "learner_prequential",
-            "Prequential quality of the served scores over the latest labels",
-            ["measure"],
-            registry=registry,
-        )
-        self._shadow_quality = Gauge(
-            "learner_shadow_prequential",
-            "Prequential quality of the shadow challenger's scores over the latest labels",
-            ["measure"],
-            registry=registry,
+        self.prequential = _prequential_gauge("learner_prequential", "the served scores", registry)
+        self.shadow_prequential = _prequential_gauge(
+            "learner_shadow_prequential", "the shadow challenger's scores", registry
         )
 
     def join(self, stats: JoinStats) -> None:
@@ -60,15 +65,30 @@ class LearnerMetrics:
         self.join_dropped.labels("label_expired").set(stats.expired_labels)
         self.join_dropped.labels("label_repeated").set(stats.duplicate_labels)
 
-    def quality(self, q: Quality, *, shadow: bool = False) -> None:
-        """Publish the prequential measures (of the shadow challenger with ``shadow``)."""
-        gauge = self._shadow_quality if shadow else self._quality
-        for name in (
-            "average_precision",
-            "roc_auc",
-            "precision",
-            "recall",
-            "card_precision_at_100",
-            "labels",
-        ):
-            gauge.labels(name).set(float(getattr(q, name)))
+
+def _prequential_gauge(name: str, scores: str, registry: CollectorRegistry) -> Gauge:
+    return Gauge(
+        name,
+        f"Prequential quality of {scores} over the latest labels",
+        ["measure"],
+        registry=registry,
+    )
+
+
+def publish_quality(
+    gauge: Gauge, window: Collection[tuple[float, bool, str, int]], threshold: float
+) -> Quality:
+    """Measure a prequential window (see :func:`~fraudstream.learning.learner.quality`),
+    set ``gauge`` to its measures, one ``measure`` label each, and return them.
+
+    >>> registry = CollectorRegistry()
+    >>> gauge = _prequential_gauge("demo_prequential", "demo scores", registry)
+    >>> publish_quality(gauge, [(0.9, True, "c1", 0), (0.1, False, "c2", 0)], 0.5).labels
+    2
+    >>> registry.get_sample_value("demo_prequential", {"measure": "recall"})
+    1.0
+    """
+    measured = quality(window, threshold)
+    for name in MEASURES:
+        gauge.labels(name).set(float(getattr(measured, name)))
+    return measured

@@ -25,8 +25,8 @@ from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
 from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.learning.bootstrap import bootstrap_state, refuse_overwrite
 from fraudstream.learning.join import LabelJoin
-from fraudstream.learning.learner import Learner, LearnerState, StateStore, quality
-from fraudstream.learning.metrics import LearnerMetrics
+from fraudstream.learning.learner import Learner, LearnerState, StateStore
+from fraudstream.learning.metrics import LearnerMetrics, publish_quality
 from fraudstream.learning.models import MODEL_CHOICES, ModelChoice
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
 from fraudstream.observability.health import Health
@@ -155,10 +155,9 @@ def _publish(
     metrics.snapshots.inc()
     metrics.waiting.set(len(state.join.served) + len(state.join.labels))
     metrics.join(state.join.stats)
-    measured = quality(state, settings.scorer.threshold)
-    metrics.quality(measured)
+    measured = publish_quality(metrics.prequential, state.window, settings.scorer.threshold)
     if state.shadow_window:
-        metrics.quality(quality(state, settings.scorer.threshold, shadow=True), shadow=True)
+        publish_quality(metrics.shadow_prequential, state.shadow_window, settings.scorer.threshold)
     log.info("model published", version=version, labels=state.labels_learned)
     every = settings.learner.mlflow_every
     if every and published % every == 0:

@@ -16,13 +16,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from fraudstream.datasets import BadRow, load_dataset
 from fraudstream.datasets.base import BadRowPolicy
 from fraudstream.datasets.loader import DatasetKind
 from fraudstream.errors import FraudstreamError
+from fraudstream.processes import StopOnExit
 from fraudstream.replay.plan import Chunk, ReplayOptions, plan_chunks, planned_transactions
 
 LOOKAHEAD_CHUNKS: Final = 8
@@ -89,7 +89,7 @@ def _feed(
         put(("error", FeederError(f"the replay feeder failed: {exc!r}")))
 
 
-class Feeder:
+class Feeder(StopOnExit):
     """A running feeder process: read its :meth:`header`, then iterate :meth:`chunks`."""
 
     def __init__(
@@ -109,17 +109,6 @@ class Feeder:
             daemon=True,
         )
         self._process.start()
-
-    def __enter__(self) -> Feeder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _next(self, stop: threading.Event | None = None) -> tuple[str, Any] | None:
         while True:
@@ -156,7 +145,7 @@ class Feeder:
                 return
             yield message[1]
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Stop the feeder process (it may be blocked on a full queue) and reap it."""
         if self._process.is_alive():
             self._process.terminate()

@@ -20,6 +20,8 @@ from typing import IO, Any
 import httpx
 import yaml
 
+from fraudstream.processes import stop_process
+
 #: The repository's root (this file is libs/fraudstream/testing/prometheus.py).
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS_DIR = REPO_ROOT / "infra" / "prometheus"
@@ -98,17 +100,6 @@ def prometheus_binary(name: str = "prometheus") -> str:
     if path is None:
         raise RuntimeError(f"{name} not found on PATH. {HOW_TO_INSTALL}")
     return path
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """SIGTERM a child process, SIGKILL it if still running after ``timeout_s``."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 class QueryError(RuntimeError):

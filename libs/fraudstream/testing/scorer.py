@@ -26,15 +26,15 @@ from types import TracebackType
 from typing import IO
 
 import httpx
-import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from fraudstream.config import Settings
+from fraudstream.config import RedisSettings, Settings
 from fraudstream.demo.embedded import free_port
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.kafka.admin import ensure_topics
+from fraudstream.redis_client import build_redis
 from fraudstream.scoring.service import run_scorer
 from fraudstream.testing.kafka import Record, unique_topics
 
@@ -64,6 +64,23 @@ def scorer_settings(
         }
     )
     return unique_topics(base, name)
+
+
+def learner_env(snapshot_every_labels: int, **env: str) -> dict[str, str]:
+    """Settings (by variable name) of a learner under test, for :func:`scorer_settings`.
+
+    It publishes a snapshot every ``snapshot_every_labels`` labels or every second,
+    its ``/metrics`` on a free port; ``env`` adds or overrides settings.
+
+    >>> learner_env(400, LEARNER_MLFLOW_EVERY="0")["LEARNER_SNAPSHOT_EVERY_LABELS"]
+    '400'
+    """
+    return {
+        "LEARNER_SNAPSHOT_EVERY_LABELS": str(snapshot_every_labels),
+        "LEARNER_SNAPSHOT_EVERY": "1s",
+        "LEARNER_HTTP_PORT": "0",
+        **env,
+    }
 
 
 def scorer_env(settings: Settings) -> dict[str, str]:
@@ -99,13 +116,16 @@ def create_topics(settings: Settings) -> None:
     ensure_topics(settings.kafka, settings.kafka.topics)
 
 
-def delete_keys(redis_url: str, prefix: str) -> int:
-    """Delete the Redis keys under ``prefix`` (a test's features, markers, counters)."""
-    client = redis.Redis.from_url(redis_url)
-    try:
+def delete_keys(redis_settings: RedisSettings | str, prefix: str) -> int:
+    """Delete the Redis keys under ``prefix`` (a test's features, markers, counters).
+
+    ``redis_settings`` is a test's ``settings.redis`` (its password and CA bundle
+    apply), or just a URL.
+    """
+    if isinstance(redis_settings, str):
+        redis_settings = RedisSettings(url=redis_settings)
+    with build_redis(redis_settings) as client:
         return delete_prefix(client, prefix)
-    finally:
-        client.close()
 
 
 def wait_until(
