@@ -27,6 +27,12 @@ Failures:
   instance holds the same transactional id and the loop ends with :class:`FencedError`
   rather than fight it;
 - a stop request (SIGTERM) ends the loop between two batches, after a commit.
+
+While it runs, the objects that exist at its start (the imported libraries, the
+model) are frozen out of the garbage collector's sight and young objects are
+collected less often (:func:`~fraudstream.gctune.fewer_collections`): a full
+collection over everything pandas, River and MLflow allocate at import was measured
+pausing the scorer 105 ms at 2,000 transactions a second, a tail latency of its own.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
+from fraudstream.gctune import fewer_collections
 from fraudstream.kafka.admin import wait_for_partitions
 from fraudstream.kafka.producer import build_producer
 from fraudstream.kafka.security import kafka_client_kwargs
@@ -218,17 +225,23 @@ class StreamLoop:
         """
         last_fence: float | None = None
         try:
-            while not stop.is_set():
-                try:
-                    self._run_clients(stop)
-                    return
-                except FencedError as exc:
-                    now = time.monotonic()
-                    if last_fence is not None and now - last_fence < self._config.fence_window_s:
-                        raise
-                    last_fence = now
-                    self._metrics.retry("fenced")
-                    log.warning("producer fenced, starting over with new clients", error=str(exc))
+            with fewer_collections():
+                while not stop.is_set():
+                    try:
+                        self._run_clients(stop)
+                        return
+                    except FencedError as exc:
+                        now = time.monotonic()
+                        if (
+                            last_fence is not None
+                            and now - last_fence < self._config.fence_window_s
+                        ):
+                            raise
+                        last_fence = now
+                        self._metrics.retry("fenced")
+                        log.warning(
+                            "producer fenced, starting over with new clients", error=str(exc)
+                        )
         finally:
             self._offsets.shutdown(wait=True)
             close = getattr(self._step, "close", None)
