@@ -9,6 +9,7 @@ answers ``/healthz``.
 
 from __future__ import annotations
 
+import gc
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,8 +55,12 @@ _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API over the Redis and model of ``settings`` (API_KEY must be set)."""
+def create_app(settings: Settings, *, freeze_gc: bool = False) -> FastAPI:
+    """The API over the Redis and model of ``settings`` (API_KEY must be set).
+
+    ``freeze_gc``: once started, move every object to the garbage collector's permanent
+    generation (``gc.freeze``), for a process that serves nothing else.
+    """
     if settings.api.key is None or not settings.api.key.get_secret_value():
         raise ConfigError("API_KEY is not set: the scoring API refuses to start without one")
     expected = settings.api.key.get_secret_value().encode()
@@ -73,6 +78,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
         batcher.start()
+        if freeze_gc:
+            # What startup created (modules, models, MLflow) lives as long as the
+            # process: out of the collector's sight, a full collection no longer walks
+            # it while requests wait (one took 0.2-0.3 s at startup).
+            gc.collect()
+            gc.freeze()
         yield
         batcher.stop()
         service.close()
