@@ -10,7 +10,7 @@ from fraudstream.config import Settings
 
 def run_api(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT (uvicorn finishes the requests in flight)."""
-    app = create_app(settings)
+    app = create_app(settings, freeze_gc=True)
     uvicorn.run(
         app,
         host=settings.api.host,

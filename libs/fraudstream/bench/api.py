@@ -17,6 +17,13 @@ hold a given rate and hides queueing behind lower throughput; wrk2 (which can) i
 packaged in Debian. The generator here speaks HTTP/1.1 over raw asyncio streams with
 keep-alive connections (~50 µs of client work a request, against ~1 ms for httpx), so
 it stays well below the server's cost at these rates.
+
+The generator shares the machine with the server, so its own cost is measurement
+error: it runs on uvloop, and one dispatcher sends each request when it is due (one
+pending timer, not one per request of the run). A request the dispatcher sends late
+still counts its latency from when it was due. Like an HTTP client library, it does
+not reuse a kept-alive connection the server has already closed (uvicorn closes idle
+ones after 5 s), which would count as an error the server did not make.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from typing import Final
 import httpx
 import numpy as np
 import redis
+import uvloop
 from hdrh.histogram import HdrHistogram
 
 from fraudstream.config import Settings
@@ -53,6 +61,8 @@ MAX_CONNECTIONS: Final = 128
 PAUSE_S: Final = 2.0
 #: A request not answered within this long counts as an error.
 REQUEST_TIMEOUT_S: Final = 5.0
+#: Seconds an idle connection is reused (uvicorn closes them after 5 s).
+KEEPALIVE_EXPIRY_S: Final = 4.0
 
 
 @dataclass
@@ -117,12 +127,12 @@ def bench_api(
     try:
         _wait_ready(server, port)
         bodies = _Bodies()
-        reference = asyncio.run(_run_rate(port, key, bodies, rate, duration_s))
+        reference = uvloop.run(_run_rate(port, key, bodies, rate, duration_s))
         steps: list[RateResult] = []
         current = start_rate
         while current <= max_rate:
             time.sleep(PAUSE_S)  # let a backlog of the previous rate drain
-            step = asyncio.run(_run_rate(port, key, bodies, current, step_duration_s))
+            step = uvloop.run(_run_rate(port, key, bodies, current, step_duration_s))
             steps.append(step)
             if not step.ok:
                 break
@@ -182,35 +192,50 @@ class _Bodies:
         return out
 
 
+_Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
 class _Connections:
-    """Keep-alive HTTP/1.1 connections to the server, opened as needed."""
+    """Keep-alive HTTP/1.1 connections to the server, opened as needed.
+
+    An idle connection is reused for up to :data:`KEEPALIVE_EXPIRY_S` (as httpx's
+    ``keepalive_expiry`` does), so the generator never writes to one the server is
+    closing for being idle.
+    """
 
     def __init__(self, port: int) -> None:
         self._port = port
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[tuple[_Stream, float]] = []  # most recently used last
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
-    async def request(self, head: bytes, body: bytes) -> int:
-        """Send one request; return its status code."""
+    async def _connection(self) -> _Stream:
+        """The most recently used idle connection that is still good, or a new one."""
+        now = time.monotonic()
+        while self._idle:
+            (reader, writer), since = self._idle.pop()
+            if now - since < KEEPALIVE_EXPIRY_S and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection("127.0.0.1", self._port)
+
+    async def request(self, message: bytes) -> int:
+        """Send one request (head and body); return its status code."""
         async with self._slots:
-            if self._idle:
-                reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self._port)
+            reader, writer = await self._connection()
             try:
-                writer.write(head + body)
+                writer.write(message)
                 status, keep = await _read_response(reader)
             except BaseException:
                 writer.close()
                 raise
             if keep:
-                self._idle.append((reader, writer))
+                self._idle.append(((reader, writer), time.monotonic()))
             else:
                 writer.close()
             return status
 
     def close(self) -> None:
-        for _, writer in self._idle:
+        for (_, writer), _ in self._idle:
             writer.close()
         self._idle.clear()
 
@@ -228,22 +253,21 @@ async def _run_rate(
     port: int, key: str, bodies: _Bodies, rate: float, duration_s: float
 ) -> RateResult:
     n = max(1, int(rate * duration_s))
-    payloads = bodies.take(n)
+    head = (
+        f"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
+    messages = [head + b"%d\r\n\r\n" % len(body) + body for body in bodies.take(n)]
     connections = _Connections(port)
     histogram = HdrHistogram(1, 60_000_000, 3)  # microseconds
     errors: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
-    start = loop.time() + 0.1
+    clock = time.perf_counter  # not loop.time(): uvloop's is in whole ms, as of the loop's turn
 
-    async def one(i: int, payload: bytes) -> None:
-        due = start + i / rate
-        await asyncio.sleep(max(0.0, due - loop.time()))
-        head = (
-            f"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-        ).encode()
+    async def one(due: float, message: bytes) -> None:
         try:
-            status = await asyncio.wait_for(connections.request(head, payload), REQUEST_TIMEOUT_S)
+            async with asyncio.timeout(due + REQUEST_TIMEOUT_S - clock()):
+                status = await connections.request(message)
         except TimeoutError:
             errors["timeout"] += 1
             return
@@ -252,11 +276,18 @@ async def _run_rate(
             return
         if status != 200:
             errors[f"HTTP {status}"] += 1
-        histogram.record_value(max(1, round((loop.time() - due) * 1e6)))
+        histogram.record_value(max(1, round((clock() - due) * 1e6)))
 
-    began = time.perf_counter()
-    await asyncio.gather(*(one(i, p) for i, p in enumerate(payloads)))
-    elapsed = time.perf_counter() - began - 0.1
+    began = clock()
+    start = began + 0.1
+    sent: list[asyncio.Task[None]] = []
+    for i, message in enumerate(messages):
+        due = start + i / rate  # open loop: when it is due, whatever came before
+        while due > clock():  # uvloop sleeps whole ms, rounded down: wake at most 1 ms late
+            await asyncio.sleep(max(due - clock(), 0.001))
+        sent.append(loop.create_task(one(due, message)))
+    await asyncio.gather(*sent)
+    elapsed = clock() - began - 0.1
     connections.close()
     latency = {f"p{q:g}": histogram.get_value_at_percentile(q) / 1000 for q in (50, 90, 99, 99.9)}
     latency["max"] = histogram.get_max_value() / 1000

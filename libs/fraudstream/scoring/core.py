@@ -36,7 +36,7 @@ from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.store import FeatureBatch, FeatureRequest, FeatureStore
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.decide import Decider
-from fraudstream.scoring.model import ScoringModel
+from fraudstream.scoring.model import ModelInput, ScoringModel
 from fraudstream.scoring.snapshots import ModelHolder
 
 #: Model input names the core computes; a transaction's own features may not reuse them.
@@ -51,15 +51,27 @@ def check_feature_names(tx: Transaction) -> Transaction:
     return tx
 
 
-def model_input(features: FeatureBatch, txs: Sequence[Transaction]) -> pd.DataFrame:
-    """One row per transaction: the online features, ``amount`` and the dataset's own."""
-    amounts = np.array([tx.amount for tx in txs], dtype=np.float64)
-    values = np.column_stack([features.values.reshape(len(txs), len(features.names)), amounts])
-    frame = pd.DataFrame(values, columns=[*features.names, "amount"])
-    if any(tx.features for tx in txs):
-        extra = pd.DataFrame([tx.features for tx in txs])
-        frame = pd.concat([frame, extra], axis=1)
-    return frame
+def model_input(features: FeatureBatch, txs: Sequence[Transaction]) -> ModelInput:
+    """One row per transaction: the online features, ``amount`` and the dataset's own.
+
+    A dataset feature some transactions lack is NaN in their rows; dataset features
+    come in the order they first appear (as a DataFrame of the feature dicts has them).
+    """
+    n = len(txs)
+    online = features.values.reshape(n, len(features.names))
+    amounts = np.fromiter((tx.amount for tx in txs), dtype=np.float64, count=n)
+    names = [*features.names, "amount"]
+    columns = [online, amounts.reshape(n, 1)]
+    own = list(dict.fromkeys(name for tx in txs for name in tx.features))
+    if own:
+        columns.append(
+            np.array(
+                [[tx.features.get(name, math.nan) for name in own] for tx in txs],
+                dtype=np.float64,
+            ).reshape(n, len(own))
+        )
+        names += own
+    return ModelInput(tuple(names), np.hstack(columns))
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ class ScoredBatch:
 
     transactions: Sequence[Transaction]
     features: FeatureBatch
-    frame: pd.DataFrame
+    inputs: ModelInput
     scores: np.ndarray
     #: True where the transaction alerts (the API declines it).
     alerts: np.ndarray
@@ -78,14 +90,17 @@ class ScoredBatch:
     shadow_scores: np.ndarray | None = None
     shadow_model: ScoringModel | None = None
 
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The model input as a DataFrame (built on first use)."""
+        return self.inputs.frame
+
     @cached_property
     def rows(self) -> list[dict[str, float]]:
         """Each transaction's model input as a dict (dataset features it lacks left out)."""
-        columns = list(self.frame.columns)
-        rows = [
-            dict(zip(columns, values, strict=True)) for values in self.frame.to_numpy().tolist()
-        ]
-        if len(columns) > len(self.features.names) + 1:  # dataset features may be missing
+        names = self.inputs.names
+        rows = [dict(zip(names, values, strict=True)) for values in self.inputs.values.tolist()]
+        if len(names) > len(self.features.names) + 1:  # dataset features may be missing
             rows = [{k: v for k, v in row.items() if not math.isnan(v)} for row in rows]
         return rows
 
@@ -111,19 +126,19 @@ class ScoringCore:
         self, txs: Sequence[Transaction], features: FeatureBatch, model: ScoringModel
     ) -> ScoredBatch:
         """Score and decide; a model that fails while scoring is dropped for the last good."""
-        frame = model_input(features, txs)
+        inputs = model_input(features, txs)
         try:
-            scores = model.score(frame)
+            scores = model.score(inputs)
         except Exception as exc:  # a snapshot that loads but cannot score: drop it
             model = self.models.reject(model, exc)
-            scores = model.score(frame)
+            scores = model.score(inputs)
         days = [tx.event_time.astimezone(UTC).date().isoformat() for tx in txs]
         alerts = self.decider.decide(scores, days)
-        shadow, shadow_scores = self._shadow(frame)
+        shadow, shadow_scores = self._shadow(inputs)
         return ScoredBatch(
             transactions=txs,
             features=features,
-            frame=frame,
+            inputs=inputs,
             scores=scores,
             alerts=alerts,
             threshold=self.decider.threshold,
@@ -132,13 +147,13 @@ class ScoringCore:
             shadow_model=shadow,
         )
 
-    def _shadow(self, frame: pd.DataFrame) -> tuple[ScoringModel | None, np.ndarray | None]:
+    def _shadow(self, inputs: ModelInput) -> tuple[ScoringModel | None, np.ndarray | None]:
         """The challenger's scores; a challenger that fails is dropped, never the batch."""
         shadow = self.models.shadow
         if shadow is None:
             return None, None
         try:
-            return shadow, np.asarray(shadow.score(frame), dtype=np.float64)
+            return shadow, np.asarray(shadow.score(inputs), dtype=np.float64)
         except Exception as exc:  # a broken challenger must not cost the champion's batch
             self.models.reject(shadow, exc)
             return None, None

@@ -30,10 +30,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 import xgboost as xgb
 
-from fraudstream.scoring.model import TOP_REASONS
+from fraudstream.scoring.model import TOP_REASONS, Features, ModelInput
 
 
 class XGBoostModel:
@@ -50,12 +49,14 @@ class XGBoostModel:
     def version(self) -> str:
         return self._version
 
-    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+    def _matrix(self, frame: Features) -> np.ndarray:
+        if isinstance(frame, ModelInput):
+            return frame.matrix(self.feature_names).astype(np.float32)
         ordered = frame.reindex(columns=self.feature_names)
         return ordered.to_numpy(dtype=np.float32, na_value=np.nan)
 
-    def score(self, frame: pd.DataFrame) -> np.ndarray:
-        if frame.empty:
+    def score(self, frame: Features) -> np.ndarray:
+        if len(frame) == 0:
             return np.zeros(0)
         scores = self.booster.inplace_predict(self._matrix(frame), validate_features=False)
         return np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
