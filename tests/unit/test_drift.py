@@ -21,6 +21,7 @@ from fraudstream.monitoring.drift import (
     reference_from_json,
     reference_to_json,
 )
+from fraudstream.scoring.model import ModelInput
 
 RNG = np.random.default_rng(7)
 TRAIN = pd.DataFrame(
@@ -114,6 +115,12 @@ def _gauges(registry: CollectorRegistry) -> dict[str, float]:
     }
 
 
+def _inputs(frame: pd.DataFrame) -> ModelInput:
+    """A frame's numeric columns as the scoring core's model input."""
+    numeric = frame.select_dtypes("number")
+    return ModelInput(tuple(numeric.columns), numeric.to_numpy(dtype=np.float64))
+
+
 def test_the_monitor_exports_psi_per_column_over_a_rolling_window() -> None:
     registry = CollectorRegistry()
     training = TRAIN.assign(score=RNG.beta(1, 20, len(TRAIN)))
@@ -121,13 +128,13 @@ def test_the_monitor_exports_psi_per_column_over_a_rolling_window() -> None:
     assert _gauges(registry) == {}
     for _ in range(4):  # the same distribution as training
         batch = TRAIN.sample(500, random_state=int(RNG.integers(1 << 30)))
-        monitor.observe(batch, RNG.beta(1, 20, 500))
+        monitor.observe(_inputs(batch), RNG.beta(1, 20, 500))
     calm = _gauges(registry)
     assert set(calm) == {"amount", "card_tx_count_1d", "is_night", "score"}
     assert max(calm.values()) < WATCH_PSI
     for _ in range(4):  # amounts triple: the window forgets the calm batches
         batch = TRAIN.sample(500, random_state=int(RNG.integers(1 << 30)))
-        monitor.observe(batch.assign(amount=batch["amount"] * 3), RNG.beta(1, 20, 500))
+        monitor.observe(_inputs(batch.assign(amount=batch["amount"] * 3)), RNG.beta(1, 20, 500))
     moved = _gauges(registry)
     assert moved["amount"] > ACT_PSI
     assert moved["card_tx_count_1d"] < WATCH_PSI
@@ -135,9 +142,9 @@ def test_the_monitor_exports_psi_per_column_over_a_rolling_window() -> None:
 
 def test_columns_the_batch_lacks_get_no_gauge_and_no_reference_is_a_no_op() -> None:
     registry = CollectorRegistry()
-    DriftMonitor(registry).observe(TRAIN.head(500), np.zeros(500))
+    DriftMonitor(registry).observe(_inputs(TRAIN.head(500)), np.zeros(500))
     assert _gauges(registry) == {}
     monitor = DriftMonitor(CollectorRegistry(), build_reference(TRAIN))
-    monitor.observe(TRAIN[["amount"]].head(500), np.zeros(500))
+    monitor.observe(_inputs(TRAIN[["amount"]].head(500)), np.zeros(500))
     monitor.set_reference(build_reference(TRAIN[["amount"]]))
-    monitor.observe(TRAIN[["amount"]].head(500), np.zeros(500))
+    monitor.observe(_inputs(TRAIN[["amount"]].head(500)), np.zeros(500))

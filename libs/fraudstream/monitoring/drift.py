@@ -26,7 +26,7 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
 from fraudstream.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fraudstream.scoring.model import ModelInput
 
 log = structlog.get_logger(__name__)
 
@@ -202,22 +205,18 @@ class DriftMonitor:
         self._batches.clear()
         self._rows = 0
 
-    def observe(self, frame: pd.DataFrame, scores: np.ndarray) -> None:
+    def observe(self, inputs: ModelInput, scores: np.ndarray) -> None:
         """Add a batch of model inputs and their scores; update the gauges."""
         self._maybe_reload()
-        if not self._reference or len(frame) == 0:
+        if not self._reference or len(inputs) == 0:
             return
         counts: dict[str, np.ndarray] = {}
         for name, bins in self._reference.items():
-            if name == SCORE:
-                values = np.asarray(scores, dtype=np.float64)
-            elif name in frame.columns:
-                values = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-            else:
-                continue
-            counts[name] = bins.counts(values)
-        self._batches.append((len(frame), counts))
-        self._rows += len(frame)
+            values = np.asarray(scores, dtype=np.float64) if name == SCORE else inputs.column(name)
+            if values is not None:
+                counts[name] = bins.counts(values)
+        self._batches.append((len(inputs), counts))
+        self._rows += len(inputs)
         while len(self._batches) > 1 and self._rows - self._batches[0][0] >= self._window:
             self._rows -= self._batches.popleft()[0]
         self._publish()

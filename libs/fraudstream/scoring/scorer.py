@@ -254,7 +254,7 @@ class Scorer:
             [None] * len(txs) if scored.shadow_scores is None else scored.shadow_scores.tolist()
         )
         if self._drift is not None:
-            self._drift.observe(scored.frame, scored.scores)
+            self._drift.observe(scored.inputs, scored.scores)
         alerted: list[str] = []
         for index, ((record, tx), row, score, alert, shadow) in enumerate(
             zip(
