@@ -24,7 +24,7 @@ from fraudstream.errors import SchemaError
 from fraudstream.schemas import decode_transaction, encode
 from fraudstream.scoring.core import RESERVED_NAMES
 from fraudstream.testing.faults import read_outputs
-from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
+from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction
 from fraudstream.testing.scorer import (
     RawRecord,
     ScorerThread,
@@ -39,61 +39,48 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FUZZ_EXAMPLES = 400
 
 
-def _tx(**changes: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "schema_version": 1,
-        "transaction_id": "bad",
-        "event_time": "2024-04-01T12:00:00Z",
-        "amount": 12.5,
-        "card_id": "card-bad",
-        "merchant_id": "merchant-1",
-        "features": {},
-    }
-    fields.update(changes)
-    return {k: v for k, v in fields.items() if v is not ...}
-
-
-def _json(value: Any) -> bytes:
-    """JSON as Python writes it: NaN and Infinity come out as (invalid) bare words."""
-    return json.dumps(value, allow_nan=True).encode()
+def _json(**changes: Any) -> bytes:
+    """A raw transaction's JSON as Python writes it: NaN and Infinity come out as
+    (invalid) bare words."""
+    return json.dumps(raw_transaction(**changes), allow_nan=True).encode()
 
 
 #: name -> value; the expected reason comes from the schema code (see _expected)
 CATALOGUE: dict[str, bytes | None] = {
-    "amount as text": _json(_tx(amount="12.50")),
-    "amount as bool": _json(_tx(amount=True)),
-    "id as number": _json(_tx(transaction_id=12345)),
-    "features as list": _json(_tx(features=[1.0, 2.0])),
-    "feature as text": _json(_tx(features={"V1": "0.5"})),
-    "time as number": _json(_tx(event_time=1711972800)),
-    "time without zone": _json(_tx(event_time="2024-04-01T12:00:00")),
-    "missing amount": _json(_tx(amount=...)),
-    "missing id": _json(_tx(transaction_id=...)),
-    "missing time": _json(_tx(event_time=...)),
+    "amount as text": _json(amount="12.50"),
+    "amount as bool": _json(amount=True),
+    "id as number": _json(transaction_id=12345),
+    "features as list": _json(features=[1.0, 2.0]),
+    "feature as text": _json(features={"V1": "0.5"}),
+    "time as number": _json(event_time=1711972800),
+    "time without zone": _json(event_time="2024-04-01T12:00:00"),
+    "missing amount": _json(amount=...),
+    "missing id": _json(transaction_id=...),
+    "missing time": _json(event_time=...),
     "empty object": b"{}",
     "JSON null": b"null",
     "JSON string": b'"a transaction"',
-    "NaN amount": _json(_tx(amount=float("nan"))),
-    "NaN feature": _json(_tx(features={"V1": float("nan")})),
-    "Infinity amount": _json(_tx(amount=float("inf"))),
-    "1e999 amount": _json(_tx(amount=1.0)).replace(b"1.0", b"1e999"),
-    "-1e999 feature": _json(_tx(features={"V2": 1.0})).replace(b"1.0", b"-1e999"),
-    "1e308 amount": _json(_tx(amount=1e308)),
-    "huge integer amount": _json(_tx(amount=10**40)),
-    "400-digit amount": _json(_tx(amount=1)).replace(b'"amount": 1', b'"amount": 1' + b"0" * 400),
-    "-1e300 feature": _json(_tx(features={"V3": -1e300})),
-    "negative amount": _json(_tx(amount=-0.01)),
-    "1 MB payload": _json(_tx(merchant_id="m" * 1_000_000)),
+    "NaN amount": _json(amount=float("nan")),
+    "NaN feature": _json(features={"V1": float("nan")}),
+    "Infinity amount": _json(amount=float("inf")),
+    "1e999 amount": _json(amount=1.0).replace(b"1.0", b"1e999"),
+    "-1e999 feature": _json(features={"V2": 1.0}).replace(b"1.0", b"-1e999"),
+    "1e308 amount": _json(amount=1e308),
+    "huge integer amount": _json(amount=10**40),
+    "400-digit amount": _json(amount=1).replace(b'"amount": 1', b'"amount": 1' + b"0" * 400),
+    "-1e300 feature": _json(features={"V3": -1e300}),
+    "negative amount": _json(amount=-0.01),
+    "1 MB payload": _json(merchant_id="m" * 1_000_000),
     "invalid UTF-8": b'{"transaction_id": "\xc3\x28"}',
-    "latin-1 bytes": _json(_tx(card_id="caf\u00e9")).replace(b"\\u00e9", b"\xe9"),
-    "schema version 0": _json(_tx(schema_version=0)),
-    "schema version 2": _json(_tx(schema_version=2)),
-    "schema version as text": _json(_tx(schema_version="1")),
-    "unknown field": _json(_tx(cvv="123")),
-    "reserved feature": _json(_tx(features={"amount": 1.0})),
-    "id of 129 chars": _json(_tx(transaction_id="x" * 129)),
+    "latin-1 bytes": _json(card_id="caf\u00e9").replace(b"\\u00e9", b"\xe9"),
+    "schema version 0": _json(schema_version=0),
+    "schema version 2": _json(schema_version=2),
+    "schema version as text": _json(schema_version="1"),
+    "unknown field": _json(cvv="123"),
+    "reserved feature": _json(features={"amount": 1.0}),
+    "id of 129 chars": _json(transaction_id="x" * 129),
     "deep nesting": b"[" * 50_000 + b"]" * 50_000,
-    "truncated": _json(_tx())[:40],
+    "truncated": _json()[:40],
     "tombstone": None,
 }
 
@@ -129,11 +116,11 @@ _fuzzed = st.one_of(
         ),
         _field_change,
         max_size=3,
-    ).map(lambda changes: _json(_tx(**changes))),
+    ).map(lambda changes: _json(**changes)),
     # the same, with a dataset feature of any value
-    st.floats(allow_nan=True, allow_infinity=True).map(lambda v: _json(_tx(features={"V1": v}))),
+    st.floats(allow_nan=True, allow_infinity=True).map(lambda v: _json(features={"V1": v})),
     st.binary(max_size=200),  # any bytes
-    st.integers(min_value=1, max_value=150).map(lambda n: _json(_tx())[:n]),  # truncated
+    st.integers(min_value=1, max_value=150).map(lambda n: _json()[:n]),  # truncated
 )
 
 

@@ -32,7 +32,7 @@ from fraudstream.schemas import MAX_RECORD_BYTES, Transaction, decode_transactio
 from fraudstream.scoring.records import Alert, DeadLetter, ScoredTransaction
 from fraudstream.testing.faults import ReplayThread
 from fraudstream.testing.kafka import Record, read_topic
-from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
+from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction
 from fraudstream.testing.scorer import (
     Counts,
     RawRecord,
@@ -189,17 +189,7 @@ def test_a_replay_with_obvious_frauds_alerts_exactly_them(
 
 def _tx_json(**changes: Any) -> bytes:
     """A transaction's JSON with fields changed, added (any value) or removed (``...``)."""
-    fields: dict[str, Any] = {
-        "schema_version": 1,
-        "transaction_id": "bad-tx",
-        "event_time": "2024-04-01T12:00:00Z",
-        "amount": 12.5,
-        "card_id": "card-bad",
-        "merchant_id": "merchant-1",
-        "features": {},
-    }
-    fields.update(changes)
-    return msgspec.json.encode({k: v for k, v in fields.items() if v is not ...})
+    return msgspec.json.encode(raw_transaction(**changes))
 
 
 #: name -> (value, the reason the DLQ must give)

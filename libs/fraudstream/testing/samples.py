@@ -31,6 +31,27 @@ def sample_transaction(**overrides: Any) -> Transaction:
     return Transaction(**fields)
 
 
+def raw_transaction(**changes: Any) -> dict[str, Any]:
+    """A transaction as the JSON object a producer sends, with fields changed, added (any
+    value, valid or not) or removed (``...``): the raw material of bad-input tests.
+
+    >>> raw = raw_transaction(amount="12.50", card_id=...)
+    >>> raw["amount"], "card_id" in raw
+    ('12.50', False)
+    """
+    fields: dict[str, Any] = {
+        "schema_version": 1,
+        "transaction_id": "bad-tx",
+        "event_time": "2024-04-01T12:00:00Z",
+        "amount": 12.5,
+        "card_id": "card-bad",
+        "merchant_id": "merchant-1",
+        "features": {},
+    }
+    fields.update(changes)
+    return {k: v for k, v in fields.items() if v is not ...}
+
+
 def sample_label(
     tx: Transaction, *, is_fraud: bool = False, delay: timedelta = timedelta(0)
 ) -> Label:
