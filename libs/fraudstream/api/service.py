@@ -1,15 +1,14 @@
 """What the endpoints call: the scoring core over Redis, with the model kept fresh.
 
-The model holder is asked for a new snapshot at most once per
-:data:`MODEL_REFRESH_S` (one Redis GET), not on every request.
+The model holder checks for a new snapshot at most once per
+:data:`~fraudstream.scoring.snapshots.SNAPSHOT_CHECK_S` (one Redis GET), not on every
+request.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
-from typing import Final
 
 import redis
 import structlog
@@ -24,12 +23,9 @@ from fraudstream.scoring.core import ScoredBatch, ScoringCore
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.model import ScoringModel
 from fraudstream.scoring.service import registry_watcher
-from fraudstream.scoring.snapshots import ModelHolder, SnapshotStore
+from fraudstream.scoring.snapshots import SNAPSHOT_CHECK_S, ModelHolder, SnapshotStore
 
 log = structlog.get_logger(__name__)
-
-#: Seconds between checks for a new model snapshot.
-MODEL_REFRESH_S: Final = 1.0
 
 
 class ModelUnavailableError(ServiceUnavailableError):
@@ -46,7 +42,9 @@ class ScoringService:
         #: Follows the registry's champion and challenger, as the streaming scorer does.
         self.watcher = registry_watcher(settings) if settings.scorer.follow_registry else None
         self._stop = threading.Event()
-        self.models = ModelHolder(SnapshotStore(self.client, prefix), self.watcher)
+        self.models = ModelHolder(
+            SnapshotStore(self.client, prefix), self.watcher, check_every_s=SNAPSHOT_CHECK_S
+        )
         # The daily alert budget rations the scorer's alerts to analysts; an
         # authorisation decision is the threshold's alone (see docs/api.md).
         self.core = ScoringCore(
@@ -54,21 +52,14 @@ class ScoringService:
             self.models,
             Decider(settings.scorer.threshold),
         )
-        self._refresh_lock = threading.Lock()
-        self._next_refresh = 0.0
 
     def model(self) -> ScoringModel:
         """The current model, checking for a new snapshot when one is due."""
-        now = time.monotonic()
-        if now >= self._next_refresh and self._refresh_lock.acquire(blocking=False):
-            try:
-                self.models.refresh()
-                self._next_refresh = now + MODEL_REFRESH_S
-            except redis.RedisError as exc:  # keep the model we have; the store call says more
-                log.warning("model snapshot check failed", error=str(exc))
-            finally:
-                self._refresh_lock.release()
-        return self.models.model
+        try:
+            return self.models.refresh()
+        except redis.RedisError as exc:  # keep the model we have; the store call says more
+            log.warning("model snapshot check failed", error=str(exc))
+            return self.models.model
 
     def score(self, txs: Sequence[Transaction], *, record: bool) -> ScoredBatch:
         """Features (one round trip), score and decision of a batch.

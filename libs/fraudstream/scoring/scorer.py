@@ -2,7 +2,7 @@
 
 It runs inside :class:`~fraudstream.streaming.loop.StreamLoop`, which commits what it
 returns in one Kafka transaction. One feature store round trip per sub-batch; the
-model is checked for a new snapshot at most once per :data:`MODEL_CHECK_S`.
+model holder checks for a new snapshot at most once a second.
 """
 
 from __future__ import annotations
@@ -46,9 +46,6 @@ log = structlog.get_logger(__name__)
 SUB_BATCH: Final = 125
 #: The first call of a batch is smaller: this thread waits for it with nothing to do.
 FIRST_SUB_BATCH: Final = 32
-
-#: Seconds between two checks for a new model snapshot (a Redis GET each).
-MODEL_CHECK_S: Final = 1.0
 
 #: Bytes of a bad record kept in its dead letter (base64 adds a third; Kafka's default
 #: record limit is 1 MB).
@@ -134,7 +131,6 @@ class Scorer:
         self._metrics = metrics
         self._health = health
         self._redis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer-redis")
-        self._next_model_check = 0.0
         metrics.threshold.set(decider.threshold)
 
     def __call__(self, records: Sequence[ConsumerRecord], emit: Emit | None = None) -> StepResult:
@@ -167,12 +163,8 @@ class Scorer:
         return StepResult(outputs=outputs, after_commit=lambda: self._committed(alerted, counts))
 
     def _model(self) -> ScoringModel:
-        """The champion for this batch, checking for a new snapshot when one is due."""
-        now = time.monotonic()
-        if now < self._next_model_check:
-            return self._models.model
+        """The champion for this batch (the holder checks for a new snapshot when due)."""
         model = self._guarded(self._models.refresh)
-        self._next_model_check = now + MODEL_CHECK_S
         metrics = self._metrics
         metrics.model.info({"version": model.version})
         shadow = self._models.shadow

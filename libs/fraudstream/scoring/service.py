@@ -25,7 +25,7 @@ from fraudstream.registry.watcher import RegistryWatcher
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
-from fraudstream.scoring.snapshots import ModelHolder, SnapshotStore
+from fraudstream.scoring.snapshots import SNAPSHOT_CHECK_S, ModelHolder, SnapshotStore
 from fraudstream.signals import stop_on_signals
 from fraudstream.streaming.loop import Backoff, LoopConfig, LoopMetrics, StreamLoop
 
@@ -54,7 +54,7 @@ def build_scorer_loop(
             alerts=kafka.alerts_topic, scored=kafka.scored_topic, dlq=kafka.dlq_topic
         ),
         store=RedisFeatureStore(client, FeatureConfig.from_settings(features), prefix=prefix),
-        models=ModelHolder(SnapshotStore(client, prefix), watcher),
+        models=ModelHolder(SnapshotStore(client, prefix), watcher, check_every_s=SNAPSHOT_CHECK_S),
         decider=Decider(
             scorer.threshold,
             budget_per_day=scorer.alert_budget_per_day,

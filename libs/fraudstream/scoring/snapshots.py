@@ -9,6 +9,8 @@ at a Redis others can write to).
 from __future__ import annotations
 
 import pickle
+import threading
+import time
 from typing import TYPE_CHECKING, Final
 
 import redis
@@ -24,6 +26,10 @@ log = structlog.get_logger(__name__)
 
 #: Old versions kept for rollback and for scorers still loading them.
 KEEP_VERSIONS: Final = 5
+
+#: Seconds between two reads of the current snapshot version by a service (a Redis
+#: GET each): a new snapshot is in use within a second, at a GET a second.
+SNAPSHOT_CHECK_S: Final = 1.0
 
 
 class SnapshotError(FraudstreamError):
@@ -85,10 +91,18 @@ class ModelHolder:
     """
 
     def __init__(
-        self, snapshots: SnapshotStore | None, watcher: RegistryWatcher | None = None
+        self,
+        snapshots: SnapshotStore | None,
+        watcher: RegistryWatcher | None = None,
+        *,
+        check_every_s: float = 0.0,
     ) -> None:
         self._snapshots = snapshots
         self._watcher = watcher
+        #: :meth:`refresh` reads the snapshot version at most this often (0: every call).
+        self._check_every_s = check_every_s
+        self._next_check = 0.0
+        self._check_lock = threading.Lock()
         self.online: ScoringModel = ColdStartModel()
         self._previous: ScoringModel = self.online
         self.model: ScoringModel = self.online
@@ -132,10 +146,19 @@ class ModelHolder:
     def refresh(self) -> ScoringModel:
         """The champion for this batch: the registry's, or the newest online snapshot.
 
-        Costs one Redis GET for the online version; the registry is followed by the
-        watcher's own thread, so this never waits for MLflow.
+        Costs one Redis GET for the online version when the last one is at least
+        ``check_every_s`` old, else nothing; the registry is followed by the watcher's
+        own thread, so this never waits for MLflow.
         """
-        self._refresh_online()
+        now = time.monotonic()
+        # one check at a time (the API calls from several threads); the others go on
+        # with the model they have
+        if now >= self._next_check and self._check_lock.acquire(blocking=False):
+            try:
+                self._refresh_online()
+                self._next_check = now + self._check_every_s
+            finally:
+                self._check_lock.release()
         self.model = self._champion()
         return self.model
 
