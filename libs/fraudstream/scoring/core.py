@@ -29,7 +29,6 @@ from functools import cached_property
 from typing import Final
 
 import numpy as np
-import pandas as pd
 
 from fraudstream.errors import SchemaError
 from fraudstream.features.definitions import FEATURE_NAMES
@@ -89,11 +88,6 @@ class ScoredBatch:
     #: The challenger's scores in shadow (never decide anything), when one is loaded.
     shadow_scores: np.ndarray | None = None
     shadow_model: ScoringModel | None = None
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The model input as a DataFrame (built on first use)."""
-        return self.inputs.frame
 
     @cached_property
     def rows(self) -> list[dict[str, float]]:
