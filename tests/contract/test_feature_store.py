@@ -29,9 +29,14 @@ T0 = 1_712_000_000_000  # 2024-04-01 19:33:20 UTC
 
 
 def _run(
-    store: FeatureStore, frame: pd.DataFrame, labels: pd.DataFrame, batch_size: int
+    store: FeatureStore,
+    frame: pd.DataFrame,
+    labels: pd.DataFrame,
+    batch_size: int,
+    part_size: int | None = None,
 ) -> pd.DataFrame:
-    """Feed the store in batches, delivering each fraud report at its position."""
+    """Feed the store in batches, delivering each fraud report at its position; with
+    ``part_size``, each batch goes in parts of that size through ``process_parts``."""
     requests = requests_from_frame(frame)
     reports = {
         position: [
@@ -48,7 +53,12 @@ def _run(
         if due:
             end = min(due)
         store.report_frauds(reports.get(begin, []))
-        batches.append(store.process(requests[begin:end]))
+        batch = requests[begin:end]
+        if part_size is None:
+            batches.append(store.process(batch))
+        else:
+            parts = [batch[i : i + part_size] for i in range(0, len(batch), part_size)]
+            batches += store.process_parts(parts)
         begin = end
     return pd.concat([b.to_frame() for b in batches], ignore_index=True)
 
@@ -87,6 +97,17 @@ def test_messy_stream_matches_the_reference(
     assert got["duplicate"].sum() > 50
     assert got["late"].sum() > 5
     assert (got["merchant_fraud_share_30d"] > 0).sum() > 100
+    _assert_same(got, expected)
+
+
+def test_batches_in_parts_match_the_reference(make_store: StoreFactory) -> None:
+    """Parts sent together see each other exactly as consecutive batches would."""
+    stream = messy_stream(1_500, seed=4)
+    config = FeatureConfig()
+    expected = compute_features(stream.transactions, stream.fraud_labels, config)
+    store = make_store(config)
+    got = _run(store, stream.transactions, stream.fraud_labels, batch_size=300, part_size=70)
+    assert got["duplicate"].sum() > 20
     _assert_same(got, expected)
 
 

@@ -10,7 +10,7 @@ import redis
 
 from fraudstream.config import RedisSettings
 from fraudstream.errors import ServiceUnavailableError
-from fraudstream.features.definitions import DAY_MS, FeatureConfig
+from fraudstream.features.definitions import DAY_MS, FEATURE_NAMES, FeatureConfig
 from fraudstream.features.redis_store import (
     FeatureStoreError,
     FeatureStoreUnavailableError,
@@ -44,6 +44,49 @@ def test_unreachable_redis_is_a_typed_error_not_empty_features() -> None:
         store.process([FeatureRequest("a", T0, 100, "k", "m")])
     assert isinstance(caught.value, ServiceUnavailableError)
     assert not store.ping()
+
+
+def test_unreachable_redis_fails_parts_with_the_typed_error() -> None:
+    settings = RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0", socket_timeout_s=0.5)
+    store = RedisFeatureStore.connect(settings)
+    answers = store.process_parts([[FeatureRequest("a", T0, 100, "k", "m")]])
+    with pytest.raises(FeatureStoreUnavailableError, match="Redis is unavailable"):
+        next(answers)
+
+
+def test_a_failing_part_fails_and_the_connection_stays_usable(
+    client: redis.Redis, prefix: str
+) -> None:
+    """The second of three parts fails: its error surfaces, the third part's answer is
+    left unread, and the store's next call still gets its own answer."""
+    client.set(f"{prefix}:c:bad:t", "not a sorted set")
+    store = RedisFeatureStore(client, prefix=prefix)
+    answers = store.process_parts(
+        [
+            [FeatureRequest("a", T0, 100, "k", "m")],
+            [FeatureRequest("b", T0 + 1, 100, "bad", "m")],
+            [FeatureRequest("c", T0 + 2, 100, "k", "m")],
+        ]
+    )
+    first = next(answers)
+    assert not first.duplicate.any()
+    with pytest.raises(FeatureStoreError, match="script failed"):
+        next(answers)
+    again = store.process([FeatureRequest("a", T0, 100, "k", "m")])
+    assert again.duplicate.tolist() == [True]
+    assert client.zcard(f"{prefix}:c:k:t") == 2  # Redis ran the third part all the same
+
+
+def test_stopping_early_drops_the_unread_answers(client: redis.Redis, prefix: str) -> None:
+    store = RedisFeatureStore(client, prefix=prefix)
+    parts = [[FeatureRequest(f"t{i}", T0 + i, 100, "k", "m")] for i in range(4)]
+    answers = store.process_parts(parts)
+    next(answers)
+    answers.close()  # three answers unread: the connection must not be reused as is
+    count = FEATURE_NAMES.index("card_tx_count_1h")
+    for i in range(5, 8):  # whichever pooled connection a call gets, the answer is its own
+        batch = store.process([FeatureRequest(f"t{i}", T0 + i, 100, "k", "m")])
+        assert batch.values[:, count].tolist() == [float(i)]  # t0-t3 and t5 on: t4 never sent
 
 
 def test_wrong_key_type_is_a_store_error(client: redis.Redis, prefix: str) -> None:

@@ -14,7 +14,12 @@ import numpy as np
 
 from fraudstream.features.definitions import FEATURE_NAMES, FeatureConfig
 from fraudstream.features.reference import FeatureState
-from fraudstream.features.store import FeatureBatch, FeatureRequest, FraudReport
+from fraudstream.features.store import (
+    FeatureAnswers,
+    FeatureBatch,
+    FeatureRequest,
+    FraudReport,
+)
 
 
 class MemoryFeatureStore:
@@ -26,6 +31,11 @@ class MemoryFeatureStore:
     def process(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
         """Record each transaction in order and return its features."""
         return self._features(requests, lambda _: self._state)
+
+    def process_parts(self, parts: Sequence[Sequence[FeatureRequest]]) -> FeatureAnswers:
+        """:meth:`process` each part in turn."""
+        for part in parts:
+            yield self.process(part)
 
     def read(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
         """Each transaction's features as recording it alone would give; nothing kept."""

@@ -6,6 +6,11 @@ and semantics); the arithmetic that turns them into features is shared with the
 in-memory store
 (:func:`~fraudstream.features.store.assemble`). Redis failures surface as
 :class:`FeatureStoreUnavailableError`, never as an empty feature dict.
+
+:meth:`RedisFeatureStore.process_parts` sends the calls for several parts of a batch
+at once on one connection and hands back each part's answer as it is read: Redis works
+through the later parts while the caller uses the earlier answers (a pipeline, still
+one script call per part, run in order).
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from redis.commands.core import Script
 from fraudstream.config import RedisSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
 from fraudstream.features.definitions import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureConfig
-from fraudstream.features.store import FeatureBatch, FeatureRequest, FraudReport, assemble
+from fraudstream.features.store import (
+    FeatureAnswers,
+    FeatureBatch,
+    FeatureRequest,
+    FraudReport,
+    assemble,
+)
 from fraudstream.redis_client import build_redis
 
 _SCRIPTS: Final = resources.files("fraudstream.features")
@@ -48,9 +59,8 @@ class RedisFeatureStore:
         self._client = client
         self._config = config
         self._prefix = prefix
-        self._process: Script = client.register_script(
-            _SCRIPTS.joinpath("features.lua").read_text()
-        )
+        self._features_lua = _SCRIPTS.joinpath("features.lua").read_text()
+        self._process: Script = client.register_script(self._features_lua)
         self._report: Script = client.register_script(
             _SCRIPTS.joinpath("report_frauds.lua").read_text()
         )
@@ -87,13 +97,58 @@ class RedisFeatureStore:
         """Each transaction's features as recording it alone would give; nothing written."""
         return self._features(requests, record=False)
 
+    def process_parts(self, parts: Sequence[Sequence[FeatureRequest]]) -> FeatureAnswers:
+        """Record the parts in order, yielding each part's features once Redis answered.
+
+        Every part's script call is sent before the first answer is read, on a
+        connection of its own: Redis runs them one after another without waiting for
+        this process, which meanwhile works on the answers already read. The calls are
+        ``EVAL`` with the script's text rather than ``EVALSHA``: Redis hashes it and
+        runs its cached compiled script, and a Redis that lost its script cache (a
+        restart, ``SCRIPT FLUSH``) cannot fail a pipeline half-way with ``NOSCRIPT``.
+
+        A failure, or the caller stopping early, drops the connection with whatever
+        answers were still unread; the parts Redis ran stay recorded (a retried batch
+        finds them as duplicates, as after a failed :meth:`process`).
+        """
+        pool = self._client.connection_pool
+        connection = None
+        unread = 0
+        try:
+            connection = pool.get_connection()
+            for part in parts:
+                args = self._args(part, record=True)
+                connection.send_command("EVAL", self._features_lua, 0, *args)  # type: ignore[no-untyped-call]
+                unread += 1
+            for part in parts:
+                raw = connection.read_response()
+                unread -= 1
+                yield self._assembled(part, raw)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise FeatureStoreUnavailableError(f"Redis is unavailable: {exc}") from exc
+        except redis.RedisError as exc:
+            raise FeatureStoreError(f"feature store script failed: {exc}") from exc
+        finally:
+            if connection is not None:
+                if unread:  # answers left on the connection: it cannot be reused
+                    connection.disconnect()  # type: ignore[no-untyped-call]
+                pool.release(connection)
+
     def _features(self, requests: Sequence[FeatureRequest], *, record: bool) -> FeatureBatch:
         if not requests:
             return assemble(requests, np.zeros((0, 0), dtype=np.int64))
+        raw = self._call(self._process, [], self._args(requests, record=record))
+        return self._assembled(requests, raw)
+
+    def _args(self, requests: Sequence[FeatureRequest], *, record: bool) -> list[int | str]:
+        """The script's arguments for a batch (the layout is at the top of features.lua)."""
         args: list[int | str] = [*self._settings_args, "1" if record else "0"]
         for r in requests:
             args += (r.event_ms, r.transaction_id, r.cents, r.card_id or "", r.merchant_id or "")
-        raw = self._call(self._process, [], args)
+        return args
+
+    def _assembled(self, requests: Sequence[FeatureRequest], raw: list[int]) -> FeatureBatch:
+        """Features from the script's answer; its last value counts capped transactions."""
         self.capped_events += int(raw[-1])
         return assemble(requests, np.asarray(raw[:-1], dtype=np.int64))
 

@@ -10,7 +10,7 @@ aggregates come from.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -89,6 +89,10 @@ def requests_from_frame(frame: pd.DataFrame) -> list[FeatureRequest]:
     ]
 
 
+#: What :meth:`FeatureStore.process_parts` yields: one part's features at a time.
+FeatureAnswers = Generator["FeatureBatch", None, None]
+
+
 @dataclass(frozen=True)
 class FraudReport:
     """A transaction known to be fraud, reported by the learner."""
@@ -128,6 +132,14 @@ class FeatureStore(Protocol):
 
     def process(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
         """Record each transaction (in order) and return its features as of its time."""
+        ...
+
+    def process_parts(self, parts: Sequence[Sequence[FeatureRequest]]) -> FeatureAnswers:
+        """:meth:`process` each part in turn, yielding each part's features as they come.
+
+        The parts are recorded in order, so a part sees the ones before it. A store may
+        work on later parts while the caller uses earlier answers (Redis does).
+        """
         ...
 
     def read(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:

@@ -32,7 +32,7 @@ import numpy as np
 
 from fraudstream.errors import SchemaError
 from fraudstream.features.definitions import FEATURE_NAMES
-from fraudstream.features.store import FeatureBatch, FeatureRequest, FeatureStore
+from fraudstream.features.store import FeatureAnswers, FeatureBatch, FeatureRequest, FeatureStore
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.model import ModelInput, ScoringModel
@@ -115,6 +115,10 @@ class ScoringCore:
         """One feature store round trip; ``record=False`` reads without recording."""
         requests = [FeatureRequest.of(tx) for tx in txs]
         return self.store.process(requests) if record else self.store.read(requests)
+
+    def features_parts(self, parts: Sequence[Sequence[Transaction]]) -> FeatureAnswers:
+        """Record the parts in order; each part's features as the store answers them."""
+        return self.store.process_parts([[FeatureRequest.of(tx) for tx in part] for part in parts])
 
     def score(
         self, txs: Sequence[Transaction], features: FeatureBatch, model: ScoringModel

@@ -64,7 +64,7 @@ class ScorerMetrics:
         )
         self.redis_seconds = Histogram(
             "scorer_feature_store_seconds",
-            "One feature store round trip (a sub-batch of up to 125 transactions)",
+            "Time waited for one sub-batch's features (up to 125 transactions, pipelined)",
             buckets=_REDIS_BUCKETS,
             registry=registry,
         )

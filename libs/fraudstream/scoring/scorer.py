@@ -1,15 +1,16 @@
 """The scorer's step: decode, features, score, decide, and the records to produce.
 
 It runs inside :class:`~fraudstream.streaming.loop.StreamLoop`, which commits what it
-returns in one Kafka transaction. One feature store round trip per sub-batch; the
-model holder checks for a new snapshot at most once a second.
+returns in one Kafka transaction. The feature store calls of a batch's sub-batches go
+out together (:meth:`~fraudstream.features.store.FeatureStore.process_parts`): Redis
+works on the next sub-batches while this thread scores the previous one. The model
+holder checks for a new snapshot at most once a second.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, TypeVar
@@ -21,7 +22,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from fraudstream.errors import SchemaError
 from fraudstream.features.redis_store import FeatureStoreUnavailableError
-from fraudstream.features.store import FeatureBatch, FeatureStore
+from fraudstream.features.store import FeatureAnswers, FeatureBatch, FeatureStore
 from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.observability.health import Health
 from fraudstream.schemas import Transaction, decode_transaction
@@ -44,7 +45,7 @@ log = structlog.get_logger(__name__)
 
 #: Transactions per feature store call: small enough that Redis and Python overlap.
 SUB_BATCH: Final = 125
-#: The first call of a batch is smaller: this thread waits for it with nothing to do.
+#: The first call of a batch is smaller: the scorer waits for it with nothing to do.
 FIRST_SUB_BATCH: Final = 32
 
 #: Bytes of a bad record kept in its dead letter (base64 adds a third; Kafka's default
@@ -130,7 +131,6 @@ class Scorer:
         self._markers = markers
         self._metrics = metrics
         self._health = health
-        self._redis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer-redis")
         metrics.threshold.set(decider.threshold)
 
     def __call__(self, records: Sequence[ConsumerRecord], emit: Emit | None = None) -> StepResult:
@@ -151,12 +151,13 @@ class Scorer:
         if valid:
             model = self._model()
             parts = _sub_batches(valid)
-            if len(parts) == 1:  # nothing to overlap: no hop to the worker thread
-                alerted += self._score(
-                    parts[0], *self._features(parts[0]), model, scored_at, emit, counts
-                )
-            else:
-                alerted += self._score_overlapped(parts, model, scored_at, emit, counts)
+            answers = self._core.features_parts([[tx for _, tx in part] for part in parts])
+            try:
+                for part in parts:
+                    features, already = self._features(part, answers)
+                    alerted += self._score(part, features, already, model, scored_at, emit, counts)
+            finally:
+                answers.close()  # a failed batch leaves no answers unread
             self._health.up("redis")
         counts.alerts = len(alerted)
         counts.timestamps = [r.timestamp for r, _ in valid]
@@ -173,37 +174,6 @@ class Scorer:
         metrics.registry_failures.set(self._models.registry_failures)
         return model
 
-    def _score_overlapped(
-        self,
-        parts: list[list[tuple[ConsumerRecord, Transaction]]],
-        model: ScoringModel,
-        scored_at: datetime,
-        emit: Emit,
-        counts: _Counts,
-    ) -> list[str]:
-        """Score sub-batches while the worker thread gets the next ones' features.
-
-        The sub-batches go to Redis one after another on the worker thread while this
-        thread turns the previous sub-batch's features into records: Redis and Python
-        work overlap. Redis runs them in order, so a card's transactions still see each
-        other exactly as in one call.
-        """
-        pending = [self._redis.submit(self._features, part) for part in parts]
-        alerted: list[str] = []
-        try:
-            for part, future in zip(parts, pending, strict=True):
-                alerted += self._score(part, *future.result(), model, scored_at, emit, counts)
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            wait(pending)
-            raise
-        return alerted
-
-    def close(self) -> None:
-        """Stop the Redis worker thread."""
-        self._redis.shutdown(wait=True)
-
     def _guarded(self, call: Callable[[], T]) -> T:
         """Run a Redis call; report Redis down and raise the typed error when it fails."""
         try:
@@ -215,13 +185,15 @@ class Scorer:
             raise FeatureStoreUnavailableError(f"Redis failed: {exc}") from exc
 
     def _features(
-        self, part: list[tuple[ConsumerRecord, Transaction]]
+        self,
+        part: list[tuple[ConsumerRecord, Transaction]],
+        answers: FeatureAnswers,
     ) -> tuple[FeatureBatch, set[str]]:
-        """One feature store round trip for a sub-batch, and which duplicates alerted."""
+        """The sub-batch's features (the next answer), and which duplicates alerted."""
         started = time.perf_counter()
-        txs = [tx for _, tx in part]
-        features = self._guarded(lambda: self._core.features(txs))
+        features = self._guarded(lambda: next(answers))
         self._metrics.redis_seconds.observe(time.perf_counter() - started)
+        txs = [tx for _, tx in part]
         duplicates = [
             t.transaction_id for t, dup in zip(txs, features.duplicate, strict=True) if dup
         ]
