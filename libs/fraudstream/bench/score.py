@@ -1,17 +1,21 @@
 """``fraudstream bench score``: the scorer against a pass-through consumer, same run.
 
+In the order it runs:
+
 1. The simulated month is replayed (``--max``, no labels) into a fresh topic.
-2. Throughput: a scorer (all features, the default model) consumes it from the start
-   in a fresh consumer group; then the pass-through
+2. Latency: a ``fraudstream score`` process runs while the replay offers 2,000
+   transactions a second; a probe process (:mod:`fraudstream.bench.probe`) records,
+   per transaction, the time from the input record's Kafka timestamp to its result
+   being readable with ``read_committed`` (an HDR histogram). Then the same for a
+   pass-through process: the latency floor of a transactional consumer here. This
+   comes before the throughput runs: right after them (~600 MB written), a first
+   latency run was measured with twice the p99 of a second one straight after.
+3. Throughput: a scorer (all features, the default model) consumes the month from
+   the start in a fresh consumer group; then the pass-through
    (:mod:`fraudstream.bench.passthrough`: decode, re-produce, commit transactionally;
    no features, no model) does the same. Each rate counts from the first committed
    batch to the last, and the CPU the machine, the process and Redis used meanwhile
    is read (:mod:`fraudstream.bench.cpu`).
-3. Latency: a ``fraudstream score`` process runs while the replay offers 2,000
-   transactions a second; a probe process (:mod:`fraudstream.bench.probe`) records,
-   per transaction, the time from the input record's Kafka timestamp to its result
-   being readable with ``read_committed`` (an HDR histogram). Then the same for a
-   pass-through process: the latency floor of a transactional consumer here.
 4. Memory: a ``fraudstream score`` subprocess scores a million transactions; its RSS
    is sampled throughout.
 """
@@ -130,11 +134,12 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
             base, path, ReplayOptions(pace=Pace("max"), label_fraction=0.0)
         ).transactions_sent
         result = ScoreBenchResult(transactions=total)
+        # latency before throughput (see the module's docstring)
+        result.latency_rate, result.latency_ms = _latency(settings, path, "scorer")
+        _, result.passthrough_latency_ms = _latency(settings, path, "passthrough")
         meter = CpuMeter(settings.redis)
         result.scorer = _scorer_throughput(base, total, meter)
         result.passthrough = _passthrough_throughput(base, total, meter)
-        result.latency_rate, result.latency_ms = _latency(settings, path, "scorer")
-        _, result.passthrough_latency_ms = _latency(settings, path, "passthrough")
         if rss_transactions:
             result.rss_mb = _rss(settings, path, rss_transactions)
     delete_topics(settings.kafka, bench_topics(base))
