@@ -140,6 +140,28 @@ def test_the_monitor_exports_psi_per_column_over_a_rolling_window() -> None:
     assert moved["card_tx_count_1d"] < WATCH_PSI
 
 
+def test_the_gauge_is_the_psi_of_exactly_the_rows_in_the_window() -> None:
+    """Many small batches, uneven sizes: the window's running totals match a recount."""
+    registry = CollectorRegistry()
+    reference = build_reference(TRAIN)
+    monitor = DriftMonitor(registry, reference, window=1_000)
+    frame = TRAIN.sample(6_000, random_state=3).assign(amount=lambda f: f["amount"] * 1.5)
+    sizes = [17, 3, 40, 1, 25] * 200
+    begin = 0
+    kept: list[pd.DataFrame] = []
+    for size in sizes:
+        batch = frame.iloc[begin : begin + size]
+        begin += size
+        monitor.observe(_inputs(batch), np.zeros(len(batch)))
+        kept.append(batch)
+        while len(kept) > 1 and sum(map(len, kept)) - len(kept[0]) >= 1_000:
+            kept.pop(0)
+    window = pd.concat(kept)
+    gauges = _gauges(registry)
+    for name, bins in reference.items():
+        assert gauges[name] == pytest.approx(psi(bins, window[name].to_numpy()), rel=1e-12)
+
+
 def test_columns_the_batch_lacks_get_no_gauge_and_no_reference_is_a_no_op() -> None:
     registry = CollectorRegistry()
     DriftMonitor(registry).observe(_inputs(TRAIN.head(500)), np.zeros(500))

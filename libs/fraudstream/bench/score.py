@@ -147,12 +147,17 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
 
 
 def bench_scorer_settings(settings: Settings, run: str, instance: str = "") -> Settings:
-    """A scorer in group ``bench-RUN`` with its own keys; ``instance`` tells replicas apart."""
+    """A scorer in group ``bench-RUN`` with its own keys; ``instance`` tells replicas apart.
+
+    It serves the default model whatever the MLflow registry holds: a champion
+    promoted there earlier (by the demo, say) would make the figures another model's.
+    """
     scorer = settings.scorer.model_copy(
         update={
             "group_id": f"bench-{run}",
             "instance_id": f"bench-{run}{instance}",
             "http_port": 0,
+            "follow_registry": False,
         }
     )
     features = settings.features.model_copy(update={"key_prefix": f"bench-{run}"})

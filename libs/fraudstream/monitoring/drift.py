@@ -169,7 +169,8 @@ class DriftMonitor:
 
     ``fraudstream_drift_psi{feature=...}`` (the score is ``feature="score"``); a column
     gets its gauge once the window holds ``MIN_ROWS`` rows. Batches are kept as bin
-    counts, so a batch costs one ``searchsorted`` per column.
+    counts, and the window's totals are updated as batches come and go, so a batch
+    costs one ``searchsorted`` per column whatever the window holds.
     """
 
     def __init__(
@@ -191,6 +192,9 @@ class DriftMonitor:
         self._client = client
         self._prefix = prefix
         self._reference: Reference = {}
+        #: The window's bin counts per column: the sum of ``_batches``' counts, kept
+        #: as batches come and go so that a batch costs the same whatever the window.
+        self._totals: dict[str, np.ndarray] = {}
         self._batches: deque[tuple[int, dict[str, np.ndarray]]] = deque()
         self._rows = 0
         self._loaded_at = -RELOAD_S
@@ -202,6 +206,9 @@ class DriftMonitor:
         for name in set(self._reference) - set(reference):
             self._gauge.remove(name)
         self._reference = dict(reference)
+        self._totals = {
+            name: np.zeros(len(bins.fractions), dtype=np.int64) for name, bins in reference.items()
+        }
         self._batches.clear()
         self._rows = 0
 
@@ -215,19 +222,19 @@ class DriftMonitor:
             values = np.asarray(scores, dtype=np.float64) if name == SCORE else inputs.column(name)
             if values is not None:
                 counts[name] = bins.counts(values)
+                self._totals[name] += counts[name]
         self._batches.append((len(inputs), counts))
         self._rows += len(inputs)
         while len(self._batches) > 1 and self._rows - self._batches[0][0] >= self._window:
-            self._rows -= self._batches.popleft()[0]
+            rows, gone = self._batches.popleft()
+            self._rows -= rows
+            for name, dropped in gone.items():
+                self._totals[name] -= dropped
         self._publish()
 
     def _publish(self) -> None:
         for name, bins in self._reference.items():
-            total = np.zeros(len(bins.fractions), dtype=np.int64)
-            for _, counts in self._batches:
-                if name in counts:
-                    total += counts[name]
-            value = psi_of_counts(bins, total)
+            value = psi_of_counts(bins, self._totals[name])
             if value is not None:
                 self._gauge.labels(name).set(value)
 
