@@ -8,7 +8,7 @@ In the order it runs:
    per transaction, the time from the input record's Kafka timestamp to its result
    being readable with ``read_committed`` (an HDR histogram). Then the same for a
    pass-through process: the latency floor of a transactional consumer here. This
-   comes before the throughput runs: right after them (~600 MB written), a first
+   comes before the throughput runs: right after them (~320 MB written), a first
    latency run was measured with twice the p99 of a second one straight after.
 3. Throughput: a scorer (all features, the default model) consumes the month from
    the start in a fresh consumer group; then the pass-through
