@@ -108,8 +108,9 @@ class RedisFeatureStore:
         restart, ``SCRIPT FLUSH``) cannot fail a pipeline half-way with ``NOSCRIPT``.
 
         A failure, or the caller stopping early, drops the connection with whatever
-        answers were still unread; the parts Redis ran stay recorded (a retried batch
-        finds them as duplicates, as after a failed :meth:`process`).
+        answers were still unread. The parts Redis ran stay recorded (a retried batch
+        finds them as duplicates, as after a failed :meth:`process`); a part Redis had
+        not read yet when the connection dropped may not run at all.
         """
         pool = self._client.connection_pool
         connection = None
