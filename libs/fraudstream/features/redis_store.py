@@ -15,7 +15,8 @@ one script call per part, run in order).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from typing import Final
 
@@ -116,19 +117,16 @@ class RedisFeatureStore:
         connection = None
         unread = 0
         try:
-            connection = pool.get_connection()
-            for part in parts:
-                args = self._args(part, record=True)
-                connection.send_command("EVAL", self._features_lua, 0, *args)  # type: ignore[no-untyped-call]
-                unread += 1
-            for part in parts:
-                raw = connection.read_response()
-                unread -= 1
-                yield self._assembled(part, raw)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise FeatureStoreUnavailableError(f"Redis is unavailable: {exc}") from exc
-        except redis.RedisError as exc:
-            raise FeatureStoreError(f"feature store script failed: {exc}") from exc
+            with _store_errors():
+                connection = pool.get_connection()
+                for part in parts:
+                    args = self._args(part, record=True)
+                    connection.send_command("EVAL", self._features_lua, 0, *args)  # type: ignore[no-untyped-call]
+                    unread += 1
+                for part in parts:
+                    raw = connection.read_response()
+                    unread -= 1
+                    yield self._assembled(part, raw)
         finally:
             if connection is not None:
                 if unread:  # answers left on the connection: it cannot be reused
@@ -165,12 +163,8 @@ class RedisFeatureStore:
         self._call(self._report, keys, args)
 
     def _call(self, script: Script, keys: list[str], args: list[int | str]) -> list[int]:
-        try:
+        with _store_errors():
             result = script(keys=keys, args=args)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise FeatureStoreUnavailableError(f"Redis is unavailable: {exc}") from exc
-        except redis.RedisError as exc:
-            raise FeatureStoreError(f"feature store script failed: {exc}") from exc
         return result if isinstance(result, list) else [result]
 
     def ping(self) -> bool:
@@ -183,6 +177,17 @@ class RedisFeatureStore:
     def close(self) -> None:
         """Close the client's connections."""
         self._client.close()
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Redis errors as the store's: unavailable (retry later) or a failed script."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise FeatureStoreUnavailableError(f"Redis is unavailable: {exc}") from exc
+    except redis.RedisError as exc:
+        raise FeatureStoreError(f"feature store script failed: {exc}") from exc
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:
