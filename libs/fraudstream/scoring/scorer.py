@@ -151,11 +151,14 @@ class Scorer:
         if valid:
             model = self._model()
             parts = _sub_batches(valid)
-            answers = self._core.features_parts([[tx for _, tx in part] for part in parts])
+            tx_parts = [[tx for _, tx in part] for part in parts]
+            answers = self._core.features_parts(tx_parts)
             try:
-                for part in parts:
-                    features, already = self._features(part, answers)
-                    alerted += self._score(part, features, already, model, scored_at, emit, counts)
+                for part, txs in zip(parts, tx_parts, strict=True):
+                    features, already = self._features(txs, answers)
+                    alerted += self._score(
+                        part, txs, features, already, model, scored_at, emit, counts
+                    )
             finally:
                 answers.close()  # a failed batch leaves no answers unread
             self._health.up("redis")
@@ -186,14 +189,13 @@ class Scorer:
 
     def _features(
         self,
-        part: list[tuple[ConsumerRecord, Transaction]],
+        txs: list[Transaction],
         answers: FeatureAnswers,
     ) -> tuple[FeatureBatch, set[str]]:
         """The sub-batch's features (the next answer), and which duplicates alerted."""
         started = time.perf_counter()
         features = self._guarded(lambda: next(answers))
         self._metrics.redis_seconds.observe(time.perf_counter() - started)
-        txs = [tx for _, tx in part]
         duplicates = [
             t.transaction_id for t, dup in zip(txs, features.duplicate, strict=True) if dup
         ]
@@ -203,6 +205,7 @@ class Scorer:
     def _score(
         self,
         part: list[tuple[ConsumerRecord, Transaction]],
+        txs: list[Transaction],
         features: FeatureBatch,
         already: set[str],
         model: ScoringModel,
@@ -210,7 +213,6 @@ class Scorer:
         emit: Emit,
         counts: _Counts,
     ) -> list[str]:
-        txs = [tx for _, tx in part]
         scored = self._guarded(lambda: self._core.score(txs, features, model))
         model, threshold = scored.model, scored.threshold
         shadow_version = None if scored.shadow_model is None else scored.shadow_model.version
