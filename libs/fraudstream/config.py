@@ -181,6 +181,11 @@ class ScorerSettings(BaseSettings):
         None, ge=1, description="At most this many alerts per event-time day (unset: no cap)."
     )
     max_poll_records: int = Field(500, ge=1, description="Records per batch.")
+    delivery: Literal["exactly-once", "at-least-once"] = Field(
+        "exactly-once",
+        description="Kafka transactions per batch, or flush then commit: lower latency, "
+        "repeats after a failure (docs/scoring.md).",
+    )
     http_host: str = Field("127.0.0.1", description="Where /metrics and /healthz listen.")
     http_port: int = Field(8001, ge=0, le=65535, description="0 picks a free port.")
     alert_marker_ttl: Duration = Field(

@@ -5,6 +5,10 @@ malformed records lands in the DLQ with the right reasons while the valid record
 around them are scored; replaying the same records neither double-counts features
 nor duplicates alerts; SIGTERM or SIGKILL mid-stream loses and duplicates nothing;
 a Redis outage pauses the scorer without committing anything, and it resumes.
+
+The at-least-once delivery (``SCORER_DELIVERY``) runs the obvious frauds, the stops
+and the Redis outage too: it loses nothing either, and a SIGKILL may repeat results of
+the batch it interrupted, with the same ids.
 """
 
 from __future__ import annotations
@@ -48,9 +52,11 @@ from fraudstream.testing.scorer import (
     produce,
     scorer_settings,
     wait_until,
+    with_delivery,
 )
 
 COLD_START = "cold-start-1"
+DELIVERIES = ["exactly-once", "at-least-once"]
 
 
 # -- reading what the scorer wrote -------------------------------------------------
@@ -133,10 +139,12 @@ def _obvious_frauds(cards: int = 60, per_card: int = 5, frauds: int = 8) -> pd.D
     return pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
 
 
+@pytest.mark.parametrize("delivery", DELIVERIES)
 @pytest.mark.timeout(90)
 def test_a_replay_with_obvious_frauds_alerts_exactly_them(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, delivery: str
 ) -> None:
+    settings = with_delivery(settings, delivery)
     frame = _obvious_frauds()
     path = tmp_path / "obvious.parquet"
     write_parquet_atomic(frame, path)
@@ -421,6 +429,7 @@ def test_replaying_the_same_records_neither_double_counts_nor_alerts_twice(
 # -- 4. SIGTERM / SIGKILL mid-stream --------------------------------------------------------
 
 
+@pytest.mark.parametrize("delivery", DELIVERIES)
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
 @pytest.mark.timeout(180)
 def test_stopping_the_scorer_mid_stream_loses_and_duplicates_nothing(
@@ -428,7 +437,11 @@ def test_stopping_the_scorer_mid_stream_loses_and_duplicates_nothing(
     tmp_path: Path,
     scorer_processes: Callable[[Settings], ScorerProcess],
     stop_signal: signal.Signals,
+    delivery: str,
 ) -> None:
+    """At-least-once, a SIGKILL may repeat what the interrupted batch had produced."""
+    settings = with_delivery(settings, delivery)
+    repeats_allowed = delivery == "at-least-once" and stop_signal == signal.SIGKILL
     total = 20_000
     path = tmp_path / "sim.parquet"
     write_parquet_atomic(simulate(SimulatorConfig(customers=1_500, terminals=3_000, days=8)), path)
@@ -449,7 +462,7 @@ def test_stopping_the_scorer_mid_stream_loses_and_duplicates_nothing(
         assert code == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL), first.log_tail()
         scored_by_first = watcher.settle(quiet_s=1.0)
         group = settings.scorer.group_id
-        assert committed_offsets(kafka.servers, group, kafka.transactions_topic) == scored_by_first
+        committed_by_first = committed_offsets(kafka.servers, group, kafka.transactions_topic)
 
         second = scorer_processes(settings)  # same group, same instance id
         assert feed.join(30).transactions_sent == total
@@ -471,34 +484,47 @@ def test_stopping_the_scorer_mid_stream_loses_and_duplicates_nothing(
     counts = _counts(sent_ids, scored, alerts, len(dlq))
     rescored = int(metric_values(metrics, "scorer_duplicate_transactions_total")[()])
     print(
-        counts.line(f"{stop_signal.name} mid-stream")
-        + f"; first scorer committed {scored_by_first} (feed still running: {mid_stream}), "
-        f"second {len(scored) - scored_by_first}, of which already in Redis {rescored} "
-        "(uncommitted when stopped)"
+        counts.line(f"{delivery}, {stop_signal.name} mid-stream")
+        + f"; first scorer produced {scored_by_first}, committed {committed_by_first} "
+        f"(feed still running: {mid_stream}), second {len(scored) - scored_by_first}, "
+        f"of which already in Redis {rescored} (uncommitted when stopped)"
     )
 
     assert len(sent_ids) == len(set(sent_ids)) == total
     assert mid_stream
-    assert 0 < scored_by_first < total
+    assert 0 < committed_by_first < total
     if stop_signal == signal.SIGTERM:  # it finished and committed every batch it recorded
         assert rescored == 0
-    assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (total, 0, 0, 0)
     alert_ids = [a.alert_id for a in alerts]
-    assert len(alert_ids) == len(set(alert_ids)) > 0
+    if repeats_allowed:  # what went out before the kill, not what was committed
+        assert committed_by_first <= scored_by_first
+        assert (counts.lost, counts.dlq) == (0, 0)
+        assert counts.scored == total + counts.duplicates
+        assert len(alert_ids) >= len(set(alert_ids)) > 0
+    else:
+        assert committed_by_first == scored_by_first
+        assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (total, 0, 0, 0)
+        assert len(alert_ids) == len(set(alert_ids)) > 0
+    assert all(a.alert_id == f"alert:{a.transaction_id}" for a in alerts)
     assert set(alert_ids) == {f"alert:{s.transaction_id}" for s in scored if s.alert}
 
 
 # -- 5. Redis goes away -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("delivery", DELIVERIES)
 @pytest.mark.timeout(120)
 def test_a_redis_outage_pauses_the_scorer_commits_nothing_and_it_resumes(
-    kafka_bootstrap: str,
+    kafka_bootstrap: str, delivery: str
 ) -> None:
     batch = 300
     with RedisServer() as redis_server:
         settings = scorer_settings(
-            kafka_bootstrap, redis_server.url, "redis-outage", REDIS_SOCKET_TIMEOUT_S="1"
+            kafka_bootstrap,
+            redis_server.url,
+            "redis-outage",
+            REDIS_SOCKET_TIMEOUT_S="1",
+            SCORER_DELIVERY=delivery,
         )
         create_topics(settings)
         kafka = settings.kafka
@@ -552,5 +578,5 @@ def test_a_redis_outage_pauses_the_scorer_commits_nothing_and_it_resumes(
     scored = _scored(scored_records)
     counts = _counts([tx.transaction_id for tx in txs], scored, _alerts(alert_records), len(dlq))
     retried = int(retries[(("cause", "dependency"), ("service", "scorer"))])
-    print(counts.line("Redis outage") + f"; batches retried while down: {retried}")
+    print(counts.line(f"Redis outage, {delivery}") + f"; batches retried while down: {retried}")
     assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (3 * batch, 0, 0, 0)

@@ -1,8 +1,9 @@
 """The benchmarks' baseline: a consumer that decodes, re-produces and commits.
 
 It runs on the same :class:`~fraudstream.streaming.loop.StreamLoop` as the scorer,
-with one transaction per poll batch, but no features and no model: what any
-exactly-once consumer of ``transactions`` costs at the least. ``fraudstream bench
+with the same delivery (``SCORER_DELIVERY``: one transaction per poll batch by
+default), but no features and no model: what any consumer of ``transactions`` with
+that delivery costs at the least. ``fraudstream bench
 score`` runs it in-process for throughput and as its own process
 (``python -m fraudstream.bench.passthrough``, settings from the environment like
 ``fraudstream score``) for latency, writing to ``<scored topic>-passthrough``.
@@ -22,6 +23,7 @@ from fraudstream.observability.health import Health
 from fraudstream.schemas import decode_transaction, encode
 from fraudstream.signals import stop_on_signals
 from fraudstream.streaming.loop import (
+    Delivery,
     Emit,
     LoopConfig,
     LoopMetrics,
@@ -61,6 +63,7 @@ def passthrough_loop(settings: Settings, registry: CollectorRegistry) -> StreamL
         group_id=scorer.group_id,
         topics=(kafka.transactions_topic,),
         transactional_id=f"{kafka.client_id}-passthrough-{scorer.instance_id}",
+        delivery=Delivery(scorer.delivery),
         max_poll_records=scorer.max_poll_records,
     )
     return StreamLoop(

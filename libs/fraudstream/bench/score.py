@@ -7,9 +7,10 @@ In the order it runs:
    transactions a second; a probe process (:mod:`fraudstream.bench.probe`) records,
    per transaction, the time from the input record's Kafka timestamp to its result
    being readable with ``read_committed`` (an HDR histogram). Then the same for a
-   pass-through process: the latency floor of a transactional consumer here. This
-   comes before the throughput runs: right after them (~320 MB written), a first
-   latency run was measured with twice the p99 of a second one straight after.
+   pass-through process: the latency floor of a transactional consumer here. Then
+   both again with the at-least-once delivery (``SCORER_DELIVERY``). This comes
+   before the throughput runs: right after them (~320 MB written), a first latency
+   run was measured with twice the p99 of a second one straight after.
 3. Throughput: a scorer (all features, the default model) consumes the month from
    the start in a fresh consumer group; then the pass-through
    (:mod:`fraudstream.bench.passthrough`: decode, re-produce, commit transactionally;
@@ -52,7 +53,15 @@ from fraudstream.replay.service import replay
 from fraudstream.scoring.service import build_scorer_loop
 from fraudstream.streaming.loop import StreamLoop
 from fraudstream.testing.kafka import unique_topics
-from fraudstream.testing.scorer import committed_offsets, scorer_env
+from fraudstream.testing.scorer import committed_offsets, scorer_env, with_delivery
+
+#: The latency runs, in order: (service, delivery).
+LATENCY_RUNS: Final = (
+    ("scorer", "exactly-once"),
+    ("passthrough", "exactly-once"),
+    ("scorer", "at-least-once"),
+    ("passthrough", "at-least-once"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +80,8 @@ class ScoreBenchResult:
     scorer: Throughput = Throughput(0.0)
     passthrough: Throughput = Throughput(0.0)
     latency_rate: float = 0.0
-    latency_ms: dict[str, float] = field(default_factory=dict)
-    passthrough_latency_ms: dict[str, float] = field(default_factory=dict)
+    #: Percentiles (ms) per (service, delivery) of :data:`LATENCY_RUNS`.
+    latency_ms: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)
 
     @property
@@ -135,8 +144,10 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
         ).transactions_sent
         result = ScoreBenchResult(transactions=total)
         # latency before throughput (see the module's docstring)
-        result.latency_rate, result.latency_ms = _latency(settings, path, "scorer")
-        _, result.passthrough_latency_ms = _latency(settings, path, "passthrough")
+        for service, delivery in LATENCY_RUNS:
+            result.latency_rate, result.latency_ms[service, delivery] = _latency(
+                with_delivery(settings, delivery), path, service
+            )
         meter = CpuMeter(settings.redis)
         result.scorer = _scorer_throughput(base, total, meter)
         result.passthrough = _passthrough_throughput(base, total, meter)

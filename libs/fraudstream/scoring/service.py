@@ -27,7 +27,7 @@ from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
 from fraudstream.scoring.snapshots import SNAPSHOT_CHECK_S, ModelHolder, SnapshotStore
 from fraudstream.signals import stop_on_signals
-from fraudstream.streaming.loop import Backoff, LoopConfig, LoopMetrics, StreamLoop
+from fraudstream.streaming.loop import Backoff, Delivery, LoopConfig, LoopMetrics, StreamLoop
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,7 @@ def build_scorer_loop(
         group_id=scorer.group_id,
         topics=(kafka.transactions_topic,),
         transactional_id=f"{kafka.client_id}-scorer-{scorer.instance_id}",
+        delivery=Delivery(scorer.delivery),
         max_poll_records=scorer.max_poll_records,
     )
     loop = StreamLoop(kafka, config, step, health=health, metrics=LoopMetrics(registry, "scorer"))

@@ -1,6 +1,9 @@
-"""Consume a batch, process it, produce the results and commit the offsets, atomically.
+"""Consume a batch, process it, produce the results and commit the offsets.
 
-Each poll batch runs as one Kafka transaction, opened before the step runs: the
+Two deliveries (:class:`Delivery`), chosen per service:
+
+- **exactly-once**, the default: each poll batch runs as one Kafka transaction,
+  opened before the step runs: the
 records the step emits and the consumer offsets of the batch commit together
 (kafka-python's transactional producer, KIP-447 group metadata), so downstream
 ``read_committed`` consumers see every result exactly once even when the process
@@ -8,11 +11,20 @@ crashes between two batches. The batch's offsets are known before the step runs,
 they are sent to the transaction on a thread of their own while the step works (two
 broker round trips off the batch's critical path); like the records, they count only
 if the transaction commits.
+- **at-least-once**, opt-in: no transaction. The records go out as the step emits
+  them (idempotent producer, ``acks=all``), the producer is flushed, every send is
+  checked, and only then are the offsets committed. Results are readable as soon as
+  the broker has them instead of after the commit's markers (measured: about half the
+  latency here, see docs/benchmarks.md); the price is that a crash or a failed batch
+  after some records went out delivers those records again when the batch is
+  retried. Consumers tell a repeat by its id (alert ids are derived from the
+  transaction id).
 
 Failures:
 
 - the step raises :class:`~fraudstream.errors.ServiceUnavailableError` (Redis down):
-  the transaction is aborted (what was emitted is discarded), the consumer is rewound
+  the transaction is aborted (what was emitted is discarded; at-least-once, what
+  went out stays out and goes out again with the retry), the consumer is rewound
   to the batch's first offsets, the process reports not-ready and retries with
   exponential backoff;
 - a Kafka error while producing or committing: the transaction is aborted, the
@@ -43,12 +55,14 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Final, Protocol
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError, ProducerFencedError
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -69,6 +83,13 @@ class FencedError(FraudstreamError):
     """Another process took over this transactional id; this one must stop."""
 
     exit_code = 75  # EX_TEMPFAIL: a supervisor may restart it
+
+
+class Delivery(StrEnum):
+    """What a downstream consumer is promised about each result (see the module doc)."""
+
+    EXACTLY_ONCE = "exactly-once"
+    AT_LEAST_ONCE = "at-least-once"
 
 
 @dataclass(frozen=True)
@@ -113,7 +134,9 @@ class LoopConfig:
 
     group_id: str
     topics: tuple[str, ...]
+    #: Names the producer's transactions (exactly-once only).
     transactional_id: str
+    delivery: Delivery = Delivery.EXACTLY_ONCE
     max_poll_records: int = 500
     poll_timeout_ms: int = 100
     fetch_max_wait_ms: int = 10
@@ -188,8 +211,24 @@ class Backoff:
         self._next = self._initial
 
 
+@dataclass
+class _Batch:
+    """One poll batch on its way through the loop: its records, the offsets that
+    commit it, and the futures of what it sent."""
+
+    consumer: KafkaConsumer
+    producer: KafkaProducer
+    records: list[ConsumerRecord]
+    offsets: dict[TopicPartition, OffsetAndMetadata]
+    sent: list[FutureRecordMetadata] = field(default_factory=list)
+
+    def emit(self, out: OutRecord) -> None:
+        """Send a record (in the batch's transaction, when there is one)."""
+        self.sent.append(self.producer.send(out.topic, value=out.value, key=out.key))
+
+
 class StreamLoop:
-    """Runs a :class:`Step` over a consumer group, one transaction per batch."""
+    """Runs a :class:`Step` over a consumer group, one commit per batch."""
 
     def __init__(
         self,
@@ -270,16 +309,24 @@ class StreamLoop:
     def _connect(self, stop: threading.Event) -> tuple[KafkaConsumer, KafkaProducer] | None:
         """Clients, retried with backoff while Kafka is unavailable."""
         config = self._config
+        transactional = config.delivery is Delivery.EXACTLY_ONCE
         while not stop.is_set():
             try:
-                producer = build_producer(
-                    self._kafka,
-                    transactional_id=config.transactional_id,
-                    transaction_timeout_ms=config.transaction_timeout_ms,
-                    linger_ms=config.linger_ms,
-                    retry_backoff_ms=config.retry_backoff_ms,
-                )
-                producer.init_transactions()
+                if transactional:
+                    producer = build_producer(
+                        self._kafka,
+                        transactional_id=config.transactional_id,
+                        transaction_timeout_ms=config.transaction_timeout_ms,
+                        linger_ms=config.linger_ms,
+                        retry_backoff_ms=config.retry_backoff_ms,
+                    )
+                    producer.init_transactions()
+                else:
+                    producer = build_producer(
+                        self._kafka,
+                        linger_ms=config.linger_ms,
+                        retry_backoff_ms=config.retry_backoff_ms,
+                    )
                 consumer = self._consumer()
             except (KafkaError, ServiceUnavailableError) as exc:
                 self._health.down("kafka", str(exc))
@@ -337,57 +384,79 @@ class StreamLoop:
     ) -> bool:
         """Process and commit one batch; False when the consumer must be replaced."""
         started = time.perf_counter()
-        records = [r for tp in sorted(polled) for r in polled[tp]]
-        produced = 0
-
-        def emit(out: OutRecord) -> None:
-            nonlocal produced
-            producer.send(out.topic, value=out.value, key=out.key)
-            produced += 1
-
-        offsets = {
-            tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1) for tp, batch in polled.items()
-        }
+        batch = _Batch(
+            consumer,
+            producer,
+            records=[r for tp in sorted(polled) for r in polled[tp]],
+            offsets={
+                tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                for tp, records in polled.items()
+            },
+        )
+        transactional = self._config.delivery is Delivery.EXACTLY_ONCE
         try:
-            producer.begin_transaction()
-            offsets_sent = self._offsets.submit(
-                producer.send_offsets_to_transaction, offsets, consumer.group_metadata()
-            )
-            try:
-                result = self._step(records, emit)
-                for out in result.outputs:
-                    emit(out)
-            except BaseException:
-                wait([offsets_sent])  # settled before the transaction is aborted
-                raise
-            offsets_sent.result()
-            producer.commit_transaction()
+            deliver = self._in_transaction if transactional else self._at_least_once
+            result = deliver(batch)
         except ProducerFencedError as exc:
             raise FencedError(f"transactional id {self._config.transactional_id} fenced") from exc
         except ServiceUnavailableError as exc:
-            _abort(producer)
+            _undo(producer, transactional)
             self._retry(consumer, polled, "dependency", exc, stop)
             return True
         except CommitFailedError as exc:  # this member is not (or no longer) in the group
-            _abort(producer)
+            _undo(producer, transactional)
             self._metrics.retry("rejoin")
             log.warning("group membership lost, rejoining", error=str(exc))
             return False
         except KafkaError as exc:
-            _abort(producer)
+            _undo(producer, transactional)
             self._retry(consumer, polled, "kafka", exc, stop)
             return True
         self._health.up("kafka")
         self._backoff.reset()
         metrics = self._metrics
-        metrics.records.inc(len(records))
-        metrics.produced.inc(produced)
+        metrics.records.inc(len(batch.records))
+        metrics.produced.inc(len(batch.sent))
         metrics.commits.inc()
         metrics.batch_seconds.observe(time.perf_counter() - started)
         metrics.lag.set(self._lag.update(consumer, polled))
         if result.after_commit is not None:
             result.after_commit()
         return True
+
+    def _in_transaction(self, batch: _Batch) -> StepResult:
+        """Exactly-once: the step's records and the offsets in one transaction."""
+        producer = batch.producer
+        producer.begin_transaction()
+        offsets_sent = self._offsets.submit(
+            producer.send_offsets_to_transaction, batch.offsets, batch.consumer.group_metadata()
+        )
+        try:
+            result = self._run_step(batch)
+        except BaseException:
+            wait([offsets_sent])  # settled before the transaction is aborted
+            raise
+        offsets_sent.result()
+        producer.commit_transaction()
+        return result
+
+    def _at_least_once(self, batch: _Batch) -> StepResult:
+        """At-least-once: every record acknowledged, then the offsets committed."""
+        result = self._run_step(batch)
+        batch.producer.flush()
+        for future in batch.sent:
+            if future.failed():
+                exc = future.exception
+                raise exc if isinstance(exc, KafkaError) else KafkaError(repr(exc))
+        batch.consumer.commit(batch.offsets)
+        return result
+
+    def _run_step(self, batch: _Batch) -> StepResult:
+        """The step, then whatever records it returned instead of emitting them."""
+        result = self._step(batch.records, batch.emit)
+        for out in result.outputs:
+            batch.emit(out)
+        return result
 
     def _retry(
         self,
@@ -433,7 +502,10 @@ class LagTracker:
         return sum(self._lags.values())
 
 
-def _abort(producer: KafkaProducer) -> None:
+def _undo(producer: KafkaProducer, transactional: bool) -> None:
+    """Abort the batch's transaction; at-least-once, what went out cannot be undone."""
+    if not transactional:
+        return
     try:
         producer.abort_transaction()
     except KafkaError as exc:  # the transaction may already be dead: nothing to undo

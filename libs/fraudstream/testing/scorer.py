@@ -66,6 +66,12 @@ def scorer_settings(
     return unique_topics(base, name)
 
 
+def with_delivery(settings: Settings, delivery: str) -> Settings:
+    """``settings`` with the scorer's delivery (``exactly-once`` or ``at-least-once``)."""
+    scorer = settings.scorer.model_copy(update={"delivery": delivery})
+    return settings.model_copy(update={"scorer": scorer})
+
+
 def learner_env(snapshot_every_labels: int, **env: str) -> dict[str, str]:
     """Settings (by variable name) of a learner under test, for :func:`scorer_settings`.
 
@@ -104,6 +110,7 @@ def scorer_env(settings: Settings) -> dict[str, str]:
         "SCORER_HTTP_HOST": scorer.http_host,
         "SCORER_HTTP_PORT": str(scorer.http_port),
         "SCORER_FOLLOW_REGISTRY": str(scorer.follow_registry).lower(),
+        "SCORER_DELIVERY": scorer.delivery,
         "MLFLOW_TRACKING_URI": settings.mlflow.tracking_uri,
         "MLFLOW_REGISTERED_MODEL_NAME": settings.mlflow.registered_model_name,
         "MLFLOW_ALIAS_POLL_INTERVAL": f"{settings.mlflow.alias_poll_interval.total_seconds()}s",
