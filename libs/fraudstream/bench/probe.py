@@ -6,7 +6,10 @@ id, takes the input record's Kafka timestamp and the moment its result arrived o
 output topic. When ``EXPECTED`` results arrived (or the timeout passed) it prints the
 HDR histogram of the latencies in microseconds, encoded, leaving out the transactions
 sent in the first ``WARMUP_S`` seconds (the service's first batches pay for its lazy
-imports and new connections). It prints ``ready`` once it has its partitions.
+imports and new connections). On a second line it prints the same for the input
+records themselves: the time from their timestamp to the probe reading them, the
+plain produce-to-consume hop on this machine during the run, which no service
+reading the input can beat. It prints ``ready`` once it has its partitions.
 
 Being its own process keeps the measurement off the load generator's interpreter
 lock: measured in the generator's process, the probe's fetches waited behind the
@@ -44,8 +47,9 @@ def new_histogram() -> HdrHistogram:
 
 def measure(
     kafka: KafkaSettings, input_topic: str, output_topic: str, expected: int, warmup_s: float
-) -> HdrHistogram:
-    """Latencies of the first ``expected`` results on ``output_topic``, after the warm-up."""
+) -> tuple[HdrHistogram, HdrHistogram]:
+    """Latencies of the first ``expected`` results on ``output_topic``, after the warm-up,
+    and of the input records reaching the probe."""
     consumer = KafkaConsumer(
         **kafka_client_kwargs(kafka, "probe"),
         isolation_level="read_committed",
@@ -55,6 +59,7 @@ def measure(
     )
     decoder = msgspec.json.Decoder(_Keyed)
     sent: dict[str, int] = {}
+    inputs_read: dict[str, float] = {}
     arrived: dict[str, float] = {}
     try:
         for topic in (input_topic, output_topic):
@@ -70,6 +75,7 @@ def measure(
                     transaction_id = decoder.decode(record.value).transaction_id
                     if tp.topic == input_topic:
                         sent[transaction_id] = record.timestamp
+                        inputs_read[transaction_id] = now_ms
                     else:
                         arrived[transaction_id] = now_ms
             if not ready and consumer.assignment():
@@ -77,7 +83,7 @@ def measure(
                 ready = True
     finally:
         consumer.close(autocommit=False)
-    return latencies(sent, arrived, warmup_s)
+    return latencies(sent, arrived, warmup_s), latencies(sent, inputs_read, warmup_s)
 
 
 def latencies(sent: dict[str, int], arrived: dict[str, float], warmup_s: float) -> HdrHistogram:
@@ -101,8 +107,9 @@ def latencies(sent: dict[str, int], arrived: dict[str, float], warmup_s: float) 
 def main() -> None:
     input_topic, output_topic, expected, warmup_s = sys.argv[1:5]
     kafka = Settings.load().kafka
-    histogram = measure(kafka, input_topic, output_topic, int(expected), float(warmup_s))
-    print(histogram.encode().decode(), flush=True)
+    results, inputs = measure(kafka, input_topic, output_topic, int(expected), float(warmup_s))
+    print(results.encode().decode(), flush=True)
+    print(inputs.encode().decode(), flush=True)
 
 
 if __name__ == "__main__":

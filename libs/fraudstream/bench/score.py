@@ -82,6 +82,8 @@ class ScoreBenchResult:
     latency_rate: float = 0.0
     #: Percentiles (ms) per (service, delivery) of :data:`LATENCY_RUNS`.
     latency_ms: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    #: The same for the input records reaching the probe, during each run.
+    hop_ms: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)
 
     @property
@@ -144,10 +146,10 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
         ).transactions_sent
         result = ScoreBenchResult(transactions=total)
         # latency before throughput (see the module's docstring)
-        for service, delivery in LATENCY_RUNS:
-            result.latency_rate, result.latency_ms[service, delivery] = _latency(
-                with_delivery(settings, delivery), path, service
-            )
+        for run in LATENCY_RUNS:
+            service, delivery = run
+            latency = _latency(with_delivery(settings, delivery), path, service)
+            result.latency_rate, result.latency_ms[run], result.hop_ms[run] = latency
         meter = CpuMeter(settings.redis)
         result.scorer = _scorer_throughput(base, total, meter)
         result.passthrough = _passthrough_throughput(base, total, meter)
@@ -212,9 +214,10 @@ def _latency(
     rate: float = 2_000.0,
     seconds: float = 20.0,
     warmup_s: float = 2.0,
-) -> tuple[float, dict[str, float]]:
+) -> tuple[float, dict[str, float], dict[str, float]]:
     """Latency percentiles (ms) of ``service`` while the replay offers ``rate`` tx/s,
-    leaving out the first ``warmup_s`` seconds."""
+    leaving out the first ``warmup_s`` seconds; then those of the input records
+    reaching the probe (the produce-to-consume hop)."""
     run = uuid.uuid4().hex[:8]
     topics = unique_topics(settings, "bench-latency")
     kafka = topics.kafka
@@ -250,11 +253,16 @@ def _latency(
             probe.kill()
             probe.wait()
         stop_scorer(process, settings, run, topics)
-    histogram = HdrHistogram.decode(encoded.strip().encode())
+    results, inputs = (HdrHistogram.decode(line.encode()) for line in encoded.split())
+    return report.rate, percentiles_ms(results), percentiles_ms(inputs)
+
+
+def percentiles_ms(histogram: HdrHistogram) -> dict[str, float]:
+    """p50 to p99.9, max (ms) and count of a histogram of microseconds."""
     figures = {f"p{q:g}": histogram.get_value_at_percentile(q) / 1000 for q in (50, 95, 99, 99.9)}
     figures["max"] = histogram.get_max_value() / 1000
     figures["count"] = float(histogram.get_total_count())
-    return report.rate, figures
+    return figures
 
 
 def start_scorer(
