@@ -25,6 +25,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 import pytest
+from kafka.admin import ConfigResource, KafkaAdminClient
 
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
@@ -580,3 +581,47 @@ def test_a_redis_outage_pauses_the_scorer_commits_nothing_and_it_resumes(
     retried = int(retries[(("cause", "dependency"), ("service", "scorer"))])
     print(counts.line(f"Redis outage, {delivery}") + f"; batches retried while down: {retried}")
     assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (3 * batch, 0, 0, 0)
+
+
+# -- 6. Kafka rejects a result ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delivery", DELIVERIES)
+@pytest.mark.timeout(90)
+def test_a_result_the_broker_rejects_is_never_committed_past(
+    settings: Settings, delivery: str
+) -> None:
+    """The scored topic takes records of at most 512 bytes, and a scored record is
+    larger: every send fails at the broker (not in the client). The batch must be
+    retried, never committed: at-least-once, the loop checks every send's outcome
+    before it commits the offsets."""
+    settings = with_delivery(settings, delivery)
+    kafka = settings.kafka
+    admin = KafkaAdminClient(bootstrap_servers=kafka.servers)
+    try:
+        admin.alter_configs(
+            [ConfigResource("TOPIC", kafka.scored_topic, configs={"max.message.bytes": "512"})]
+        )
+    finally:
+        admin.close()
+    txs = [sample_transaction(card_id=f"rejected-{i}") for i in range(20)]
+    with ScorerThread(settings) as scorer:
+        produce(
+            kafka.servers,
+            kafka.transactions_topic,
+            [RawRecord(encode(tx), (tx.card_id or "").encode()) for tx in txs],
+        )
+
+        def retries() -> float:
+            _, text = http_get(f"{scorer.url}/metrics")
+            found = metric_values(text, "stream_batch_retries_total")
+            return found.get((("cause", "kafka"), ("service", "scorer")), 0.0)
+
+        assert wait_until(lambda: retries() >= 2, 60, check=scorer.check), scorer.describe()
+        committed = committed_offsets(
+            kafka.servers, settings.scorer.group_id, kafka.transactions_topic
+        )
+        status, _ = http_get(f"{scorer.url}/healthz")
+    print(f"{delivery}: committed {committed}, /healthz {status}")
+    assert committed == 0
+    assert status == 503

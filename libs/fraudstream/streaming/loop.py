@@ -28,7 +28,9 @@ Failures:
   to the batch's first offsets, the process reports not-ready and retries with
   exponential backoff;
 - a Kafka error while producing or committing: the transaction is aborted, the
-  consumer rewound, and the batch retried the same way;
+  consumer rewound, and the batch retried the same way. A send the broker rejects
+  (a record over the topic's size limit) is one: before committing, the producer is
+  flushed and every send of the batch checked, in both deliveries;
 - the group no longer knows this member (``CommitFailedError``: unknown member id or
   stale generation, e.g. after a broker restart or a stall longer than the session):
   the transaction is aborted and the consumer replaced by a new member, which resumes
@@ -225,6 +227,14 @@ class _Batch:
     def emit(self, out: OutRecord) -> None:
         """Send a record (in the batch's transaction, when there is one)."""
         self.sent.append(self.producer.send(out.topic, value=out.value, key=out.key))
+
+    def flush(self) -> None:
+        """Wait until every send is acknowledged or failed; raise the first failure."""
+        self.producer.flush()
+        for future in self.sent:
+            if future.failed():
+                exc = future.exception
+                raise exc if isinstance(exc, KafkaError) else KafkaError(repr(exc))
 
 
 class StreamLoop:
@@ -437,17 +447,16 @@ class StreamLoop:
             wait([offsets_sent])  # settled before the transaction is aborted
             raise
         offsets_sent.result()
+        # kafka-python 3.0.12's commit waits forever when a send fails after the
+        # commit began (a record the broker rejects, measured): fail the batch first
+        batch.flush()
         producer.commit_transaction()
         return result
 
     def _at_least_once(self, batch: _Batch) -> StepResult:
         """At-least-once: every record acknowledged, then the offsets committed."""
         result = self._run_step(batch)
-        batch.producer.flush()
-        for future in batch.sent:
-            if future.failed():
-                exc = future.exception
-                raise exc if isinstance(exc, KafkaError) else KafkaError(repr(exc))
+        batch.flush()
         batch.consumer.commit(batch.offsets)
         return result
 
