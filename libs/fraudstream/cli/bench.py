@@ -187,14 +187,8 @@ def score_command(
             "passthrough": {k: round(v, 1) for k, v in result.passthrough.cpu_us.items()},
         },
         "latency_offered_tx_per_s": round(result.latency_rate),
-        "latency_ms": {
-            f"{service} {delivery}": {k: round(v, 2) for k, v in run.items()}
-            for (service, delivery), run in latency.items()
-        },
-        "kafka_hop_ms": {
-            f"{service} {delivery}": {k: round(v, 2) for k, v in run.items()}
-            for (service, delivery), run in result.hop_ms.items()
-        },
+        "latency_ms": _per_run(latency),
+        "kafka_hop_ms": _per_run(result.hop_ms),
         "rss_mb": [(done, round(mb, 1)) for done, mb in result.rss_mb],
         "rss_growth": round(result.rss_growth, 3),
     }
@@ -236,6 +230,14 @@ def score_command(
         )
     console.print(table)
     console.print(f"report: {target}")
+
+
+def _per_run(figures: dict[tuple[str, str], dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Latency figures keyed ``"<service> <delivery>"``, rounded, for the JSON report."""
+    return {
+        f"{service} {delivery}": {k: round(v, 2) for k, v in run.items()}
+        for (service, delivery), run in figures.items()
+    }
 
 
 @bench_app.command("learn")

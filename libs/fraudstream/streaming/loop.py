@@ -156,6 +156,11 @@ class LoopConfig:
     #: Fenced twice within this many seconds: another process holds the transactional id.
     fence_window_s: float = 60.0
 
+    @property
+    def transactional(self) -> bool:
+        """Whether each batch runs in a Kafka transaction (exactly-once)."""
+        return self.delivery is Delivery.EXACTLY_ONCE
+
 
 class LoopMetrics:
     """The loop's own Prometheus metrics (services add theirs)."""
@@ -319,24 +324,24 @@ class StreamLoop:
     def _connect(self, stop: threading.Event) -> tuple[KafkaConsumer, KafkaProducer] | None:
         """Clients, retried with backoff while Kafka is unavailable."""
         config = self._config
-        transactional = config.delivery is Delivery.EXACTLY_ONCE
+        transactions = (
+            {
+                "transactional_id": config.transactional_id,
+                "transaction_timeout_ms": config.transaction_timeout_ms,
+            }
+            if config.transactional
+            else {}
+        )
         while not stop.is_set():
             try:
-                if transactional:
-                    producer = build_producer(
-                        self._kafka,
-                        transactional_id=config.transactional_id,
-                        transaction_timeout_ms=config.transaction_timeout_ms,
-                        linger_ms=config.linger_ms,
-                        retry_backoff_ms=config.retry_backoff_ms,
-                    )
+                producer = build_producer(
+                    self._kafka,
+                    linger_ms=config.linger_ms,
+                    retry_backoff_ms=config.retry_backoff_ms,
+                    **transactions,
+                )
+                if config.transactional:
                     producer.init_transactions()
-                else:
-                    producer = build_producer(
-                        self._kafka,
-                        linger_ms=config.linger_ms,
-                        retry_backoff_ms=config.retry_backoff_ms,
-                    )
                 consumer = self._consumer()
             except (KafkaError, ServiceUnavailableError) as exc:
                 self._health.down("kafka", str(exc))
@@ -403,7 +408,7 @@ class StreamLoop:
                 for tp, records in polled.items()
             },
         )
-        transactional = self._config.delivery is Delivery.EXACTLY_ONCE
+        transactional = self._config.transactional
         try:
             deliver = self._in_transaction if transactional else self._at_least_once
             result = deliver(batch)
