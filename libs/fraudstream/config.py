@@ -180,7 +180,12 @@ class ScorerSettings(BaseSettings):
     alert_budget_per_day: int | None = Field(
         None, ge=1, description="At most this many alerts per event-time day (unset: no cap)."
     )
-    max_poll_records: int = Field(500, ge=1, description="Records per batch.")
+    max_poll_records: int = Field(
+        2000,
+        ge=1,
+        description="Records per batch at most; a backlog is worked off in batches this "
+        "big, while a stream at a steady rate gives smaller ones.",
+    )
     delivery: Literal["exactly-once", "at-least-once"] = Field(
         "exactly-once",
         description="Kafka transactions per batch, or flush then commit: lower latency, "
