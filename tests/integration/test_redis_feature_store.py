@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -15,26 +12,11 @@ from fraudstream.features.redis_store import (
     FeatureStoreError,
     FeatureStoreUnavailableError,
     RedisFeatureStore,
-    delete_prefix,
 )
 from fraudstream.features.store import FeatureRequest
 from fraudstream.testing.scorer import free_port
 
 T0 = 1_712_000_000_000
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
-    prefix = f"test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    delete_prefix(client, prefix)
 
 
 def test_unreachable_redis_is_a_typed_error_not_empty_features() -> None:

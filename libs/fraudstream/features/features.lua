@@ -5,12 +5,16 @@
 --
 -- KEYS: none; key names are built here from the prefix and entity ids, so the script
 --   needs a single Redis (see docs/features.md on Redis Cluster).
--- ARGV: 15 settings, then 5 per transaction: event time (ms), id, amount (cents),
---   card id, merchant id ('' when there is none).
+-- ARGV: 15 settings, then the batch as one MessagePack array holding, per transaction,
+--   the array [id, event time (ms), amount (cents), card id, merchant id] (ids nil
+--   when there is none): one argument instead of five per transaction.
 --   1 card horizon  2 merchant horizon  3 lateness  4 cap  5 key ttl  6 label delay
 --   7-10 card windows  11-13 merchant windows (all in ms)  14 key prefix
 --   15 mode: '1' records the batch; '0' is read-only: each transaction gets the
 --   features recording it alone would give it now, and nothing is written.
+-- Returns one string: every value as a little-endian 64-bit float (all are whole
+--   numbers below 2^53, so exact), RAW_COLUMNS per transaction, then the count of
+--   transactions the cap dropped. The caller reads it as an array without parsing.
 -- Card hash fields: c:<id> / s:<id> running count / cents up to and including <id>
 --   in event-time order; _c / _s the same at the latest one; _bc / _bs at the last
 --   removed one; _max / _min the latest and oldest kept event time; _n how many are kept.
@@ -28,8 +32,7 @@ local card_windows = {tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), t
 local merchant_windows = {tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])}
 local prefix = ARGV[14]
 local recording = ARGV[15] == '1'
-local SETTINGS = 15
-local PER_TX = 5
+local batch = cmsgpack.unpack(ARGV[16])
 
 local DUPLICATE, LATE = 1, 2
 
@@ -382,13 +385,24 @@ local function merchant_read_only(tkey, hkey, fkey, t, id, out)
   return flags
 end
 
+-- whole numbers as little-endian doubles, packed a thousand at a time (Lua's stack
+-- bounds how many values one call can take)
+local function packed(values)
+  local chunks = {}
+  for first = 1, #values, 1000 do
+    local last = math.min(#values, first + 999)
+    chunks[#chunks + 1] = struct.pack('<' .. string.rep('d', last - first + 1),
+      unpack(values, first, last))
+  end
+  return table.concat(chunks)
+end
+
 local out = {}
 local capped_total = 0
-local n = (#ARGV - SETTINGS) / PER_TX
-for i = 0, n - 1 do
-  local at = SETTINGS + i * PER_TX
-  local t, id, cents = tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
-  local card, merchant = ARGV[at + 4], ARGV[at + 5]
+for i = 1, #batch do
+  local tx = batch[i]
+  local id, t, cents = tx[1], tx[2], tx[3]
+  local card, merchant = tx[4] or '', tx[5] or ''
   local flags_at = #out + 1
   out[flags_at] = 0
   local flags, capped = 0, 0
@@ -419,4 +433,4 @@ for i = 0, n - 1 do
   out[flags_at] = flags
 end
 out[#out + 1] = capped_total
-return out
+return packed(out)

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
+import msgspec
 import numpy as np
 import redis
 from redis.commands.core import Script
@@ -37,6 +38,7 @@ from fraudstream.features.store import (
 from fraudstream.redis_client import build_redis
 
 _SCRIPTS: Final = resources.files("fraudstream.features")
+_msgpack: Final = msgspec.msgpack.Encoder()
 
 
 class FeatureStoreError(FraudstreamError):
@@ -139,33 +141,32 @@ class RedisFeatureStore:
         raw = self._call(self._process, [], self._args(requests, record=record))
         return self._assembled(requests, raw)
 
-    def _args(self, requests: Sequence[FeatureRequest], *, record: bool) -> list[int | str]:
-        """The script's arguments for a batch (the layout is at the top of features.lua)."""
-        args: list[int | str] = [*self._settings_args, "1" if record else "0"]
-        for r in requests:
-            args += (r.event_ms, r.transaction_id, r.cents, r.card_id or "", r.merchant_id or "")
-        return args
+    def _args(self, requests: Sequence[FeatureRequest], *, record: bool) -> list[int | str | bytes]:
+        """The script's arguments for a batch (the layout is at the top of features.lua):
+        the settings, the mode, then the whole batch as one MessagePack argument."""
+        return [*self._settings_args, "1" if record else "0", _msgpack.encode(requests)]
 
-    def _assembled(self, requests: Sequence[FeatureRequest], raw: list[int]) -> FeatureBatch:
-        """Features from the script's answer; its last value counts capped transactions."""
-        self.capped_events += int(raw[-1])
-        return assemble(requests, np.asarray(raw[:-1], dtype=np.int64))
+    def _assembled(self, requests: Sequence[FeatureRequest], raw: bytes) -> FeatureBatch:
+        """Features from the script's answer (packed doubles); its last value counts
+        the transactions the cap dropped."""
+        values = np.frombuffer(raw, dtype="<f8")
+        self.capped_events += int(values[-1])
+        return assemble(requests, values[:-1])
 
     def report_frauds(self, reports: Sequence[FraudReport]) -> None:
         """Add the frauds to their merchants' fraud sets (one round trip)."""
         if not reports:
             return
         keys: list[str] = []
-        args: list[int | str] = [self._config.merchant_horizon_ms, self._config.key_ttl_ms]
+        args: list[int | str | bytes] = [self._config.merchant_horizon_ms, self._config.key_ttl_ms]
         for r in reports:
             keys += self._merchant_keys(r.merchant_id)
             args += (r.event_ms, r.transaction_id)
         self._call(self._report, keys, args)
 
-    def _call(self, script: Script, keys: list[str], args: list[int | str]) -> list[int]:
+    def _call(self, script: Script, keys: list[str], args: Sequence[int | str | bytes]) -> Any:
         with _store_errors():
-            result = script(keys=keys, args=args)
-        return result if isinstance(result, list) else [result]
+            return script(keys=keys, args=args)
 
     def ping(self) -> bool:
         """True when Redis answers (for readiness checks)."""

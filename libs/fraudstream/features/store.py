@@ -14,6 +14,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+import msgspec
 import numpy as np
 import pandas as pd
 
@@ -45,9 +46,12 @@ _N_CARD = len(CARD_WINDOWS)
 _N_MERCHANT = len(MERCHANT_WINDOWS)
 
 
-@dataclass(frozen=True)
-class FeatureRequest:
-    """What the store needs to know of one transaction."""
+class FeatureRequest(msgspec.Struct, frozen=True, array_like=True):
+    """What the store needs to know of one transaction.
+
+    A msgspec struct, encoded as an array in field order: that is how the Redis store
+    hands a batch to its script (one MessagePack argument, see features.lua).
+    """
 
     transaction_id: str
     event_ms: int

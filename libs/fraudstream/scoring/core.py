@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from functools import cached_property
 from typing import Final
 
@@ -130,8 +129,7 @@ class ScoringCore:
         except Exception as exc:  # a snapshot that loads but cannot score: drop it
             model = self.models.reject(model, exc)
             scores = model.score(inputs)
-        days = [tx.event_time.astimezone(UTC).date().isoformat() for tx in txs]
-        alerts = self.decider.decide(scores, days)
+        alerts = self.decider.decide(scores, [tx.event_time for tx in txs])
         shadow, shadow_scores = self._shadow(inputs)
         return ScoredBatch(
             transactions=txs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Final
 
 import numpy as np
@@ -46,14 +47,14 @@ class Decider:
         self._prefix = prefix
         self._reserve = client.register_script(_RESERVE) if client is not None else None
 
-    def decide(self, scores: np.ndarray, days: Sequence[str]) -> np.ndarray:
-        """Which of the batch's transactions alert (``days``: their event dates)."""
+    def decide(self, scores: np.ndarray, event_times: Sequence[datetime]) -> np.ndarray:
+        """Which of the batch's transactions alert (``event_times``: theirs, aware)."""
         candidates = scores >= self.threshold
         if self.budget_per_day is None or self._reserve is None or not candidates.any():
             return candidates
         by_day: dict[str, list[int]] = defaultdict(list)
         for index in np.flatnonzero(candidates).tolist():
-            by_day[days[index]].append(index)
+            by_day[event_times[index].astimezone(UTC).date().isoformat()].append(index)
         alerts = np.zeros(len(scores), dtype=bool)
         for day, indices in by_day.items():
             granted = int(
