@@ -30,7 +30,9 @@ Failures:
 - a Kafka error while producing or committing: the transaction is aborted, the
   consumer rewound, and the batch retried the same way. A send the broker rejects
   (a record over the topic's size limit) is one: before committing, the producer is
-  flushed and every send of the batch checked, in both deliveries;
+  flushed and every send of the batch checked, in both deliveries. At-least-once,
+  the retry gets a new producer: kafka-python 3.0.12 leaves an idempotent producer
+  unusable for good after any non-retriable error (a transactional one only aborts);
 - the group no longer knows this member (``CommitFailedError``: unknown member id or
   stale generation, e.g. after a broker restart or a stall longer than the session):
   the transaction is aborted and the consumer replaced by a new member, which resumes
@@ -58,7 +60,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
@@ -160,6 +162,17 @@ class LoopConfig:
     def transactional(self) -> bool:
         """Whether each batch runs in a Kafka transaction (exactly-once)."""
         return self.delivery is Delivery.EXACTLY_ONCE
+
+
+class _Then(StrEnum):
+    """What the loop does after a batch: go on, or first replace a client."""
+
+    NEXT = "next"
+    NEW_CONSUMER = "new consumer"
+    NEW_PRODUCER = "new producer"
+
+
+_Client = TypeVar("_Client", KafkaConsumer, KafkaProducer)
 
 
 class LoopMetrics:
@@ -315,18 +328,54 @@ class StreamLoop:
         try:
             while not stop.is_set():
                 polled = consumer.poll(timeout_ms=self._config.poll_timeout_ms)
-                if polled and not self._process(consumer, producer, polled, stop):
+                if not polled:
+                    continue
+                then = self._process(consumer, producer, polled, stop)
+                if then is _Then.NEW_CONSUMER:
                     consumer.close(autocommit=False)
-                    replaced = self._rejoin(stop)
-                    if replaced is None:
+                    new_consumer = self._until_made(self._consumer, stop)
+                    if new_consumer is None:
                         return
-                    consumer = replaced
+                    consumer = new_consumer
+                elif then is _Then.NEW_PRODUCER:
+                    producer.close(timeout=10)
+                    new_producer = self._until_made(self._producer, stop)
+                    if new_producer is None:
+                        return
+                    producer = new_producer
         finally:
             consumer.close(autocommit=False)
             producer.close(timeout=10)
 
     def _connect(self, stop: threading.Event) -> tuple[KafkaConsumer, KafkaProducer] | None:
         """Clients, retried with backoff while Kafka is unavailable."""
+        producer = self._until_made(self._producer, stop)
+        if producer is None:
+            return None
+        consumer = self._until_made(self._consumer, stop)
+        if consumer is None:
+            producer.close(timeout=10)
+            return None
+        return consumer, producer
+
+    def _until_made(self, make: Callable[[], _Client], stop: threading.Event) -> _Client | None:
+        """``make()``, retried with backoff while Kafka is unavailable (None: stopped)."""
+        while not stop.is_set():
+            try:
+                client = make()
+            except (KafkaError, ServiceUnavailableError) as exc:
+                self._health.down("kafka", str(exc))
+                log.warning("kafka unavailable, retrying", error=str(exc))
+                self._backoff.wait(stop)
+                continue
+            self._health.up("kafka")
+            self._backoff.reset()
+            return client
+        return None
+
+    def _producer(self) -> KafkaProducer:
+        """The producer of the loop's delivery; transactional, its transactions
+        initialised (raises KafkaError)."""
         config = self._config
         transactions = (
             {
@@ -336,37 +385,19 @@ class StreamLoop:
             if config.transactional
             else {}
         )
-        while not stop.is_set():
+        producer = build_producer(
+            self._kafka,
+            linger_ms=config.linger_ms,
+            retry_backoff_ms=config.retry_backoff_ms,
+            **transactions,
+        )
+        if config.transactional:
             try:
-                producer = build_producer(
-                    self._kafka,
-                    linger_ms=config.linger_ms,
-                    retry_backoff_ms=config.retry_backoff_ms,
-                    **transactions,
-                )
-                if config.transactional:
-                    producer.init_transactions()
-                consumer = self._consumer()
-            except (KafkaError, ServiceUnavailableError) as exc:
-                self._health.down("kafka", str(exc))
-                log.warning("kafka unavailable, retrying", error=str(exc))
-                self._backoff.wait(stop)
-                continue
-            self._health.up("kafka")
-            self._backoff.reset()
-            return consumer, producer
-        return None
-
-    def _rejoin(self, stop: threading.Event) -> KafkaConsumer | None:
-        """A new consumer (a new group member), retried while Kafka is unavailable."""
-        while not stop.is_set():
-            try:
-                return self._consumer()
-            except KafkaError as exc:
-                self._health.down("kafka", str(exc))
-                log.warning("kafka unavailable, retrying", error=str(exc))
-                self._backoff.wait(stop)
-        return None
+                producer.init_transactions()
+            except KafkaError:
+                producer.close(timeout=10)
+                raise
+        return producer
 
     def _consumer(self) -> KafkaConsumer:
         """A read_committed consumer subscribed to the topics (raises KafkaError)."""
@@ -400,8 +431,8 @@ class StreamLoop:
         producer: KafkaProducer,
         polled: dict[TopicPartition, list[ConsumerRecord]],
         stop: threading.Event,
-    ) -> bool:
-        """Process and commit one batch; False when the consumer must be replaced."""
+    ) -> _Then:
+        """Process and commit one batch (or rewind it); say which client to replace."""
         started = time.perf_counter()
         batch = _Batch(
             consumer,
@@ -421,16 +452,17 @@ class StreamLoop:
         except ServiceUnavailableError as exc:
             _undo(producer, transactional)
             self._retry(consumer, polled, "dependency", exc, stop)
-            return True
+            return _Then.NEXT
         except CommitFailedError as exc:  # this member is not (or no longer) in the group
             _undo(producer, transactional)
             self._metrics.retry("rejoin")
             log.warning("group membership lost, rejoining", error=str(exc))
-            return False
+            return _Then.NEW_CONSUMER
         except KafkaError as exc:
             _undo(producer, transactional)
             self._retry(consumer, polled, "kafka", exc, stop)
-            return True
+            # an idempotent producer may be dead for good (see the module's docstring)
+            return _Then.NEXT if transactional else _Then.NEW_PRODUCER
         self._health.up("kafka")
         self._backoff.reset()
         metrics = self._metrics
@@ -442,7 +474,7 @@ class StreamLoop:
         metrics.lag.set(self._lag.update(consumer, polled))
         if result.after_commit is not None:
             result.after_commit()
-        return True
+        return _Then.NEXT
 
     def _in_transaction(self, batch: _Batch) -> StepResult:
         """Exactly-once: the step's records and the offsets in one transaction."""
