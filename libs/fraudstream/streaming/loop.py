@@ -356,21 +356,23 @@ class StreamLoop:
         if consumer is None:
             producer.close(timeout=10)
             return None
+        self._health.up("kafka")
+        self._backoff.reset()
         return consumer, producer
 
     def _until_made(self, make: Callable[[], _Client], stop: threading.Event) -> _Client | None:
-        """``make()``, retried with backoff while Kafka is unavailable (None: stopped)."""
+        """``make()``, retried with backoff while Kafka is unavailable (None: stopped).
+
+        Readiness and the backoff are left as they are: a client replaced after a
+        failed batch says nothing of the batch's next try, only a commit does.
+        """
         while not stop.is_set():
             try:
-                client = make()
+                return make()
             except (KafkaError, ServiceUnavailableError) as exc:
                 self._health.down("kafka", str(exc))
                 log.warning("kafka unavailable, retrying", error=str(exc))
                 self._backoff.wait(stop)
-                continue
-            self._health.up("kafka")
-            self._backoff.reset()
-            return client
         return None
 
     def _producer(self) -> KafkaProducer:
