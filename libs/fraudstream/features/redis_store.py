@@ -158,7 +158,7 @@ class RedisFeatureStore:
         if not reports:
             return
         keys: list[str] = []
-        args: list[int | str | bytes] = [self._config.merchant_horizon_ms, self._config.key_ttl_ms]
+        args: list[int | str] = [self._config.merchant_horizon_ms, self._config.key_ttl_ms]
         for r in reports:
             keys += self._merchant_keys(r.merchant_id)
             args += (r.event_ms, r.transaction_id)
