@@ -9,7 +9,8 @@ sent in the first ``WARMUP_S`` seconds (the service's first batches pay for its 
 imports and new connections). On a second line it prints the same for the input
 records themselves: the time from their timestamp to the probe reading them, the
 plain produce-to-consume hop on this machine during the run, which no service
-reading the input can beat. It prints ``ready`` once it has its partitions.
+reading the input can beat. It prints ``ready`` once it has its partitions. With
+``OUTPUT`` the same topic as ``INPUT`` both lines measure that hop alone.
 
 Being its own process keeps the measurement off the load generator's interpreter
 lock: measured in the generator's process, the probe's fetches waited behind the
@@ -62,9 +63,10 @@ def measure(
     inputs_read: dict[str, float] = {}
     arrived: dict[str, float] = {}
     try:
-        for topic in (input_topic, output_topic):
+        topics = list(dict.fromkeys((input_topic, output_topic)))
+        for topic in topics:
             wait_for_partitions(consumer, topic, kafka.request_timeout_ms / 1000)
-        consumer.subscribe([input_topic, output_topic])
+        consumer.subscribe(topics)
         deadline = time.monotonic() + TIMEOUT_S
         ready = False
         while len(arrived) < expected and time.monotonic() < deadline:
@@ -76,7 +78,7 @@ def measure(
                     if tp.topic == input_topic:
                         sent[transaction_id] = record.timestamp
                         inputs_read[transaction_id] = now_ms
-                    else:
+                    if tp.topic == output_topic:
                         arrived[transaction_id] = now_ms
             if not ready and consumer.assignment():
                 print("ready", flush=True)

@@ -3,7 +3,10 @@
 In the order it runs:
 
 1. The simulated month is replayed (``--max``, no labels) into a fresh topic.
-2. Latency: a ``fraudstream score`` process runs while the replay offers 2,000
+2. Latency: first the replay offers 2,000 transactions a second with no service
+   running, and the probe times the input records alone: one produce-to-consume
+   hop, the floor (a service's result takes two hops and its work). Then a
+   ``fraudstream score`` process runs while the replay offers 2,000
    transactions a second; a probe process (:mod:`fraudstream.bench.probe`) records,
    per transaction, the time from the input record's Kafka timestamp to its result
    being readable with ``read_committed`` (an HDR histogram). Then the same for a
@@ -84,6 +87,8 @@ class ScoreBenchResult:
     latency_ms: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     #: The same for the input records reaching the probe, during each run.
     hop_ms: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    #: The same with no service running: one produce-to-consume hop, the floor.
+    hop_alone_ms: dict[str, float] = field(default_factory=dict)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)
 
     @property
@@ -144,7 +149,8 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
             base, path, ReplayOptions(pace=Pace("max"), label_fraction=0.0)
         ).transactions_sent
         result = ScoreBenchResult(transactions=total)
-        # latency before throughput (see the module's docstring)
+        # latency before throughput (see the module's docstring); the hop alone first
+        result.latency_rate, result.hop_alone_ms, _ = _latency(settings, path, None)
         for run in LATENCY_RUNS:
             service, delivery = run
             latency = _latency(with_delivery(settings, delivery), path, service)
@@ -209,18 +215,20 @@ _SERVICES = {
 def _latency(
     settings: Settings,
     path: Path,
-    service: str,
+    service: str | None,
     rate: float = 2_000.0,
     seconds: float = 20.0,
     warmup_s: float = 2.0,
 ) -> tuple[float, dict[str, float], dict[str, float]]:
     """Latency percentiles (ms) of ``service`` while the replay offers ``rate`` tx/s,
     leaving out the first ``warmup_s`` seconds; then those of the input records
-    reaching the probe (the produce-to-consume hop)."""
+    reaching the probe (the produce-to-consume hop). With no service, the probe
+    reads only the input: both are the hop with nothing else running."""
     run = uuid.uuid4().hex[:8]
     topics = unique_topics(settings, "bench-latency")
     kafka = topics.kafka
-    output = kafka.scored_topic if service == "scorer" else output_topic(topics)
+    outputs = {None: kafka.transactions_topic, "scorer": kafka.scored_topic}
+    output = outputs.get(service, output_topic(topics))
     ensure_topics(kafka, [*kafka.topics, output])
     expected = int(rate * (warmup_s + seconds))
     probe = subprocess.Popen(
@@ -238,11 +246,14 @@ def _latency(
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    process = start_scorer(settings, topics, run, module=_SERVICES[service])
+    process = None
+    if service is not None:
+        process = start_scorer(settings, topics, run, module=_SERVICES[service])
     try:
         if probe.stdout is None or probe.stdout.readline().strip() != "ready":
             raise RuntimeError("the latency probe did not start")
-        wait_ready(process, topics, run)
+        if process is not None:
+            wait_ready(process, topics, run)
         report = replay(
             topics, path, ReplayOptions(pace=Pace("rate", rate), limit=expected, label_fraction=0.0)
         )
@@ -251,7 +262,10 @@ def _latency(
         if probe.poll() is None:
             probe.kill()
             probe.wait()
-        stop_scorer(process, settings, run, topics)
+        if process is not None:
+            stop_scorer(process, settings, run, topics)
+        else:
+            delete_topics(settings.kafka, bench_topics(topics))
     results, inputs = (HdrHistogram.decode(line.encode()) for line in encoded.split())
     return report.rate, percentiles_ms(results), percentiles_ms(inputs)
 

@@ -189,6 +189,7 @@ def score_command(
         "latency_offered_tx_per_s": round(result.latency_rate),
         "latency_ms": _per_run(latency),
         "kafka_hop_ms": _per_run(result.hop_ms),
+        "kafka_hop_alone_ms": {k: round(v, 2) for k, v in result.hop_alone_ms.items()},
         "rss_mb": [(done, round(mb, 1)) for done, mb in result.rss_mb],
         "rss_growth": round(result.rss_growth, 3),
     }
@@ -212,6 +213,13 @@ def score_command(
             " / ".join(f"{v:.0f}" for v in run.cpu_us.values()) + " µs",
             "",
         )
+    alone = result.hop_alone_ms
+    table.add_row(
+        f"the hop alone at {result.latency_rate:,.0f} tx/s offered, no service running "
+        "(replay -> Kafka -> a consumer): p50 / p99 / max",
+        " / ".join(f"{alone.get(k, 0.0):.1f}" for k in ("p50", "p99", "max")) + " ms",
+        "",
+    )
     for (service, delivery), figures_ms in latency.items():
         name = "pass-through" if service == "passthrough" else service
         hop = result.hop_ms.get((service, delivery), {})
