@@ -450,20 +450,28 @@ def test_stopping_the_scorer_mid_stream_loses_and_duplicates_nothing(
     kafka = settings.kafka
     with TopicWatcher(kafka.servers, kafka.scored_topic) as watcher:
         first = scorer_processes(settings)
-        # 10 s of feed: the scorer must be past 2,000 while it still runs, also when
-        # its start-up is slowed by a busy machine (at 4,000/s it once was not)
+        # 20 s of feed: the scorer must be past 2,000 while it still runs, also when
+        # its start-up is slowed by a busy machine (at 4,000/s it once was not, and
+        # at 2,000/s once not after waiting for its first commit)
         feed = ReplayThread(
             settings,
             path,
-            ReplayOptions(pace=Pace("rate", 2_000.0), limit=total, label_fraction=0.0),
+            ReplayOptions(pace=Pace("rate", 1_000.0), limit=total, label_fraction=0.0),
         )
         assert watcher.wait_for(2_000, 60, check=first.check) >= 2_000
+        # at-least-once shows a batch's results before it commits its offsets, and one
+        # batch can hold 2,000 records: stop only once a batch has committed
+        group = settings.scorer.group_id
+        assert wait_until(
+            lambda: committed_offsets(kafka.servers, group, kafka.transactions_topic) > 0,
+            30,
+            check=first.check,
+        )
         mid_stream = feed.running
         first.send_signal(stop_signal)
         code = first.wait(30)
         assert code == (0 if stop_signal == signal.SIGTERM else -signal.SIGKILL), first.log_tail()
         scored_by_first = watcher.settle(quiet_s=1.0)
-        group = settings.scorer.group_id
         committed_by_first = committed_offsets(kafka.servers, group, kafka.transactions_topic)
 
         second = scorer_processes(settings)  # same group, same instance id
