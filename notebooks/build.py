@@ -61,7 +61,7 @@ print(f"small data: {SMALL}")
 
 PROTOCOL = code('''
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.learning.prequential import served_features
+from fraudstream.features.served import served_features
 
 # The time-ordered protocol: a burn-in (windows fill up), a training window, a gap as
 # long as the label delay (those labels are not known yet when the model is trained),
@@ -234,7 +234,7 @@ labels to count): scenario 2 shows in the terminal's recent *known* fraud share,
 scenario 3 in the amount over the card's own mean, scenario 1 in the amount alone.
 """),
     code("""
-from fraudstream.learning.prequential import served_features
+from fraudstream.features.served import served_features
 
 features = served_features(frame, timedelta(days=7))
 columns = ["amount", "card_amount_over_mean_30d", "merchant_fraud_share_7d", "card_tx_count_1d"]
@@ -304,7 +304,7 @@ scorer serves; protocol: time-ordered, with the label delay (see the set-up cell
 - **always genuine**: the model accuracy loves;
 - **amount rule**: alert above the 99th percentile of the training amounts;
 - **cold-start rule**: the hand-set logistic score the scorer uses before any model is
-  learned (`fraudstream.scoring.model.ColdStartModel`, docs/scoring.md);
+  learned (`fraudstream.models.ColdStartModel`, docs/scoring.md);
 - **logistic regression**: standardised, trained on the training window's labels.
 """),
     code("""
@@ -312,7 +312,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fraudstream.scoring.model import ColdStartModel
+from fraudstream.models import ColdStartModel
 
 amount_cut = float(np.quantile(X.loc[train, "amount"], 0.99))
 logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1_000))

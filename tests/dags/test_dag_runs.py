@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.registry.events import ModelEvent
+from fraudstream.schemas import ModelEvent
 from fraudstream.testing.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]

@@ -20,8 +20,7 @@ import msgspec
 import pytest
 
 from fraudstream.config import Settings
-from fraudstream.schemas import encode
-from fraudstream.scoring.records import ScoredTransaction
+from fraudstream.schemas import ScoredTransaction, encode
 from fraudstream.testing.api import ApiServer
 from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
 from fraudstream.testing.scorer import (

@@ -20,12 +20,11 @@ from fraudstream.archive.service import run_archiver
 from fraudstream.archive.store import read_labels, read_scored
 from fraudstream.config import Settings
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.features.served import served_features
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.kafka.producer import build_producer
-from fraudstream.learning.prequential import served_features
-from fraudstream.schemas import Label, encode
-from fraudstream.scoring.records import ScoredTransaction, encoder
-from fraudstream.scoring.xgb import XGBoostModel
+from fraudstream.models.xgb import XGBoostModel
+from fraudstream.schemas import Label, ScoredTransaction, encode, encoder
 from fraudstream.testing.kafka import unique_topics
 from fraudstream.testing.scorer import committed_offsets, free_port, http_get, wait_until
 from fraudstream.training.pipeline import run_all

@@ -19,14 +19,13 @@ from fraudstream.archive.offline import write_archive_from_frame
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.learning.prequential import served_features
+from fraudstream.features.served import served_features
+from fraudstream.promotion.aliases import PromotionError, promote
+from fraudstream.promotion.compare import compare_and_promote, training_cutoff
 from fraudstream.registry.client import Registry
-from fraudstream.registry.compare import compare_and_promote, training_cutoff
-from fraudstream.registry.events import ModelEvent
-from fraudstream.registry.promotion import PromotionError, promote
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
-from fraudstream.scoring.records import ScoredTransaction
+from fraudstream.schemas import ModelEvent, ScoredTransaction
 from fraudstream.testing.kafka import read_topic
 from fraudstream.testing.scorer import ScorerThread, TopicWatcher
 from fraudstream.training.pipeline import run_all

@@ -26,11 +26,11 @@ from fraudstream.learning.learner import LearnerState, StateStore, quality
 from fraudstream.learning.models import MODEL_CHOICES
 from fraudstream.learning.service import run_learner
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
+from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
-from fraudstream.scoring.records import ScoredTransaction
-from fraudstream.scoring.snapshots import SnapshotStore
+from fraudstream.schemas import ScoredTransaction
 from fraudstream.testing.scorer import (
     ScorerThread,
     TopicWatcher,

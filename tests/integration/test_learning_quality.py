@@ -25,12 +25,11 @@ from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.evaluation.measures import average_precision
 from fraudstream.learning.learner import StateStore
 from fraudstream.learning.service import run_learner
+from fraudstream.models import ColdStartModel
 from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
-from fraudstream.schemas import Label
-from fraudstream.scoring.model import ColdStartModel
-from fraudstream.scoring.records import ScoredTransaction
+from fraudstream.schemas import Label, ScoredTransaction
 from fraudstream.testing.kafka import read_topic
 from fraudstream.testing.scorer import (
     ScorerThread,

@@ -21,7 +21,8 @@ import pytest
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.monitoring.drift import build_reference, save_reference
+from fraudstream.evaluation.drift import build_reference
+from fraudstream.monitoring.drift import save_reference
 from fraudstream.monitoring.panels import render_dashboard
 from fraudstream.processes import stop_process
 from fraudstream.redis_client import build_redis

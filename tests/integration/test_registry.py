@@ -10,9 +10,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from fraudstream.config import Settings
+from fraudstream.promotion.aliases import PromotionError, promote, rollback
 from fraudstream.registry.client import FLAVOR_TAG, Registry
-from fraudstream.registry.events import ModelEvent
-from fraudstream.registry.promotion import PromotionError, promote, rollback
+from fraudstream.schemas import ModelEvent
 from fraudstream.testing.kafka import read_topic, unique_topics
 
 

@@ -34,8 +34,15 @@ from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.definitions import CARD_WINDOWS, FEATURE_NAMES, epoch_ms
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
-from fraudstream.schemas import MAX_RECORD_BYTES, Transaction, decode_transaction, encode
-from fraudstream.scoring.records import Alert, DeadLetter, ScoredTransaction
+from fraudstream.schemas import (
+    MAX_RECORD_BYTES,
+    Alert,
+    DeadLetter,
+    ScoredTransaction,
+    Transaction,
+    decode_transaction,
+    encode,
+)
 from fraudstream.testing.faults import ReplayThread
 from fraudstream.testing.kafka import Record, read_topic
 from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction

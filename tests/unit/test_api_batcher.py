@@ -15,7 +15,7 @@ from fraudstream.features.redis_store import FeatureStoreUnavailableError
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.core import ScoredBatch, ScoringCore
 from fraudstream.scoring.decide import Decider
-from fraudstream.scoring.snapshots import ModelHolder
+from fraudstream.scoring.holder import ModelHolder
 from fraudstream.testing.samples import sample_transaction
 
 

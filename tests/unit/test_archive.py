@@ -22,7 +22,7 @@ from fraudstream.archive.store import (
     write_rows,
 )
 from fraudstream.errors import SchemaError
-from fraudstream.scoring.records import ScoredTransaction, encoder
+from fraudstream.schemas import ScoredTransaction, encoder
 
 
 def _scored(ids: list[str], times: list[str], **extra: list[object]) -> pd.DataFrame:

@@ -10,18 +10,18 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from fraudstream.errors import ConfigError
-from fraudstream.monitoring.drift import (
+from fraudstream.evaluation.drift import (
     ACT_PSI,
     MIN_ROWS,
     WATCH_PSI,
     Bins,
-    DriftMonitor,
     build_reference,
     psi,
     reference_from_json,
     reference_to_json,
 )
-from fraudstream.scoring.model import ModelInput
+from fraudstream.models import ModelInput
+from fraudstream.monitoring.drift import DriftMonitor
 
 RNG = np.random.default_rng(7)
 TRAIN = pd.DataFrame(
@@ -67,20 +67,23 @@ def test_psi_needs_enough_rows_and_ignores_nan() -> None:
     assert result < 0.05
 
 
-def test_json_round_trip_and_numpy_histogram_style_edges() -> None:
+def test_json_round_trip_and_one_format_only() -> None:
     reference = build_reference(TRAIN)
     assert reference_from_json(reference_to_json(reference)) == reference
+    cuts = json.dumps({"x": {"edges": [1.0, 2.0], "fractions": [0.2, 0.5, 0.3]}})
+    assert reference_from_json(cuts)["x"] == Bins((1.0, 2.0), (0.2, 0.5, 0.3))
     outer = json.dumps({"x": {"edges": [0.0, 1.0, 2.0, 3.0], "fractions": [0.2, 0.5, 0.3]}})
-    assert reference_from_json(outer)["x"] == Bins((1.0, 2.0), (0.2, 0.5, 0.3))
+    with pytest.raises(ConfigError, match="one more fraction than edges"):
+        reference_from_json(outer)
 
 
 def test_the_training_pipelines_reference_is_read() -> None:
-    from fraudstream.training.drift import drift_reference
+    from fraudstream.training.trainer import _drift_reference
 
     x = TRAIN[["amount", "is_night"]].to_numpy()
     scores = RNG.beta(1, 20, len(x))
-    saved = drift_reference(x, ["amount", "is_night"], scores)
-    saved["empty"] = {"edges": [], "fractions": [], "missing": 1.0}
+    saved = _drift_reference(x, ["amount", "is_night"], scores)
+    saved["empty"] = {"edges": [], "fractions": []}
     reference = reference_from_json(json.dumps(saved))
     assert set(reference) == {"amount", "is_night", "score"}
     amount = psi(reference["amount"], TRAIN["amount"].to_numpy())

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fraudstream.scoring.snapshots import ModelHolder, SnapshotStore
+from fraudstream.models.snapshots import SnapshotStore
+from fraudstream.scoring.holder import ModelHolder
 
 
 class _CountingStore(SnapshotStore):

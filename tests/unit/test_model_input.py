@@ -10,12 +10,12 @@ import xgboost as xgb
 from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.memory_store import MemoryFeatureStore
 from fraudstream.features.store import FeatureRequest
+from fraudstream.models import ColdStartModel, ModelInput, ScoringModel
+from fraudstream.models.xgb import XGBoostModel
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.core import ScoringCore, model_input
 from fraudstream.scoring.decide import Decider
-from fraudstream.scoring.model import ColdStartModel, ModelInput, ScoringModel
-from fraudstream.scoring.snapshots import ModelHolder
-from fraudstream.scoring.xgb import XGBoostModel
+from fraudstream.scoring.holder import ModelHolder
 from fraudstream.testing.samples import sample_transaction
 
 OWN = [{}, {"V2": 1.5, "V1": -0.3}, {"V1": 2.0}, {"V3": 1.0, "V2": 0.1}]

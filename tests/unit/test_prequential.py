@@ -7,12 +7,9 @@ from datetime import timedelta
 import pytest
 
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.features.served import served_features
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
-from fraudstream.learning.prequential import (
-    prequential_scores,
-    run_prequential,
-    served_features,
-)
+from fraudstream.learning.prequential import prequential_scores, run_prequential
 
 
 @pytest.mark.slow

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraudstream.models import ColdStartModel, ScoringModel
+from fraudstream.promotion.decision import Comparison, decide
 from fraudstream.registry.client import Candidate
-from fraudstream.registry.promotion import Comparison, decide
 from fraudstream.registry.watcher import RegistryWatcher
-from fraudstream.scoring.model import ColdStartModel, ScoringModel
-from fraudstream.scoring.snapshots import ModelHolder
+from fraudstream.scoring.holder import ModelHolder
 
 
 def _comparison(champion_ap: float, challenger_ap: float, frauds: int = 10) -> Comparison:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fraudstream.errors import DataFileError
-from fraudstream.monitoring.drift import build_reference
+from fraudstream.evaluation.drift import build_reference
 from fraudstream.monitoring.report import build_report, write_report
 from fraudstream.monitoring.report_data import ReportData, _flatten, _normalise
 

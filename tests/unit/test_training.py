@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from fraudstream.archive.store import LABELS, SCORED, write_rows
 from fraudstream.errors import DataValidationError
-from fraudstream.scoring.xgb import XGBoostModel
+from fraudstream.evaluation.drift import SCORE as SCORE_KEY
+from fraudstream.models.xgb import XGBoostModel
 from fraudstream.training.dataset import Window, build_training_set, known_labels
-from fraudstream.training.drift import SCORE_KEY
 from fraudstream.training.folds import time_folds
 from fraudstream.training.trainer import TrainOptions, train_models
 from fraudstream.training.validation import Rules, validate_training_set

@@ -38,9 +38,9 @@ from fraudstream.api.models import (
 from fraudstream.api.service import ScoringService
 from fraudstream.config import Settings
 from fraudstream.errors import ConfigError, ServiceUnavailableError
+from fraudstream.models import ScoringModel
 from fraudstream.schemas import MAX_RECORD_BYTES
 from fraudstream.scoring.core import ScoredBatch
-from fraudstream.scoring.model import ScoringModel
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """What the endpoints call: the scoring core over Redis, with the model kept fresh.
 
 The model holder checks for a new snapshot at most once per
-:data:`~fraudstream.scoring.snapshots.SNAPSHOT_CHECK_S` (one Redis GET), not on every
+:data:`~fraudstream.models.snapshots.SNAPSHOT_CHECK_S` (one Redis GET), not on every
 request.
 """
 
@@ -17,13 +17,14 @@ from fraudstream.config import Settings
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import FeatureStoreError, RedisFeatureStore
+from fraudstream.models import ScoringModel
+from fraudstream.models.snapshots import SNAPSHOT_CHECK_S, SnapshotStore
 from fraudstream.redis_client import build_redis
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.core import ScoredBatch, ScoringCore
 from fraudstream.scoring.decide import Decider
-from fraudstream.scoring.model import ScoringModel
+from fraudstream.scoring.holder import ModelHolder
 from fraudstream.scoring.service import registry_watcher
-from fraudstream.scoring.snapshots import SNAPSHOT_CHECK_S, ModelHolder, SnapshotStore
 
 log = structlog.get_logger(__name__)
 

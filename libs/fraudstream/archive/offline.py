@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from fraudstream.archive.store import FEATURE_PREFIX, LABELS, SCORED, write_rows
+from fraudstream.models import ColdStartModel, ScoringModel
 from fraudstream.schemas import SCHEMA_VERSION
-from fraudstream.scoring.model import ColdStartModel, ScoringModel
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def write_archive_from_dataset(
     """Archive a dataset file, or ``days`` of simulated data when ``dataset`` is None."""
     from fraudstream.datasets import load_dataset
     from fraudstream.datasets.simulator import SimulatorConfig, simulate
-    from fraudstream.learning.prequential import served_features
+    from fraudstream.features.served import model_inputs
 
     if dataset is None:
         frame = simulate(SimulatorConfig(days=days, seed=seed))
@@ -114,7 +114,5 @@ def write_archive_from_dataset(
     else:
         loaded = load_dataset(dataset)
         frame, own = loaded.frame, loaded.feature_columns
-    features = served_features(frame, label_delay)
-    for column in own:
-        features[column] = frame[column].to_numpy()
+    features = model_inputs(frame, label_delay, own)
     return write_archive_from_frame(root, frame, features, label_delay=label_delay)

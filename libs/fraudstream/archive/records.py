@@ -1,7 +1,7 @@
 """Turn consumed JSON records into archive rows, generically.
 
 Every field of a record becomes a column, so fields added to
-:class:`~fraudstream.scoring.records.ScoredTransaction` later (such as a shadow score)
+:class:`~fraudstream.schemas.ScoredTransaction` later (such as a shadow score)
 flow into the archive without a change here. A nested object (``features``) is
 flattened into one column per entry, ``<field>.<name>``. Fields named ``*_time`` or
 ``*_at`` are RFC 3339 times and become UTC timestamps.

@@ -32,7 +32,7 @@ from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
 from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
-from fraudstream.scoring.records import ScoredTransaction
+from fraudstream.schemas import ScoredTransaction
 from fraudstream.testing.kafka import unique_topics
 from fraudstream.testing.scorer import committed_offsets
 

@@ -44,7 +44,7 @@ class TrainBench:
 def training_frame(days: int, seed: int, label_delay: timedelta, cache: Path) -> pd.DataFrame:
     """A training set of ``days`` simulated days (served features cached in ``cache``)."""
     from fraudstream.datasets.simulator import SimulatorConfig, simulate
-    from fraudstream.learning.prequential import served_features
+    from fraudstream.features.served import served_features
 
     frame = simulate(SimulatorConfig(days=days, seed=seed))
     path = cache / f"train-features-{days}d-seed{seed}.parquet"

@@ -20,8 +20,9 @@ from fraudstream.bench.score import bench_score
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import load_canonical
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.features.served import served_features
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
-from fraudstream.learning.prequential import run_prequential, served_features
+from fraudstream.learning.prequential import run_prequential
 from fraudstream.redis_client import build_redis
 
 bench_app = typer.Typer(

@@ -11,14 +11,13 @@ from rich.console import Console
 
 from fraudstream.config import Settings
 from fraudstream.errors import ServiceUnavailableError
-from fraudstream.monitoring.drift import (
+from fraudstream.evaluation.drift import (
     DEFAULT_BINS,
     build_reference,
     reference_from_json,
-    reference_key,
     reference_to_json,
-    save_reference,
 )
+from fraudstream.monitoring.drift import reference_key, save_reference
 from fraudstream.monitoring.drift_source import SIMULATED, reference_frame
 from fraudstream.redis_client import build_redis
 

@@ -9,9 +9,9 @@ from rich.console import Console
 
 from fraudstream.config import Settings
 from fraudstream.logs import configure_logging
+from fraudstream.promotion.aliases import promote as promote_version
+from fraudstream.promotion.aliases import rollback as rollback_champion
 from fraudstream.registry.client import Registry
-from fraudstream.registry.promotion import promote as promote_version
-from fraudstream.registry.promotion import rollback as rollback_champion
 
 
 def promote(

@@ -11,7 +11,8 @@ import typer
 
 from fraudstream.config import Settings
 from fraudstream.errors import ServiceUnavailableError
-from fraudstream.monitoring.drift import Reference, load_reference, reference_from_json
+from fraudstream.evaluation.drift import Reference, reference_from_json
+from fraudstream.monitoring.drift import load_reference
 from fraudstream.monitoring.report import build_report, write_report
 from fraudstream.monitoring.report_data import from_archive, from_kafka
 from fraudstream.redis_client import build_redis

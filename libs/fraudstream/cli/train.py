@@ -49,7 +49,7 @@ def train(
     console = Console()
     with console.status("extracting, validating, training, registering..."):
         if promote:
-            from fraudstream.registry.compare import compare_and_promote, training_cutoff
+            from fraudstream.promotion.compare import compare_and_promote, training_cutoff
 
             result = run_all(settings, training_cutoff(settings, when), target)
             result["promote"] = compare_and_promote(settings, when)

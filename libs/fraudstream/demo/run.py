@@ -39,11 +39,11 @@ from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.demo.embedded import EmbeddedKafka, EmbeddedRedis, free_port
 from fraudstream.kafka.admin import ensure_topics
+from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.monitoring.report import build_report, write_report
 from fraudstream.monitoring.report_data import from_kafka
 from fraudstream.redis_client import build_redis
-from fraudstream.scoring.records import Alert
-from fraudstream.scoring.snapshots import SnapshotStore
+from fraudstream.schemas import Alert
 from fraudstream.testing.kafka import read_topic
 
 HISTORY_DAYS = 21

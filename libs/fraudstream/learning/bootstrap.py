@@ -17,10 +17,10 @@ import pandas as pd
 
 from fraudstream.datasets import load_dataset
 from fraudstream.errors import ConfigError, DataFileError
+from fraudstream.features.served import model_inputs
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import LearnerState
 from fraudstream.learning.models import ModelChoice
-from fraudstream.learning.prequential import served_features
 
 
 def bootstrap_state(
@@ -31,9 +31,7 @@ def bootstrap_state(
     frame = dataset.frame[dataset.frame["event_time"] < pd.Timestamp(until)].reset_index(drop=True)
     if frame.empty:
         raise DataFileError(path, f"no transaction before {until.isoformat()}")
-    features = served_features(frame, label_delay)
-    for column in dataset.feature_columns:
-        features[column] = frame[column].to_numpy()
+    features = model_inputs(frame, label_delay, dataset.feature_columns)
     state = LearnerState(
         model_name=choice.name,
         model=choice.build(),

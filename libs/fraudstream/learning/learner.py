@@ -33,10 +33,9 @@ from fraudstream.evaluation.measures import (
 from fraudstream.features.store import FeatureStore, FraudReport
 from fraudstream.learning.join import LabelJoin, Served
 from fraudstream.learning.models import ModelChoice
-from fraudstream.schemas import decode_label
-from fraudstream.scoring.model import RiverModel
-from fraudstream.scoring.records import ScoredTransaction
-from fraudstream.scoring.snapshots import SnapshotStore
+from fraudstream.models import RiverModel
+from fraudstream.models.snapshots import SnapshotStore
+from fraudstream.schemas import ScoredTransaction, decode_label
 
 log = structlog.get_logger(__name__)
 

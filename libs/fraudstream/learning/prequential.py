@@ -18,10 +18,8 @@ import numpy as np
 import pandas as pd
 
 from fraudstream.evaluation.measures import average_precision, card_precision_at_k, roc_auc
-from fraudstream.features.definitions import FeatureConfig
-from fraudstream.features.reference import compute_features
 from fraudstream.learning.models import ModelChoice
-from fraudstream.scoring.model import ColdStartModel, RiverModel
+from fraudstream.models import ColdStartModel, RiverModel
 
 
 @dataclass(frozen=True)
@@ -33,30 +31,6 @@ class PrequentialResult:
     mean_daily_average_precision: float
     roc_auc: float
     card_precision_at_100: float
-
-
-def served_features(frame: pd.DataFrame, label_delay: timedelta) -> pd.DataFrame:
-    """Model inputs of every row of a canonical frame (sorted by event time): the online
-    features as the scorer serves them, fraud labels known ``label_delay`` later, and
-    ``amount``."""
-    frauds = frame[frame["is_fraud"] == 1]
-    known = np.searchsorted(
-        frame["event_time"].to_numpy(), (frauds["event_time"] + label_delay).to_numpy()
-    )
-    labels = pd.DataFrame(
-        {
-            "transaction_id": frauds["transaction_id"].to_numpy(),
-            "merchant_id": frauds["merchant_id"].to_numpy(),
-            "event_time": frauds["event_time"].to_numpy(),
-            "known_before": known,
-        }
-    )
-    config = FeatureConfig(label_delay_ms=int(label_delay.total_seconds() * 1000))
-    columns = ["transaction_id", "event_time", "card_id", "merchant_id", "amount"]
-    features = compute_features(frame[columns], labels, config)
-    features = features.drop(columns=["duplicate", "late"])
-    features["amount"] = frame["amount"].to_numpy()
-    return features
 
 
 def prequential_scores(

@@ -29,11 +29,11 @@ from fraudstream.learning.learner import Learner, LearnerState, StateStore
 from fraudstream.learning.metrics import LearnerMetrics, publish_quality
 from fraudstream.learning.models import MODEL_CHOICES, ModelChoice
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
+from fraudstream.models import RiverModel
+from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
 from fraudstream.redis_client import connect_redis
-from fraudstream.scoring.model import RiverModel
-from fraudstream.scoring.snapshots import SnapshotStore
 from fraudstream.signals import stop_on_signals
 
 log = structlog.get_logger(__name__)

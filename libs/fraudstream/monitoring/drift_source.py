@@ -4,7 +4,7 @@
   training helper's frame): it already has the online feature columns, and a ``score``
   column gives the score its reference too;
 - any dataset ``fraudstream data`` reads: the online features are computed the way the
-  scorer serves them (:func:`~fraudstream.learning.prequential.served_features`),
+  scorer serves them (:func:`~fraudstream.features.served.served_features`),
   plus ``amount`` and the dataset's own feature columns;
 - ``simulated``: the built-in simulator's first ``days`` days, then as a dataset.
 """
@@ -19,9 +19,9 @@ import pandas as pd
 from fraudstream.datasets import load_dataset
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import DataFileError
+from fraudstream.evaluation.drift import reference_columns
 from fraudstream.features.definitions import FEATURE_NAMES
-from fraudstream.learning.prequential import served_features
-from fraudstream.monitoring.drift import reference_columns
+from fraudstream.features.served import model_inputs, served_features
 
 SIMULATED = "simulated"
 
@@ -40,7 +40,4 @@ def reference_frame(
         if set(FEATURE_NAMES) <= set(frame.columns):
             return frame[reference_columns(frame)]
     dataset = load_dataset(path)
-    features = served_features(dataset.frame, label_delay)
-    for column in dataset.feature_columns:
-        features[column] = dataset.frame[column].to_numpy()
-    return features
+    return model_inputs(dataset.frame, label_delay, dataset.feature_columns)

@@ -24,15 +24,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from fraudstream.evaluation.drift import ACT_PSI, SCORE, WATCH_PSI, Reference, build_reference, psi
 from fraudstream.evaluation.measures import average_precision
-from fraudstream.monitoring.drift import (
-    ACT_PSI,
-    SCORE,
-    WATCH_PSI,
-    Reference,
-    build_reference,
-    psi,
-)
 from fraudstream.monitoring.report_data import ReportData
 
 #: Labelled transactions per prequential window.

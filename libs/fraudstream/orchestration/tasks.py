@@ -99,7 +99,7 @@ def extract_challenger(cutoff: str) -> Result:
     earlier), so the challenger is later compared on transactions it never saw. The
     result's ``cutoff`` is the run's; ``training_cutoff`` is the set's.
     """
-    from fraudstream.registry.compare import training_cutoff
+    from fraudstream.promotion.compare import training_cutoff
     from fraudstream.training.pipeline import parse_cutoff
 
     settings = load_settings()
@@ -198,10 +198,10 @@ def compare(registered: Result) -> Result:
     """Champion and challenger on the latest labelled window of the run's cutoff.
 
     Measuring, deciding and (when the challenger wins) moving ``champion`` are one
-    library step (:func:`fraudstream.registry.compare.compare_and_promote`), so a
+    library step (:func:`fraudstream.promotion.compare.compare_and_promote`), so a
     decision is never applied later than it was taken.
     """
-    from fraudstream.registry.compare import compare_and_promote
+    from fraudstream.promotion.compare import compare_and_promote
 
     settings = load_settings()
     decision = compare_and_promote(settings, registered["cutoff"])
@@ -248,7 +248,7 @@ def bootstrap(trained: Result) -> Result:
     With a champion already in place, the new version stays a challenger and the result
     says which version is champion: bootstrapping twice never replaces a champion.
     """
-    from fraudstream.registry.promotion import promote as promote_version
+    from fraudstream.promotion.aliases import promote as promote_version
 
     settings = load_settings()
     registry = registry_of(settings)

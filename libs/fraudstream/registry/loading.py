@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from fraudstream.models import ScoringModel
 from fraudstream.registry.client import Candidate, RegistryUnavailableError
-from fraudstream.scoring.model import ScoringModel
 
 
 class UnknownFlavorError(RegistryUnavailableError):
@@ -14,7 +14,7 @@ def load_candidate(candidate: Candidate, tracking_uri: str) -> ScoringModel | No
     """The scoring model of ``candidate``; ``None`` for a River version (the online model).
 
     XGBoost versions are downloaded from MLflow (~1 s in a fresh process) and wrapped
-    in :class:`~fraudstream.scoring.xgb.XGBoostModel` with the feature order of their
+    in :class:`~fraudstream.models.xgb.XGBoostModel` with the feature order of their
     ``fraudstream.features`` tag.
     """
     if candidate.flavor == "river":
@@ -28,7 +28,7 @@ def load_candidate(candidate: Candidate, tracking_uri: str) -> ScoringModel | No
     import mlflow.xgboost
     import xgboost as xgb
 
-    from fraudstream.scoring.xgb import XGBoostModel
+    from fraudstream.models.xgb import XGBoostModel
 
     local = mlflow.artifacts.download_artifacts(
         artifact_uri=f"models:/{candidate.name}/{candidate.version}", tracking_uri=tracking_uri

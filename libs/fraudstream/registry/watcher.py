@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import structlog
 
 from fraudstream.errors import FraudstreamError
+from fraudstream.models import ScoringModel
 from fraudstream.registry.client import Candidate, Registry
-from fraudstream.scoring.model import ScoringModel
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,7 @@ is set.
 
 >>> from fraudstream.features.memory_store import MemoryFeatureStore
 >>> from fraudstream.scoring.decide import Decider
->>> from fraudstream.scoring.snapshots import ModelHolder
+>>> from fraudstream.scoring.holder import ModelHolder
 >>> from fraudstream.testing.samples import sample_transaction
 >>> core = ScoringCore(MemoryFeatureStore(), ModelHolder(None), Decider(0.5))
 >>> scored = core.run([sample_transaction(amount=25.0), sample_transaction(amount=9_000.0)])
@@ -32,10 +32,10 @@ import numpy as np
 from fraudstream.errors import SchemaError
 from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.store import FeatureAnswers, FeatureBatch, FeatureRequest, FeatureStore
+from fraudstream.models import ModelInput, ScoringModel
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.decide import Decider
-from fraudstream.scoring.model import ModelInput, ScoringModel
-from fraudstream.scoring.snapshots import ModelHolder
+from fraudstream.scoring.holder import ModelHolder
 
 #: Model input names the core computes; a transaction's own features may not reuse them.
 RESERVED_NAMES: Final = frozenset({*FEATURE_NAMES, "amount"})

@@ -23,22 +23,23 @@ from kafka.consumer.fetcher import ConsumerRecord
 from fraudstream.errors import SchemaError
 from fraudstream.features.redis_store import FeatureStoreUnavailableError
 from fraudstream.features.store import FeatureAnswers, FeatureBatch, FeatureStore
+from fraudstream.models import ScoringModel
 from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.observability.health import Health
-from fraudstream.schemas import Transaction, decode_transaction
-from fraudstream.scoring.core import ScoringCore, check_feature_names
-from fraudstream.scoring.decide import Decider
-from fraudstream.scoring.metrics import ScorerMetrics
-from fraudstream.scoring.model import ScoringModel
-from fraudstream.scoring.records import (
+from fraudstream.schemas import (
     Alert,
     DeadLetter,
     ScoredTransaction,
+    Transaction,
     alert_id_for,
     b64,
+    decode_transaction,
     encoder,
 )
-from fraudstream.scoring.snapshots import ModelHolder
+from fraudstream.scoring.core import ScoringCore, check_feature_names
+from fraudstream.scoring.decide import Decider
+from fraudstream.scoring.holder import ModelHolder
+from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.streaming.loop import Emit, OutRecord, StepResult
 
 log = structlog.get_logger(__name__)

@@ -15,6 +15,7 @@ from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics
+from fraudstream.models.snapshots import SNAPSHOT_CHECK_S, SnapshotStore
 from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
@@ -23,9 +24,9 @@ from fraudstream.registry.client import Registry
 from fraudstream.registry.loading import load_candidate
 from fraudstream.registry.watcher import RegistryWatcher
 from fraudstream.scoring.decide import Decider
+from fraudstream.scoring.holder import ModelHolder
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
-from fraudstream.scoring.snapshots import SNAPSHOT_CHECK_S, ModelHolder, SnapshotStore
 from fraudstream.signals import stop_on_signals
 from fraudstream.streaming.loop import Backoff, Delivery, LoopConfig, LoopMetrics, StreamLoop
 

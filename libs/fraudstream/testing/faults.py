@@ -18,8 +18,7 @@ from fraudstream.config import Settings
 from fraudstream.replay.plan import ReplayOptions
 from fraudstream.replay.report import ReplayReport
 from fraudstream.replay.service import replay
-from fraudstream.schemas import decode_transaction
-from fraudstream.scoring.records import Alert, DeadLetter, ScoredTransaction
+from fraudstream.schemas import Alert, DeadLetter, ScoredTransaction, decode_transaction
 from fraudstream.testing.kafka import read_topic
 from fraudstream.testing.scorer import Counts, duplicates_and_lost
 

@@ -23,8 +23,8 @@ import pandas as pd
 import structlog
 import xgboost as xgb
 
+from fraudstream.evaluation.drift import SCORE, build_reference, reference_as_dict
 from fraudstream.training.dataset import LABEL, feature_columns, feature_names
-from fraudstream.training.drift import drift_reference
 from fraudstream.training.evaluate import mean_measures, measure
 from fraudstream.training.folds import time_folds
 from fraudstream.training.models import (
@@ -170,8 +170,14 @@ def train_models(frame: pd.DataFrame, options: TrainOptions) -> TrainingResult:
         trials=trials,
         models=models,
         last_fold=last_fold,
-        drift_reference=drift_reference(x, names, final.predict(x)),
+        drift_reference=_drift_reference(x, names, final.predict(x)),
         rows=len(frame),
         frauds=int(y.sum()),
         seconds=time.perf_counter() - started,
     )
+
+
+def _drift_reference(x: np.ndarray, names: list[str], scores: np.ndarray) -> dict[str, Any]:
+    """The drift reference of the training rows and the final model's scores, JSON-able."""
+    frame = pd.DataFrame(x, columns=names).assign(**{SCORE: scores})
+    return reference_as_dict(build_reference(frame))

@@ -1,80 +1,30 @@
-"""Champion and challenger: the decision, the alias move, and the way back.
+"""Moving the champion alias: promotion, the way back, and the event that says so.
 
-The decision is pure (:func:`decide`); :func:`promote` and :func:`rollback` move the
-``champion`` alias, keep the history of earlier champions in a registered-model tag,
-record why on the promoted version, and publish a :class:`~.events.ModelEvent`.
+:func:`promote` and :func:`rollback` move the ``champion`` alias, keep the history of
+earlier champions in a registered-model tag, record why on the promoted version, and
+publish a :class:`~fraudstream.schemas.events.ModelEvent` on the model-events topic.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import structlog
+from kafka.errors import KafkaError
 
-from fraudstream.config import Settings
-from fraudstream.errors import FraudstreamError
+from fraudstream.config import KafkaSettings, Settings
+from fraudstream.errors import FraudstreamError, ServiceUnavailableError
+from fraudstream.kafka.admin import ensure_topics
+from fraudstream.kafka.producer import build_producer
 from fraudstream.registry.client import Registry
-from fraudstream.registry.events import ModelEvent, model_event, publish_event
+from fraudstream.schemas.events import ModelEvent, model_event
+from fraudstream.schemas.outputs import encoder
 
 log = structlog.get_logger(__name__)
 
 
 class PromotionError(FraudstreamError):
     """A promotion or rollback that cannot be done (nothing to roll back to...)."""
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Champion and challenger measured on the same labelled window."""
-
-    window_start: str
-    window_end: str
-    rows: int
-    frauds: int
-    champion_version: str
-    challenger_version: str
-    champion_ap: float
-    challenger_ap: float
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether to promote, and the sentence that says why."""
-
-    promote: bool
-    reason: str
-
-    def as_dict(self, comparison: Comparison) -> dict[str, object]:
-        """The decision and its evidence, JSON-able (an Airflow XCom, a CLI report)."""
-        return {"promote": self.promote, "reason": self.reason, **asdict(comparison)}
-
-
-def decide(comparison: Comparison, margin: float) -> Decision:
-    """Promote when the challenger's AP beats the champion's by at least ``margin``.
-
-    A tie is never a win, whatever the margin; a window without frauds proves nothing.
-
-    >>> c = Comparison("2026-01-01", "2026-01-08", 1000, 9, "river-v1", "xgboost-v2", 0.50, 0.58)
-    >>> decide(c, margin=0.05).promote
-    True
-    >>> decide(c, margin=0.10).reason
-    'challenger AP 0.5800 does not beat champion AP 0.5000 by the margin 0.1000'
-    """
-    if comparison.frauds == 0:
-        return Decision(False, "no labelled fraud in the window: nothing to compare on")
-    gain = comparison.challenger_ap - comparison.champion_ap
-    if gain > 0 and gain >= margin:
-        return Decision(
-            True,
-            f"challenger AP {comparison.challenger_ap:.4f} beats champion AP "
-            f"{comparison.champion_ap:.4f} by {gain:.4f} (margin {margin:.4f})",
-        )
-    return Decision(
-        False,
-        f"challenger AP {comparison.challenger_ap:.4f} does not beat champion AP "
-        f"{comparison.champion_ap:.4f} by the margin {margin:.4f}",
-    )
 
 
 def promote(
@@ -159,3 +109,20 @@ def bootstrap_champion(settings: Settings, registry: Registry, version: str) -> 
         return {"promoted": False, "champion": current.version, "reason": "a champion exists"}
     event = promote(settings, registry, version, "bootstrap: the first champion")
     return {"promoted": True, "champion": event.version, "reason": event.reason}
+
+
+def publish_event(settings: KafkaSettings, event: ModelEvent, timeout_s: float = 30.0) -> None:
+    """Send ``event`` to the model-events topic and wait until it is acknowledged."""
+    ensure_topics(settings, [settings.model_events_topic], partitions=1)
+    producer = build_producer(settings, linger_ms=0)
+    try:
+        future = producer.send(
+            settings.model_events_topic, encoder.encode(event), key=event.model_name.encode()
+        )
+        future.get(timeout=timeout_s)
+    except KafkaError as exc:
+        raise ServiceUnavailableError(
+            f"model event not published to {settings.model_events_topic}: {exc}"
+        ) from exc
+    finally:
+        producer.close(timeout=5)

@@ -6,15 +6,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
-from kafka.errors import KafkaError
 
-from fraudstream.config import KafkaSettings
-from fraudstream.errors import ServiceUnavailableError
-from fraudstream.kafka.admin import ensure_topics
-from fraudstream.kafka.producer import build_producer
-from fraudstream.schemas import SCHEMA_VERSION
-
-encoder = msgspec.json.Encoder()
+from fraudstream.schemas.transactions import SCHEMA_VERSION
 
 
 class ModelEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,20 +45,3 @@ def model_event(
         metrics=metrics or {},
         at=datetime.now(UTC),
     )
-
-
-def publish_event(settings: KafkaSettings, event: ModelEvent, timeout_s: float = 30.0) -> None:
-    """Send ``event`` to the model-events topic and wait until it is acknowledged."""
-    ensure_topics(settings, [settings.model_events_topic], partitions=1)
-    producer = build_producer(settings, linger_ms=0)
-    try:
-        future = producer.send(
-            settings.model_events_topic, encoder.encode(event), key=event.model_name.encode()
-        )
-        future.get(timeout=timeout_s)
-    except KafkaError as exc:
-        raise ServiceUnavailableError(
-            f"model event not published to {settings.model_events_topic}: {exc}"
-        ) from exc
-    finally:
-        producer.close(timeout=5)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import msgspec
 
-from fraudstream.schemas import SCHEMA_VERSION
+from fraudstream.schemas.transactions import SCHEMA_VERSION
 
 
 class Alert(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,9 +18,10 @@ import pandas as pd
 import structlog
 
 from fraudstream.config import Settings
+from fraudstream.promotion.aliases import PromotionError, promote
+from fraudstream.promotion.decision import Comparison, Decision, decide
 from fraudstream.registry.client import Registry
 from fraudstream.registry.loading import load_candidate
-from fraudstream.registry.promotion import Comparison, Decision, PromotionError, decide, promote
 from fraudstream.training.dataset import LABEL, Window, build_training_set, feature_columns
 from fraudstream.training.dataset import feature_names as strip_prefix
 from fraudstream.training.evaluate import measure

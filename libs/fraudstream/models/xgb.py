@@ -1,4 +1,4 @@
-"""An XGBoost booster as a :class:`~fraudstream.scoring.model.ScoringModel`.
+"""An XGBoost booster as a :class:`~fraudstream.models.ScoringModel`.
 
 The booster was trained on the features in a fixed order (the model version's
 ``fraudstream.features`` tag). Scoring builds the matrix in that order from the
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import xgboost as xgb
 
-from fraudstream.scoring.model import TOP_REASONS, Features, ModelInput
+from fraudstream.models import TOP_REASONS, Features, ModelInput
 
 
 class XGBoostModel:
