@@ -50,9 +50,10 @@ help: ## List the tasks
 
 install: .venv/.synced ## Create .venv with the locked dependencies
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, and the import layers (import-linter)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 format: install ## Apply ruff fixes and formatting
 	$(RUN) ruff check --fix .

@@ -25,7 +25,7 @@ import pytest
 # spinning OpenMP threads make XGBoost ~20x slower on a busy machine
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from fraudstream.config import Settings
-from fraudstream.testing.scorer import ScorerProcess, create_topics, delete_keys, scorer_settings
+from fraudstream.harness.scorer import ScorerProcess, create_topics, delete_keys, scorer_settings
 
 HOW_TO_START = (
     "start the local services with `make services-up` and export the variables it prints, "

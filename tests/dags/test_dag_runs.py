@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.harness.kafka import read_topic
 from fraudstream.schemas import ModelEvent
-from fraudstream.testing.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 

@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from fraudstream.config import Settings
-from fraudstream.testing.kafka import unique_topics
+from fraudstream.harness.kafka import unique_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT_S = 120

@@ -21,11 +21,8 @@ from hypothesis import strategies as st
 
 from fraudstream.config import Settings
 from fraudstream.errors import SchemaError
-from fraudstream.schemas import decode_transaction, encode
-from fraudstream.scoring.core import RESERVED_NAMES
-from fraudstream.testing.faults import read_outputs
-from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction
-from fraudstream.testing.scorer import (
+from fraudstream.harness.faults import read_outputs
+from fraudstream.harness.scorer import (
     RawRecord,
     ScorerThread,
     TopicWatcher,
@@ -33,6 +30,9 @@ from fraudstream.testing.scorer import (
     metric_values,
     produce,
 )
+from fraudstream.schemas import decode_transaction, encode
+from fraudstream.scoring.core import RESERVED_NAMES
+from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

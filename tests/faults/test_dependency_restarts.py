@@ -19,9 +19,8 @@ import pytest
 from kafka.errors import KafkaError
 
 from fraudstream.config import Settings
-from fraudstream.replay.plan import Pace, ReplayOptions
-from fraudstream.testing.faults import ReplayThread, read_outputs, sent_ids, tally
-from fraudstream.testing.scorer import (
+from fraudstream.harness.faults import ReplayThread, read_outputs, sent_ids, tally
+from fraudstream.harness.scorer import (
     RedisServer,
     ScorerProcess,
     committed_offsets,
@@ -32,6 +31,7 @@ from fraudstream.testing.scorer import (
     scorer_settings,
     wait_until,
 )
+from fraudstream.replay.plan import Pace, ReplayOptions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

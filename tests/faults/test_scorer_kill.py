@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fraudstream.config import Settings
+from fraudstream.harness.faults import ReplayThread, read_outputs, sent_ids, tally
+from fraudstream.harness.scorer import ScorerProcess, committed_offsets, wait_until
 from fraudstream.replay.plan import Pace, ReplayOptions
-from fraudstream.testing.faults import ReplayThread, read_outputs, sent_ids, tally
-from fraudstream.testing.scorer import ScorerProcess, committed_offsets, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -20,10 +20,8 @@ import msgspec
 import pytest
 
 from fraudstream.config import Settings
-from fraudstream.schemas import ScoredTransaction, encode
-from fraudstream.testing.api import ApiServer
-from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
-from fraudstream.testing.scorer import (
+from fraudstream.harness.api import ApiServer
+from fraudstream.harness.scorer import (
     RawRecord,
     RedisServer,
     ScorerThread,
@@ -34,6 +32,8 @@ from fraudstream.testing.scorer import (
     produce,
     scorer_settings,
 )
+from fraudstream.schemas import ScoredTransaction, encode
+from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
 
 KEY = "test-key-" + uuid.uuid4().hex  # unique: if it shows up in logs, it came from here
 

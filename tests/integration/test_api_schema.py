@@ -18,8 +18,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection
 
 from fraudstream.config import Settings
-from fraudstream.testing.api import ApiServer
-from fraudstream.testing.scorer import delete_keys
+from fraudstream.harness.api import ApiServer
+from fraudstream.harness.scorer import delete_keys
 
 KEY = "schema-key-" + uuid.uuid4().hex
 

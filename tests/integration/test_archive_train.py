@@ -15,18 +15,18 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from fraudstream.archive.offline import write_archive_from_frame
 from fraudstream.archive.service import run_archiver
-from fraudstream.archive.store import read_labels, read_scored
 from fraudstream.config import Settings
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.served import served_features
+from fraudstream.harness.kafka import unique_topics
+from fraudstream.harness.scorer import committed_offsets, free_port, http_get, wait_until
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.kafka.producer import build_producer
+from fraudstream.lake.offline import write_archive_from_frame
+from fraudstream.lake.store import read_labels, read_scored
 from fraudstream.models.xgb import XGBoostModel
 from fraudstream.schemas import Label, ScoredTransaction, encode, encoder
-from fraudstream.testing.kafka import unique_topics
-from fraudstream.testing.scorer import committed_offsets, free_port, http_get, wait_until
 from fraudstream.training.pipeline import run_all
 from fraudstream.training.tracking import FEATURES_TAG, FLAVOR_TAG
 

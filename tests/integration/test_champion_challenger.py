@@ -15,19 +15,19 @@ import msgspec
 import pandas as pd
 import pytest
 
-from fraudstream.archive.offline import write_archive_from_frame
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.served import served_features
+from fraudstream.harness.kafka import read_topic
+from fraudstream.harness.scorer import ScorerThread, TopicWatcher
+from fraudstream.lake.offline import write_archive_from_frame
 from fraudstream.promotion.aliases import PromotionError, promote
 from fraudstream.promotion.compare import compare_and_promote, training_cutoff
 from fraudstream.registry.client import Registry
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import ModelEvent, ScoredTransaction
-from fraudstream.testing.kafka import read_topic
-from fraudstream.testing.scorer import ScorerThread, TopicWatcher
 from fraudstream.training.pipeline import run_all
 
 DAYS = 40

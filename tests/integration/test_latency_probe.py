@@ -9,9 +9,9 @@ from kafka import KafkaProducer
 
 from fraudstream.bench import probe
 from fraudstream.config import Settings
+from fraudstream.harness.kafka import unique_topics
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.schemas import Transaction, encode
-from fraudstream.testing.kafka import unique_topics
 
 
 def test_with_one_topic_both_figures_are_the_hop_alone(

@@ -21,6 +21,14 @@ from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import ConfigError
+from fraudstream.harness.scorer import (
+    ScorerThread,
+    TopicWatcher,
+    free_port,
+    learner_env,
+    scorer_env,
+    wait_until,
+)
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import LearnerState, StateStore, quality
 from fraudstream.learning.models import MODEL_CHOICES
@@ -31,14 +39,6 @@ from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import ScoredTransaction
-from fraudstream.testing.scorer import (
-    ScorerThread,
-    TopicWatcher,
-    free_port,
-    learner_env,
-    scorer_env,
-    wait_until,
-)
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.evaluation.measures import average_precision
+from fraudstream.harness.kafka import read_topic
+from fraudstream.harness.scorer import ScorerThread, TopicWatcher, learner_env, wait_until
 from fraudstream.learning.learner import StateStore
 from fraudstream.learning.service import run_learner
 from fraudstream.models import ColdStartModel
@@ -30,13 +32,6 @@ from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import Label, ScoredTransaction
-from fraudstream.testing.kafka import read_topic
-from fraudstream.testing.scorer import (
-    ScorerThread,
-    TopicWatcher,
-    learner_env,
-    wait_until,
-)
 
 
 @pytest.fixture

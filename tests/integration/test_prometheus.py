@@ -22,13 +22,7 @@ from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.evaluation.drift import build_reference
-from fraudstream.monitoring.drift import save_reference
-from fraudstream.monitoring.panels import render_dashboard
-from fraudstream.processes import stop_process
-from fraudstream.redis_client import build_redis
-from fraudstream.replay.plan import Pace, ReplayOptions
-from fraudstream.replay.service import replay
-from fraudstream.testing.prometheus import (
+from fraudstream.harness.prometheus import (
     PrometheusServer,
     QueryError,
     dashboard_expressions,
@@ -36,7 +30,7 @@ from fraudstream.testing.prometheus import (
     local_config,
     recording_rules,
 )
-from fraudstream.testing.scorer import (
+from fraudstream.harness.scorer import (
     RawRecord,
     ScorerProcess,
     free_port,
@@ -45,6 +39,12 @@ from fraudstream.testing.scorer import (
     scorer_env,
     wait_until,
 )
+from fraudstream.monitoring.drift import save_reference
+from fraudstream.monitoring.panels import render_dashboard
+from fraudstream.processes import stop_process
+from fraudstream.redis_client import build_redis
+from fraudstream.replay.plan import Pace, ReplayOptions
+from fraudstream.replay.service import replay
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 

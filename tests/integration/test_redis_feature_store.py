@@ -14,7 +14,7 @@ from fraudstream.features.redis_store import (
     RedisFeatureStore,
 )
 from fraudstream.features.store import FeatureRequest
-from fraudstream.testing.scorer import free_port
+from fraudstream.harness.scorer import free_port
 
 T0 = 1_712_000_000_000
 

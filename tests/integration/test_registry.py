@@ -10,10 +10,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from fraudstream.config import Settings
+from fraudstream.harness.kafka import read_topic, unique_topics
 from fraudstream.promotion.aliases import PromotionError, promote, rollback
 from fraudstream.registry.client import FLAVOR_TAG, Registry
 from fraudstream.schemas import ModelEvent
-from fraudstream.testing.kafka import read_topic, unique_topics
 
 
 @pytest.fixture

@@ -18,11 +18,11 @@ from fraudstream.config import Settings
 from fraudstream.datasets import load_dataset
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.harness.kafka import read_topic, unique_topics
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import decode_label, decode_transaction
 from fraudstream.testing.files import sparkov_rows, ulb_rows, write_sparkov_csv, write_ulb_csv
-from fraudstream.testing.kafka import read_topic, unique_topics
 
 
 @pytest.fixture

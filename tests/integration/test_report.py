@@ -18,16 +18,12 @@ from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.definitions import FEATURE_NAMES
+from fraudstream.harness.kafka import read_topic
+from fraudstream.harness.scorer import ScorerThread, TopicWatcher, scorer_env
 from fraudstream.monitoring.drift import load_reference
 from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
-from fraudstream.testing.kafka import read_topic
-from fraudstream.testing.scorer import (
-    ScorerThread,
-    TopicWatcher,
-    scorer_env,
-)
 
 
 @pytest.fixture

@@ -32,21 +32,9 @@ from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.definitions import CARD_WINDOWS, FEATURE_NAMES, epoch_ms
-from fraudstream.replay.plan import Pace, ReplayOptions
-from fraudstream.replay.service import replay
-from fraudstream.schemas import (
-    MAX_RECORD_BYTES,
-    Alert,
-    DeadLetter,
-    ScoredTransaction,
-    Transaction,
-    decode_transaction,
-    encode,
-)
-from fraudstream.testing.faults import ReplayThread
-from fraudstream.testing.kafka import Record, read_topic
-from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction
-from fraudstream.testing.scorer import (
+from fraudstream.harness.faults import ReplayThread
+from fraudstream.harness.kafka import Record, read_topic
+from fraudstream.harness.scorer import (
     Counts,
     RawRecord,
     RedisServer,
@@ -63,6 +51,18 @@ from fraudstream.testing.scorer import (
     wait_until,
     with_delivery,
 )
+from fraudstream.replay.plan import Pace, ReplayOptions
+from fraudstream.replay.service import replay
+from fraudstream.schemas import (
+    MAX_RECORD_BYTES,
+    Alert,
+    DeadLetter,
+    ScoredTransaction,
+    Transaction,
+    decode_transaction,
+    encode,
+)
+from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction
 
 COLD_START = "cold-start-1"
 DELIVERIES = ["exactly-once", "at-least-once"]

@@ -15,10 +15,7 @@ from fraudstream.config import RedisSettings
 from fraudstream.errors import ConfigError
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.features.store import FeatureRequest
-from fraudstream.redis_client import connect_redis
-from fraudstream.schemas import encode
-from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
-from fraudstream.testing.scorer import (
+from fraudstream.harness.scorer import (
     RawRecord,
     RedisServer,
     ScorerProcess,
@@ -28,6 +25,9 @@ from fraudstream.testing.scorer import (
     scorer_env,
     scorer_settings,
 )
+from fraudstream.redis_client import connect_redis
+from fraudstream.schemas import encode
+from fraudstream.testing.samples import SAMPLE_TIME, sample_transaction
 
 PASSWORD = "redis-pa55-7f3c91"
 OTHER_SECRETS = {

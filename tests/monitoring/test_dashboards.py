@@ -1,7 +1,7 @@
 """The Grafana provisioning and dashboards are well formed and query what was tested.
 
 Every panel expression must be one the Prometheus integration test evaluates against
-a running scorer and learner (both read fraudstream.testing.prometheus).
+a running scorer and learner (both read fraudstream.harness.prometheus).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fraudstream.testing.prometheus import (
+from fraudstream.harness.prometheus import (
     DASHBOARDS_DIR,
     dashboard_expressions,
     dashboard_queries,

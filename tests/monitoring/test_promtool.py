@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fraudstream.testing.prometheus import PROMETHEUS_DIR, prometheus_binary, recording_rules
+from fraudstream.harness.prometheus import PROMETHEUS_DIR, prometheus_binary, recording_rules
 
 DOCS = PROMETHEUS_DIR.parents[1] / "docs"
 

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudstream.archive.records import to_frame, to_row
-from fraudstream.archive.store import (
+from fraudstream.errors import SchemaError
+from fraudstream.lake.records import to_frame, to_row
+from fraudstream.lake.store import (
     LABELS,
     SCORED,
     compact_partition,
@@ -21,7 +22,6 @@ from fraudstream.archive.store import (
     read_scored,
     write_rows,
 )
-from fraudstream.errors import SchemaError
 from fraudstream.schemas import ScoredTransaction, encoder
 
 

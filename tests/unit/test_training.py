@@ -12,9 +12,9 @@ import xgboost as xgb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudstream.archive.store import LABELS, SCORED, write_rows
 from fraudstream.errors import DataValidationError
 from fraudstream.evaluation.drift import SCORE as SCORE_KEY
+from fraudstream.lake.store import LABELS, SCORED, write_rows
 from fraudstream.models.xgb import XGBoostModel
 from fraudstream.training.dataset import Window, build_training_set, known_labels
 from fraudstream.training.folds import time_folds

@@ -5,7 +5,7 @@ It reads ``transactions.scored`` and ``labels`` in the consumer group
 ``ARCHIVE_FLUSH_EVERY`` or ``ARCHIVE_FLUSH_ROWS`` rows (and on SIGTERM) it writes the
 buffer to the archive and only then commits the offsets it consumed: at least once.
 A crash between the write and the commit consumes those records again, and the
-archive's idempotent write (:func:`~fraudstream.archive.store.write_rows`) skips the
+archive's idempotent write (:func:`~fraudstream.lake.store.write_rows`) skips the
 rows already there. A write that fails (storage down) is retried with backoff, the
 consumer kept paused meanwhile, ``/healthz`` reporting the storage down; nothing is
 committed until it succeeds.
@@ -30,11 +30,11 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from fraudstream.archive.records import to_frame, to_row
-from fraudstream.archive.store import LABELS, SCORED, Table, write_rows
 from fraudstream.config import Settings
 from fraudstream.errors import SchemaError, ServiceUnavailableError
 from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
+from fraudstream.lake.records import to_frame, to_row
+from fraudstream.lake.store import LABELS, SCORED, Table, write_rows
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
 from fraudstream.signals import stop_on_signals

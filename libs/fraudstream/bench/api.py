@@ -50,11 +50,11 @@ import uvloop
 from hdrh.histogram import HdrHistogram
 
 from fraudstream.config import Settings
-from fraudstream.demo.embedded import free_port
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.redis_store import delete_prefix
+from fraudstream.harness.embedded import free_port
+from fraudstream.harness.scorer import wait_until
 from fraudstream.schemas import Transaction, encode
-from fraudstream.testing.scorer import wait_until
 
 #: The latency goal of the stepped run, ms.
 P99_GOAL_MS: Final = 50.0

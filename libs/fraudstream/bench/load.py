@@ -28,13 +28,13 @@ from fraudstream.bench.score import start_scorer, stop_scorer, wait_ready
 from fraudstream.config import KafkaSettings, Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.harness.kafka import unique_topics
+from fraudstream.harness.scorer import committed_offsets
 from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
 from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import ScoredTransaction
-from fraudstream.testing.kafka import unique_topics
-from fraudstream.testing.scorer import committed_offsets
 
 
 @dataclass

@@ -47,6 +47,8 @@ from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.redis_store import delete_prefix
+from fraudstream.harness.kafka import unique_topics
+from fraudstream.harness.scorer import committed_offsets, scorer_env, with_delivery
 from fraudstream.kafka.admin import delete_topics, ensure_topics
 from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.observability.health import Health
@@ -55,8 +57,6 @@ from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.scoring.service import build_scorer_loop
 from fraudstream.streaming.loop import StreamLoop
-from fraudstream.testing.kafka import unique_topics
-from fraudstream.testing.scorer import committed_offsets, scorer_env, with_delivery
 
 #: The latency runs, in order: (service, delivery).
 LATENCY_RUNS: Final = (

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from fraudstream.archive.offline import label_rows, scored_rows
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
+from fraudstream.lake.offline import label_rows, scored_rows
 from fraudstream.training.trainer import TrainingResult
 
 

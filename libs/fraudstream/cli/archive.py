@@ -41,7 +41,7 @@ def archive(
 
         run_archiver(settings)
         return
-    from fraudstream.archive.offline import write_archive_from_dataset
+    from fraudstream.lake.offline import write_archive_from_dataset
 
     dataset = None if from_dataset == "simulated" else Path(from_dataset)
     console = Console()

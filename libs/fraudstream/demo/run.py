@@ -2,7 +2,7 @@
 
 1. Services: the configured Kafka/Redis when ``KAFKA_BOOTSTRAP_SERVERS`` /
    ``REDIS_URL`` are set (fresh topics and keys, so nothing is disturbed), else
-   embedded ones (:mod:`fraudstream.demo.embedded`). MLflow: the configured one, else
+   embedded ones (:mod:`fraudstream.harness.embedded`). MLflow: the configured one, else
    a SQLite file in the demo folder.
 2. Data: 28 simulated days. The learner warm-starts on the first 21 (``--bootstrap``)
    while the scorer starts; then the last 7 days are replayed, fast enough to finish
@@ -37,14 +37,14 @@ from rich.table import Table
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.demo.embedded import EmbeddedKafka, EmbeddedRedis, free_port
+from fraudstream.harness.embedded import EmbeddedKafka, EmbeddedRedis, free_port
+from fraudstream.harness.kafka import read_topic
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.monitoring.report import build_report, write_report
 from fraudstream.monitoring.report_data import from_kafka
 from fraudstream.redis_client import build_redis
 from fraudstream.schemas import Alert
-from fraudstream.testing.kafka import read_topic
 
 HISTORY_DAYS = 21
 DAYS = 28

@@ -68,7 +68,7 @@ def load_history(dataset: str | None, *, days: int, until: str | None) -> Result
     Rewriting the same rows adds none (the archive's partitions are idempotent). The
     cutoff is ``until``, or the end of the history.
     """
-    from fraudstream.archive.offline import write_archive_from_dataset
+    from fraudstream.lake.offline import write_archive_from_dataset
     from fraudstream.training.pipeline import parse_cutoff
 
     settings = load_settings()

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from fraudstream.archive.store import FEATURE_PREFIX, read_labels, read_scored
+from fraudstream.lake.store import FEATURE_PREFIX, read_labels, read_scored
 
 #: The label column of a training set.
 LABEL: str = "is_fraud"

@@ -15,12 +15,12 @@ from pathlib import Path
 import msgspec
 
 from fraudstream.config import Settings
+from fraudstream.harness.kafka import read_topic
+from fraudstream.harness.scorer import Counts, duplicates_and_lost
 from fraudstream.replay.plan import ReplayOptions
 from fraudstream.replay.report import ReplayReport
 from fraudstream.replay.service import replay
 from fraudstream.schemas import Alert, DeadLetter, ScoredTransaction, decode_transaction
-from fraudstream.testing.kafka import read_topic
-from fraudstream.testing.scorer import Counts, duplicates_and_lost
 
 
 class ReplayThread:
@@ -99,7 +99,7 @@ def sent_ids(settings: Settings, timeout_s: float = 60.0) -> list[str]:
 
 @dataclass
 class Tally(Counts):
-    """:class:`~fraudstream.testing.scorer.Counts` plus the alert checks."""
+    """:class:`~fraudstream.harness.scorer.Counts` plus the alert checks."""
 
     alert_duplicates: int = 0
     #: Scored with ``alert=True`` but no alert record, plus alerts of nothing scored so.

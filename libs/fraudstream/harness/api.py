@@ -8,8 +8,8 @@ import uvicorn
 
 from fraudstream.api.app import create_app
 from fraudstream.config import Settings
-from fraudstream.demo.embedded import free_port
-from fraudstream.testing.scorer import http_get, wait_until
+from fraudstream.harness.embedded import free_port
+from fraudstream.harness.scorer import http_get, wait_until
 
 
 class ApiServer:

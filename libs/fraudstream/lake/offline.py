@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fraudstream.archive.store import FEATURE_PREFIX, LABELS, SCORED, write_rows
+from fraudstream.lake.store import FEATURE_PREFIX, LABELS, SCORED, write_rows
 from fraudstream.models import ColdStartModel, ScoringModel
 from fraudstream.schemas import SCHEMA_VERSION
 

@@ -27,8 +27,8 @@ from typing import Any
 import msgspec
 import pandas as pd
 
-from fraudstream.archive.store import SCORED, Table
 from fraudstream.errors import SchemaError
+from fraudstream.lake.store import SCORED, Table
 
 __all__ = ["SCORED", "to_frame", "to_row"]
 

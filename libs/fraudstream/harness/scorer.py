@@ -31,12 +31,12 @@ from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from fraudstream.config import RedisSettings, Settings
-from fraudstream.demo.embedded import free_port
 from fraudstream.features.redis_store import delete_prefix
+from fraudstream.harness.embedded import free_port
+from fraudstream.harness.kafka import Record, unique_topics
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.redis_client import build_redis
 from fraudstream.scoring.service import run_scorer
-from fraudstream.testing.kafka import Record, unique_topics
 
 __all__ = ["free_port"]  # re-exported for tests
 

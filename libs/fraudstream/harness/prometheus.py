@@ -22,7 +22,7 @@ import yaml
 
 from fraudstream.processes import stop_process
 
-#: The repository's root (this file is libs/fraudstream/testing/prometheus.py).
+#: The repository's root (this file is libs/fraudstream/harness/prometheus.py).
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS_DIR = REPO_ROOT / "infra" / "prometheus"
 DASHBOARDS_DIR = REPO_ROOT / "infra" / "grafana" / "dashboards"
