@@ -9,26 +9,57 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from typing import Self
+from multiprocessing.process import BaseProcess
+from typing import Any, Self
+
+#: A child process, started by :mod:`subprocess` or by :mod:`multiprocessing`.
+Child = subprocess.Popen[Any] | BaseProcess
 
 
-def stop_process(
-    process: subprocess.Popen[bytes], timeout_s: float, *, group: bool = False
-) -> None:
+def stop_process(process: Child, timeout_s: float, *, group: bool = False) -> None:
     """SIGTERM a child process, SIGKILL it if still running after ``timeout_s``.
 
-    With ``group`` the signals go to its whole process group (a child started with
-    ``start_new_session=True`` and whatever it started in turn).
+    ``process`` is a :class:`subprocess.Popen` or a started :mod:`multiprocessing`
+    process. With ``group`` the signals go to a :class:`~subprocess.Popen`'s whole
+    process group (a child started with ``start_new_session=True`` and whatever it
+    started in turn).
+
+    >>> child = subprocess.Popen(["sleep", "60"])
+    >>> stop_process(child, 5.0)
+    >>> child.returncode == -signal.SIGTERM
+    True
     """
-    if process.poll() is not None:
+    running = process.is_alive() if isinstance(process, BaseProcess) else process.poll() is None
+    if not running:
         return
-    send = (lambda sig: os.killpg(process.pid, sig)) if group else process.send_signal
-    send(signal.SIGTERM)
+    _send(process, signal.SIGTERM, group=group)
     try:
-        process.wait(timeout_s)
+        _wait(process, timeout_s)
     except subprocess.TimeoutExpired:
-        send(signal.SIGKILL)
-        process.wait(10)
+        _send(process, signal.SIGKILL, group=group)
+        _wait(process, 10)
+
+
+def _send(process: Child, sig: signal.Signals, *, group: bool) -> None:
+    if isinstance(process, BaseProcess):  # its own methods: they skip a reaped child
+        if sig == signal.SIGKILL:
+            process.kill()
+        else:
+            process.terminate()
+    elif group:
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
+
+
+def _wait(process: Child, timeout_s: float) -> None:
+    """Wait for ``process`` to exit; :class:`subprocess.TimeoutExpired` if it does not."""
+    if not isinstance(process, BaseProcess):
+        process.wait(timeout_s)
+        return
+    process.join(timeout_s)
+    if process.exitcode is None:
+        raise subprocess.TimeoutExpired(process.name, timeout_s)
 
 
 class StopOnExit:

@@ -8,11 +8,8 @@ import redis
 from fraudstream.config import RedisSettings
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import DAY_MS, FEATURE_NAMES, FeatureConfig
-from fraudstream.features.redis_store import (
-    FeatureStoreError,
-    FeatureStoreUnavailableError,
-    RedisFeatureStore,
-)
+from fraudstream.features.errors import FeatureStoreError, FeatureStoreUnavailableError
+from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.features.store import FeatureRequest
 from fraudstream.harness.scorer import free_port
 

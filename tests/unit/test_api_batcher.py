@@ -10,8 +10,8 @@ import pytest
 
 from fraudstream.api.batcher import ScoringBatcher
 from fraudstream.errors import ServiceUnavailableError
+from fraudstream.features.errors import FeatureStoreUnavailableError
 from fraudstream.features.memory_store import MemoryFeatureStore
-from fraudstream.features.redis_store import FeatureStoreUnavailableError
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.core import ScoredBatch, ScoringCore
 from fraudstream.scoring.decide import Decider

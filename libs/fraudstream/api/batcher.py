@@ -34,7 +34,7 @@ from typing import Final, Generic, TypeVar
 
 import structlog
 
-from fraudstream.features.redis_store import FeatureStoreUnavailableError
+from fraudstream.features.errors import FeatureStoreUnavailableError
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.core import ScoredBatch
 

@@ -8,20 +8,8 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_LATENCY_BUCKETS: Final = (
-    0.0005,
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-)
+from fraudstream.observability.buckets import API_REQUEST_SECONDS
+
 #: Label of requests to paths the API does not have (bounded label values).
 UNMATCHED: Final = "unmatched"
 
@@ -40,7 +28,7 @@ class ApiMetrics:
             "api_request_seconds",
             "Time to answer a request, by endpoint",
             ["endpoint"],
-            buckets=_LATENCY_BUCKETS,
+            buckets=API_REQUEST_SECONDS,
             registry=registry,
         )
         self.errors = Counter(

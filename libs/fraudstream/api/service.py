@@ -16,7 +16,8 @@ import structlog
 from fraudstream.config import Settings
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import FeatureConfig
-from fraudstream.features.redis_store import FeatureStoreError, RedisFeatureStore
+from fraudstream.features.errors import FeatureStoreError
+from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.models import ScoringModel
 from fraudstream.models.snapshots import SNAPSHOT_CHECK_S, SnapshotStore
 from fraudstream.redis_client import build_redis

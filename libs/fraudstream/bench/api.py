@@ -45,15 +45,17 @@ from typing import Final
 
 import httpx
 import numpy as np
-import redis
 import uvloop
 from hdrh.histogram import HdrHistogram
 
+from fraudstream.bench.stats import percentiles_ms
 from fraudstream.config import Settings
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.harness.embedded import free_port
 from fraudstream.harness.scorer import wait_until
+from fraudstream.processes import stop_process
+from fraudstream.redis_client import build_redis
 from fraudstream.schemas import Transaction, encode
 
 #: The latency goal of the stepped run, ms.
@@ -142,13 +144,8 @@ def bench_api(
             current = round(current * step_factor, -1)
         return ApiBenchResult(reference=reference, steps=steps)
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-        client = redis.Redis.from_url(settings.redis.url)
+        stop_process(server, 15.0)
+        client = build_redis(settings.redis)
         try:
             delete_prefix(client, prefix)
         finally:
@@ -300,12 +297,10 @@ async def _run_rate(
     finally:
         gc.enable()
     connections.close()
-    latency = {f"p{q:g}": histogram.get_value_at_percentile(q) / 1000 for q in (50, 90, 99, 99.9)}
-    latency["max"] = histogram.get_max_value() / 1000
     return RateResult(
         rate=rate,
         requests=n,
         achieved_rate=n / max(elapsed, 1e-9),
-        latency_ms=latency,
+        latency_ms=percentiles_ms(histogram, (50, 90, 99, 99.9)),
         errors=dict(errors),
     )

@@ -1,10 +1,10 @@
 """``fraudstream bench features``: the Redis feature store over the simulated data.
 
-Batches of 500 transactions go through :class:`RedisFeatureStore` (one Lua call per
-batch: record, trim, read every window) and, as the same-run baseline, through a bare
-pipeline that records each transaction for its card and merchant and reads one count
-(three commands a transaction, no features). Every run uses fresh keys under its own
-prefix and deletes them afterwards.
+Batches of ``batch_size`` transactions go through :class:`RedisFeatureStore` (one Lua
+call per batch: record, trim, read every window) and, as the same-run baseline,
+through a bare pipeline that records each transaction for its card and merchant and
+reads one count (three commands a transaction, no features). Every run uses fresh keys
+under its own prefix and deletes them afterwards.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from prometheus_client import CollectorRegistry
 
 from fraudstream.bench.cpu import CpuMeter
 from fraudstream.bench.passthrough import output_topic, passthrough_loop
+from fraudstream.bench.stats import percentiles_ms
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
@@ -267,13 +268,12 @@ def _latency(
         else:
             delete_topics(settings.kafka, bench_topics(topics))
     results, inputs = (HdrHistogram.decode(line.encode()) for line in encoded.split())
-    return report.rate, percentiles_ms(results), percentiles_ms(inputs)
+    return report.rate, _latency_ms(results), _latency_ms(inputs)
 
 
-def percentiles_ms(histogram: HdrHistogram) -> dict[str, float]:
+def _latency_ms(histogram: HdrHistogram) -> dict[str, float]:
     """p50 to p99.9, max (ms) and count of a histogram of microseconds."""
-    figures = {f"p{q:g}": histogram.get_value_at_percentile(q) / 1000 for q in (50, 95, 99, 99.9)}
-    figures["max"] = histogram.get_max_value() / 1000
+    figures = percentiles_ms(histogram, (50, 95, 99, 99.9))
     figures["count"] = float(histogram.get_total_count())
     return figures
 

@@ -5,7 +5,8 @@ integer window aggregates for every transaction (see docs/features.md for the la
 and semantics); the arithmetic that turns them into features is shared with the
 in-memory store
 (:func:`~fraudstream.features.store.assemble`). Redis failures surface as
-:class:`FeatureStoreUnavailableError`, never as an empty feature dict.
+:class:`~fraudstream.features.errors.FeatureStoreUnavailableError`, never as an empty
+feature dict.
 
 :meth:`RedisFeatureStore.process_parts` sends the calls for several parts of a batch
 at once on one connection and hands back each part's answer as it is read: Redis works
@@ -26,8 +27,8 @@ import redis
 from redis.commands.core import Script
 
 from fraudstream.config import RedisSettings
-from fraudstream.errors import FraudstreamError, ServiceUnavailableError
 from fraudstream.features.definitions import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureConfig
+from fraudstream.features.errors import FeatureStoreError, FeatureStoreUnavailableError
 from fraudstream.features.store import (
     FeatureAnswers,
     FeatureBatch,
@@ -39,14 +40,6 @@ from fraudstream.redis_client import build_redis
 
 _SCRIPTS: Final = resources.files("fraudstream.features")
 _msgpack: Final = msgspec.msgpack.Encoder()
-
-
-class FeatureStoreError(FraudstreamError):
-    """The feature store rejected a request (a script error, a wrong-type key)."""
-
-
-class FeatureStoreUnavailableError(ServiceUnavailableError):
-    """Redis cannot be reached or timed out: pause and retry, commit nothing."""
 
 
 class RedisFeatureStore:

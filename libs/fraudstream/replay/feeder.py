@@ -22,7 +22,7 @@ from fraudstream.datasets import BadRow, load_dataset
 from fraudstream.datasets.base import BadRowPolicy
 from fraudstream.datasets.loader import DatasetKind
 from fraudstream.errors import FraudstreamError
-from fraudstream.processes import StopOnExit
+from fraudstream.processes import StopOnExit, stop_process
 from fraudstream.replay.plan import Chunk, ReplayOptions, plan_chunks, planned_transactions
 
 LOOKAHEAD_CHUNKS: Final = 8
@@ -147,8 +147,6 @@ class Feeder(StopOnExit):
 
     def stop(self) -> None:
         """Stop the feeder process (it may be blocked on a full queue) and reap it."""
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join(timeout=5)
+        stop_process(self._process, 5.0)
         self._queue.close()
         self._queue.cancel_join_thread()

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from fraudstream.observability.histogram import BatchHistogram
-
-_LATENCY_BUCKETS: Final = (
-    0.002,
-    0.005,
-    0.01,
-    0.015,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
+from fraudstream.observability.buckets import (
+    END_TO_END_SECONDS,
+    FEATURE_STORE_SECONDS,
+    SCORE,
 )
-_REDIS_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
-_SCORE_BUCKETS: Final = tuple(i / 20 for i in range(1, 21))
+from fraudstream.observability.histogram import BatchHistogram
 
 
 class ScorerMetrics:
@@ -59,18 +44,16 @@ class ScorerMetrics:
         self.end_to_end = BatchHistogram(
             "scorer_end_to_end_seconds",
             "From the record's Kafka timestamp to its results committed",
-            _LATENCY_BUCKETS,
+            END_TO_END_SECONDS,
             registry=registry,
         )
         self.redis_seconds = Histogram(
             "scorer_feature_store_seconds",
             "Time waited for one sub-batch's features (up to 125 transactions, pipelined)",
-            buckets=_REDIS_BUCKETS,
+            buckets=FEATURE_STORE_SECONDS,
             registry=registry,
         )
-        self.scores = BatchHistogram(
-            "scorer_score", "Scores given", _SCORE_BUCKETS, registry=registry
-        )
+        self.scores = BatchHistogram("scorer_score", "Scores given", SCORE, registry=registry)
         self.threshold = Gauge("scorer_threshold", "Current alert threshold", registry=registry)
         self.model = Info("scorer_model", "The model in use (the champion)", registry=registry)
         self.shadow_model = Info(

@@ -21,7 +21,7 @@ import structlog
 from kafka.consumer.fetcher import ConsumerRecord
 
 from fraudstream.errors import SchemaError
-from fraudstream.features.redis_store import FeatureStoreUnavailableError
+from fraudstream.features.errors import FeatureStoreUnavailableError
 from fraudstream.features.store import FeatureAnswers, FeatureBatch, FeatureStore
 from fraudstream.models import ScoringModel
 from fraudstream.monitoring.drift import DriftMonitor
