@@ -12,10 +12,12 @@ from pathlib import Path
 
 import mlflow
 import redis
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from mlflow.tracking import MlflowClient
 
+from fraudstream.config import KafkaSettings
+from fraudstream.kafka.consumer import build_subscriber
 from fraudstream.schemas import decode_transaction, encode
 from fraudstream.testing.samples import sample_transaction
 
@@ -31,14 +33,8 @@ def _new_topic(bootstrap: str, partitions: int = 3) -> str:
 
 
 def _consume_all(bootstrap: str, topic: str, expected: int) -> list[tuple[int, bytes, bytes]]:
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        consumer_timeout_ms=15_000,
-    )
+    settings = KafkaSettings(bootstrap_servers=bootstrap)
+    consumer = build_subscriber(settings, "test", [topic], consumer_timeout_ms=15_000)
     records: list[tuple[int, bytes, bytes]] = []
     try:
         for message in consumer:

@@ -12,13 +12,14 @@ committed until it succeeds.
 
 The archiver produces nothing, so it does not use the transactional
 :class:`~fraudstream.streaming.loop.StreamLoop` (whose commit comes with every
-batch); it borrows its backoff.
+batch) but the consume–flush loop it shares with the learner
+(:func:`~fraudstream.kafka.consumer.consume_and_flush`); it borrows the
+StreamLoop's backoff.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from fraudstream.config import Settings
 from fraudstream.errors import SchemaError, ServiceUnavailableError
-from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
+from fraudstream.kafka.admin import ensure_topics
+from fraudstream.kafka.consumer import FlushPolicy, build_subscriber, consume_and_flush
 from fraudstream.lake.records import to_frame, to_row
 from fraudstream.lake.store import LABELS, SCORED, Table, write_rows
 from fraudstream.observability.health import Health
@@ -118,86 +120,98 @@ def run_archiver(settings: Settings, stop: threading.Event | None = None) -> Non
     metrics = ArchiveMetrics(registry)
     health = Health(["kafka", "storage"])
     server = ObservabilityServer(registry, health, archive.http_host, archive.http_port)
-    every_s = archive.flush_every.total_seconds()
     try:
         with stop_on_signals(stop):
             consumer = _connect(settings, list(tables), health, stop)
             if consumer is None:
                 return
             log.info("archiver started", path=archive.path, metrics_port=server.port)
-            try:
-                buffer, started = Buffer(), time.monotonic()
-                while not stop.is_set():
-                    _consume(consumer, buffer, tables, metrics)
-                    metrics.buffered.set(buffer.count)
-                    due = buffer.count >= archive.flush_rows or (
-                        buffer.offsets and time.monotonic() - started >= every_s
-                    )
-                    if due:
-                        _flush_and_commit(settings, consumer, buffer, metrics, health, stop)
-                        buffer, started = Buffer(), time.monotonic()
-                if buffer.offsets:  # one try: a stop does not wait for storage to return
-                    _flush_and_commit(settings, consumer, buffer, metrics, health, stop)
-            finally:
-                consumer.close(autocommit=False)
+            batch = _ArchiveBatch(archive.path, consumer, tables, metrics, health, stop)
+            policy = FlushPolicy(archive.flush_rows, archive.flush_every.total_seconds())
+            consume_and_flush(consumer, batch, policy, stop)
     finally:
         server.close()
         log.info("archiver stopped")
 
 
-def _consume(
-    consumer: KafkaConsumer,
-    buffer: Buffer,
-    tables: dict[str, Table],
-    metrics: ArchiveMetrics,
-) -> None:
-    polled = consumer.poll(timeout_ms=200)
-    records: Sequence[ConsumerRecord] = [r for tp in sorted(polled) for r in polled[tp]]
-    for record in records:
-        metrics.consumed.labels(record.topic).inc()
-        buffer.add(record, tables[record.topic], metrics)
+@dataclass
+class _ArchiveBatch:
+    """The archiver's :class:`~fraudstream.kafka.consumer.Batch`: records buffered as
+    rows; a flush writes them, then commits their offsets."""
 
+    root: str
+    consumer: KafkaConsumer
+    tables: dict[str, Table]
+    metrics: ArchiveMetrics
+    health: Health
+    stop: threading.Event
+    buffer: Buffer = field(default_factory=Buffer)
 
-def _flush_and_commit(
-    settings: Settings,
-    consumer: KafkaConsumer,
-    buffer: Buffer,
-    metrics: ArchiveMetrics,
-    health: Health,
-    stop: threading.Event,
-) -> None:
-    """Write, retrying with backoff (paused consumer), then commit the offsets.
+    @property
+    def size(self) -> int:
+        """Rows buffered."""
+        return self.buffer.count
 
-    Once ``stop`` is set a failed write is not retried: the buffer is dropped
-    uncommitted and consumed again by whoever reads these partitions next.
-    """
-    backoff = Backoff(0.5, 30.0)
-    assigned = list(consumer.assignment())
-    while True:
+    @property
+    def pending(self) -> bool:
+        """Whether a record was consumed since the last flush (a rejected one too: its
+        offset is to be committed)."""
+        return bool(self.buffer.offsets)
+
+    def add(self, records: Sequence[ConsumerRecord]) -> None:
+        """Buffer the records' rows (a bad record is counted and skipped)."""
+        for record in records:
+            self.metrics.consumed.labels(record.topic).inc()
+            self.buffer.add(record, self.tables[record.topic], self.metrics)
+        self.metrics.buffered.set(self.buffer.count)
+
+    def flush(self) -> None:
+        """Write, retrying with backoff (paused consumer), then commit the offsets;
+        start a new buffer.
+
+        Once ``stop`` is set a failed write is not retried (a stop does not wait for
+        storage to return): the buffer is dropped uncommitted and consumed again by
+        whoever reads these partitions next.
+        """
+        buffer, self.buffer = self.buffer, Buffer()
+        if self._write(buffer):
+            self._commit(buffer)
+
+    def _write(self, buffer: Buffer) -> bool:
+        """Write the buffer, retrying until it is written (True) or stopped (False)."""
+        consumer, metrics, health = self.consumer, self.metrics, self.health
+        backoff = Backoff(0.5, 30.0)
+        assigned = list(consumer.assignment())
+        while True:
+            try:
+                flush(self.root, buffer, metrics)
+                health.up("storage")
+                break
+            except OSError as exc:
+                metrics.failures.inc()
+                health.down("storage", str(exc))
+                log.warning("archive write failed, retrying", error=str(exc))
+                if self.stop.is_set():
+                    return False
+                consumer.pause(*assigned)
+                backoff.wait(self.stop)
+                # keep polling while paused; what a partition assigned meanwhile returns
+                # is put back, so it is read again after the write
+                for tp, records in consumer.poll(timeout_ms=0).items():
+                    consumer.seek(tp, records[0].offset)
+        consumer.resume(*assigned)
+        return True
+
+    def _commit(self, buffer: Buffer) -> None:
+        """Commit the offsets after the buffer's records; a failure is reported, not raised."""
+        offsets = {tp: OffsetAndMetadata(o, "", -1) for tp, o in buffer.offsets.items()}
         try:
-            flush(settings.archive.path, buffer, metrics)
-            health.up("storage")
-            break
-        except OSError as exc:
-            metrics.failures.inc()
-            health.down("storage", str(exc))
-            log.warning("archive write failed, retrying", error=str(exc))
-            if stop.is_set():
-                return
-            consumer.pause(*assigned)
-            backoff.wait(stop)
-            # keep polling while paused; what a partition assigned meanwhile returns is
-            # put back, so it is read again after the write
-            for tp, records in consumer.poll(timeout_ms=0).items():
-                consumer.seek(tp, records[0].offset)
-    consumer.resume(*assigned)
-    try:
-        consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in buffer.offsets.items()})
-        health.up("kafka")
-    except KafkaError as exc:  # rows stay archived; a rewind re-reads them idempotently
-        health.down("kafka", str(exc))
-        log.warning("offsets not committed; the rows will be read again", error=str(exc))
-    metrics.flushes.inc()
+            self.consumer.commit(offsets)
+            self.health.up("kafka")
+        except KafkaError as exc:  # rows stay archived; a rewind re-reads them idempotently
+            self.health.down("kafka", str(exc))
+            log.warning("offsets not committed; the rows will be read again", error=str(exc))
+        self.metrics.flushes.inc()
 
 
 def _connect(
@@ -209,25 +223,16 @@ def _connect(
     while not stop.is_set():
         try:
             ensure_topics(kafka, topics)
-            consumer = KafkaConsumer(
-                bootstrap_servers=kafka.servers,
-                client_id=f"{kafka.client_id}-archiver",
+            consumer = build_subscriber(
+                kafka,
+                "archiver",
+                topics,
                 group_id=settings.archive.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                isolation_level="read_committed",
                 max_poll_records=5000,
                 session_timeout_ms=10_000,
                 heartbeat_interval_ms=3_000,
                 max_poll_interval_ms=600_000,
             )
-            try:
-                for topic in topics:
-                    wait_for_partitions(consumer, topic, kafka.request_timeout_ms / 1000)
-            except KafkaError:
-                consumer.close(autocommit=False)
-                raise
-            consumer.subscribe(topics)
         except (KafkaError, ServiceUnavailableError) as exc:
             health.down("kafka", str(exc))
             log.warning("kafka unavailable, retrying", error=str(exc))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import msgspec
 from hdrh.histogram import HdrHistogram
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from fraudstream.bench.score import start_scorer, stop_scorer, wait_ready
 from fraudstream.config import KafkaSettings, Settings
@@ -31,7 +31,7 @@ from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.harness.kafka import unique_topics
 from fraudstream.harness.scorer import committed_offsets
 from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
-from fraudstream.kafka.security import kafka_client_kwargs
+from fraudstream.kafka.consumer import build_consumer
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import ScoredTransaction
@@ -73,12 +73,7 @@ class _Reader:
         self.first = 0.0
         self.last = 0.0
         self._stop = threading.Event()
-        self._consumer = KafkaConsumer(
-            **kafka_client_kwargs(kafka, "bench-load"),
-            isolation_level="read_committed",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=5,
-        )
+        self._consumer = build_consumer(kafka, "bench-load", fetch_max_wait_ms=5)
         partitions = wait_for_partitions(self._consumer, topic, 30)
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
         self._consumer.assign(assigned)
@@ -125,7 +120,8 @@ class _LagSampler:
         self._group = group
         self._interval = interval_s
         self._stop = threading.Event()
-        self._consumer = KafkaConsumer(**kafka_client_kwargs(kafka, "bench-lag"))
+        # read_uncommitted: end offsets are the high-water marks, open transactions included
+        self._consumer = build_consumer(kafka, "bench-lag", isolation_level="read_uncommitted")
         self._partitions = [
             TopicPartition(kafka.transactions_topic, p)
             for p in sorted(wait_for_partitions(self._consumer, kafka.transactions_topic, 30))

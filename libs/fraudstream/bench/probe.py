@@ -25,11 +25,9 @@ from typing import Final
 
 import msgspec
 from hdrh.histogram import HdrHistogram
-from kafka import KafkaConsumer
 
 from fraudstream.config import KafkaSettings, Settings
-from fraudstream.kafka.admin import wait_for_partitions
-from fraudstream.kafka.security import kafka_client_kwargs
+from fraudstream.kafka.consumer import build_subscriber
 
 #: Seconds the probe waits for the expected results at most.
 TIMEOUT_S: Final = 180.0
@@ -51,22 +49,13 @@ def measure(
 ) -> tuple[HdrHistogram, HdrHistogram]:
     """Latencies of the first ``expected`` results on ``output_topic``, after the warm-up,
     and of the input records reaching the probe."""
-    consumer = KafkaConsumer(
-        **kafka_client_kwargs(kafka, "probe"),
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=5,
-    )
+    topics = list(dict.fromkeys((input_topic, output_topic)))
+    consumer = build_subscriber(kafka, "probe", topics, fetch_max_wait_ms=5)
     decoder = msgspec.json.Decoder(_Keyed)
     sent: dict[str, int] = {}
     inputs_read: dict[str, float] = {}
     arrived: dict[str, float] = {}
     try:
-        topics = list(dict.fromkeys((input_topic, output_topic)))
-        for topic in topics:
-            wait_for_partitions(consumer, topic, kafka.request_timeout_ms / 1000)
-        consumer.subscribe(topics)
         deadline = time.monotonic() + TIMEOUT_S
         ready = False
         while len(arrived) < expected and time.monotonic() < deadline:

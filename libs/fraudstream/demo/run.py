@@ -282,7 +282,7 @@ def _summarise(
 ) -> DemoSummary:
     alerts = [
         msgspec.json.decode(r.value, type=Alert)
-        for r in read_topic(settings.kafka.servers, settings.kafka.alerts_topic, timeout_s=10)
+        for r in read_topic(settings.kafka, settings.kafka.alerts_topic, timeout_s=10)
     ]
     truth = dict(zip(frame["transaction_id"], frame["is_fraud"].astype(bool), strict=True))
     alerted = {a.transaction_id for a in alerts}

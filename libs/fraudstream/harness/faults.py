@@ -75,15 +75,14 @@ def read_outputs(settings: Settings, timeout_s: float = 60.0) -> Outputs:
     return Outputs(
         scored=[
             scored.decode(r.value)
-            for r in read_topic(kafka.servers, kafka.scored_topic, timeout_s=timeout_s)
+            for r in read_topic(kafka, kafka.scored_topic, timeout_s=timeout_s)
         ],
         alerts=[
             alerts.decode(r.value)
-            for r in read_topic(kafka.servers, kafka.alerts_topic, timeout_s=timeout_s)
+            for r in read_topic(kafka, kafka.alerts_topic, timeout_s=timeout_s)
         ],
         letters=[
-            letters.decode(r.value)
-            for r in read_topic(kafka.servers, kafka.dlq_topic, timeout_s=timeout_s)
+            letters.decode(r.value) for r in read_topic(kafka, kafka.dlq_topic, timeout_s=timeout_s)
         ],
     )
 
@@ -93,7 +92,7 @@ def sent_ids(settings: Settings, timeout_s: float = 60.0) -> list[str]:
     kafka = settings.kafka
     return [
         decode_transaction(r.value).transaction_id
-        for r in read_topic(kafka.servers, kafka.transactions_topic, timeout_s=timeout_s)
+        for r in read_topic(kafka, kafka.transactions_topic, timeout_s=timeout_s)
     ]
 
 

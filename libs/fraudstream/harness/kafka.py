@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, TopicPartition
-
 from fraudstream.config import KafkaSettings, Settings
+from fraudstream.kafka.consumer import read_to_end
+from fraudstream.kafka.errors import ReadTimeoutError, TopicNotFoundError
 
 
 @dataclass(frozen=True)
@@ -38,37 +37,30 @@ def unique_topics(settings: Settings, prefix: str = "test") -> Settings:
     return settings.model_copy(update={"kafka": kafka})
 
 
-def read_topic(bootstrap: str | list[str], topic: str, *, timeout_s: float = 30.0) -> list[Record]:
+def kafka_settings(kafka: KafkaSettings | str | list[str]) -> KafkaSettings:
+    """``kafka`` itself, or the environment's Kafka settings with these bootstrap servers
+    (security included)."""
+    if isinstance(kafka, KafkaSettings):
+        return kafka
+    servers = kafka if isinstance(kafka, str) else ",".join(kafka)
+    return KafkaSettings(bootstrap_servers=servers)
+
+
+def read_topic(
+    kafka: KafkaSettings | str | list[str], topic: str, *, timeout_s: float = 30.0
+) -> list[Record]:
     """Every committed record in ``topic`` up to its end offsets now, in partition order.
 
-    Waits up to ``timeout_s`` for the topic to exist; returns ``[]`` if it never does.
+    ``kafka`` is the settings, or bootstrap servers (see :func:`kafka_settings`). Waits
+    up to ``timeout_s`` for the topic to exist, returning ``[]`` if it never does; at
+    ``timeout_s`` returns what was read so far.
     """
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
-    )
     try:
-        deadline = time.monotonic() + timeout_s
-        partitions = consumer.partitions_for_topic(topic)
-        while not partitions and time.monotonic() < deadline:
-            time.sleep(0.2)
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return []
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned)
-        records: list[Record] = []
-        remaining = {tp for tp in assigned if end[tp] > 0}
-        while remaining and time.monotonic() < deadline:
-            for tp, messages in consumer.poll(timeout_ms=500).items():
-                for m in messages:
-                    records.append(Record(m.partition, m.offset, m.timestamp, m.key, m.value))
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        return records
-    finally:
-        consumer.close()
+        records = read_to_end(
+            kafka_settings(kafka), topic, timeout_s=timeout_s, wait_for_topic=True, role="harness"
+        )
+    except TopicNotFoundError:
+        return []
+    except ReadTimeoutError as exc:
+        records = exc.records
+    return [Record(m.partition, m.offset, m.timestamp, m.key, m.value) for m in records]

@@ -26,15 +26,16 @@ from types import TracebackType
 from typing import IO
 
 import httpx
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from fraudstream.config import RedisSettings, Settings
+from fraudstream.config import KafkaSettings, RedisSettings, Settings
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.harness.embedded import free_port
-from fraudstream.harness.kafka import Record, unique_topics
+from fraudstream.harness.kafka import Record, kafka_settings, unique_topics
 from fraudstream.kafka.admin import ensure_topics
+from fraudstream.kafka.consumer import build_consumer
 from fraudstream.redis_client import build_redis
 from fraudstream.scoring.service import run_scorer
 
@@ -343,16 +344,12 @@ class TopicWatcher:
     transactions never show, records of open ones show once they commit.
     """
 
-    def __init__(self, bootstrap: str | list[str], topic: str, *, timeout_s: float = 30) -> None:
+    def __init__(
+        self, kafka: KafkaSettings | str | list[str], topic: str, *, timeout_s: float = 30
+    ) -> None:
         self.topic = topic
         self.records: list[Record] = []
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=50,
-        )
+        self._consumer = build_consumer(kafka_settings(kafka), "watcher", fetch_max_wait_ms=50)
         try:
             deadline = time.monotonic() + timeout_s
             partitions = self._consumer.partitions_for_topic(topic)

@@ -13,6 +13,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import ServiceUnavailableError
+from fraudstream.kafka.errors import unavailable
 from fraudstream.kafka.security import kafka_client_kwargs
 
 log = structlog.get_logger(__name__)
@@ -34,9 +35,7 @@ def ensure_topics(
             request_timeout_ms=settings.request_timeout_ms,
         )
     except KafkaError as exc:
-        raise ServiceUnavailableError(
-            f"Kafka at {settings.bootstrap_servers} is unavailable: {exc}"
-        ) from exc
+        raise unavailable(settings, exc) from exc
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]

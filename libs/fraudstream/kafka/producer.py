@@ -19,7 +19,7 @@ from kafka.partitioner.default import DefaultPartitioner, murmur2
 from kafka.producer.future import FutureRecordMetadata
 
 from fraudstream.config import KafkaSettings
-from fraudstream.errors import ServiceUnavailableError
+from fraudstream.kafka.errors import unavailable
 from fraudstream.kafka.security import kafka_client_kwargs
 
 #: How many delivery errors a tracker keeps word for word (all are counted).
@@ -73,9 +73,7 @@ def build_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
     try:
         return KafkaProducer(**config)
     except KafkaError as exc:
-        raise ServiceUnavailableError(
-            f"Kafka at {settings.bootstrap_servers} is unavailable: {exc}"
-        ) from exc
+        raise unavailable(settings, exc) from exc
 
 
 @dataclass

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
-import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import structlog
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from fraudstream.config import Settings
@@ -22,7 +24,7 @@ from fraudstream.errors import ConfigError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
-from fraudstream.kafka.security import kafka_client_kwargs
+from fraudstream.kafka.consumer import FlushPolicy, build_consumer, consume_and_flush
 from fraudstream.learning.bootstrap import bootstrap_state, refuse_overwrite
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import Learner, LearnerState, StateStore
@@ -80,34 +82,80 @@ def run_learner(
     health.up("kafka")
     health.up("redis")
     log.info("learner started", version=state.version, metrics_port=server.port)
-    since_snapshot, last_snapshot, published = 0, time.monotonic(), 0
-    every_s = learner_settings.snapshot_every.total_seconds()
+    batch = _LearnedBatch(learner, snapshots, states, metrics, settings)
+    policy = FlushPolicy(
+        learner_settings.snapshot_every_labels, learner_settings.snapshot_every.total_seconds()
+    )
     try:
         with stop_on_signals(stop):
-            while not stop.is_set():
-                polled = consumer.poll(timeout_ms=200)
-                records = [r for tp in sorted(polled) for r in polled[tp]]
-                for record in records:
-                    metrics.records.labels(record.topic).inc()
-                learned, frauds = learner.process(records) if records else (0, 0)
-                metrics.labels_learned.inc(learned)
-                metrics.fraud_labels.inc(frauds)
-                since_snapshot += learned
-                due = since_snapshot >= learner_settings.snapshot_every_labels or (
-                    since_snapshot and time.monotonic() - last_snapshot >= every_s
-                )
-                if due:
-                    _publish(learner, snapshots, states, metrics, settings, published)
-                    published += 1
-                    since_snapshot, last_snapshot = 0, time.monotonic()
-            if since_snapshot:
-                _publish(learner, snapshots, states, metrics, settings, published)
+            consume_and_flush(consumer, batch, policy, stop)
     finally:
-        consumer.close(autocommit=False)
         server.close()
         client.close()
         log.info("learner stopped", version=state.version)
     return state
+
+
+@dataclass
+class _LearnedBatch:
+    """The learner's :class:`~fraudstream.kafka.consumer.Batch`: records are learned
+    from as they come; a flush publishes a snapshot (its offsets are in the state)."""
+
+    learner: Learner
+    snapshots: SnapshotStore
+    states: StateStore
+    metrics: LearnerMetrics
+    settings: Settings
+    learned: int = 0
+    published: int = 0
+
+    @property
+    def size(self) -> int:
+        """Labels learned since the last snapshot."""
+        return self.learned
+
+    @property
+    def pending(self) -> bool:
+        """Whether a label was learned since the last snapshot."""
+        return self.learned > 0
+
+    def add(self, records: Sequence[ConsumerRecord]) -> None:
+        """Join and learn from a poll's records."""
+        metrics = self.metrics
+        for record in records:
+            metrics.records.labels(record.topic).inc()
+        learned, frauds = self.learner.process(records) if records else (0, 0)
+        metrics.labels_learned.inc(learned)
+        metrics.fraud_labels.inc(frauds)
+        self.learned += learned
+
+    def flush(self) -> None:
+        """Publish the state; log it to MLflow every ``LEARNER_MLFLOW_EVERY`` snapshots."""
+        settings, metrics = self.settings, self.metrics
+        version = self.learner.publish(self.snapshots, self.states)
+        state = self.learner.state
+        metrics.snapshots.inc()
+        metrics.waiting.set(len(state.join.served) + len(state.join.labels))
+        metrics.join(state.join.stats)
+        threshold = settings.scorer.threshold
+        measured = publish_quality(metrics.prequential, state.window, threshold)
+        if state.shadow_window:
+            publish_quality(metrics.shadow_prequential, state.shadow_window, threshold)
+        log.info("model published", version=version, labels=state.labels_learned)
+        every = settings.learner.mlflow_every
+        if every and self.published % every == 0:
+            try:
+                log_snapshot(
+                    settings.mlflow.tracking_uri,
+                    settings.mlflow.online_experiment_name,
+                    state,
+                    measured,
+                )
+            except TrackingUnavailableError as exc:
+                metrics.tracking_failures.inc()
+                log.warning("snapshot not logged to MLflow", error=str(exc))
+        self.published += 1
+        self.learned = 0
 
 
 def _initial_state(
@@ -141,49 +189,11 @@ def _initial_state(
     return state
 
 
-def _publish(
-    learner: Learner,
-    snapshots: SnapshotStore,
-    states: StateStore,
-    metrics: LearnerMetrics,
-    settings: Settings,
-    published: int,
-) -> None:
-    """Publish the state; log it to MLflow every ``LEARNER_MLFLOW_EVERY`` snapshots."""
-    version = learner.publish(snapshots, states)
-    state = learner.state
-    metrics.snapshots.inc()
-    metrics.waiting.set(len(state.join.served) + len(state.join.labels))
-    metrics.join(state.join.stats)
-    measured = publish_quality(metrics.prequential, state.window, settings.scorer.threshold)
-    if state.shadow_window:
-        publish_quality(metrics.shadow_prequential, state.shadow_window, settings.scorer.threshold)
-    log.info("model published", version=version, labels=state.labels_learned)
-    every = settings.learner.mlflow_every
-    if every and published % every == 0:
-        try:
-            log_snapshot(
-                settings.mlflow.tracking_uri,
-                settings.mlflow.online_experiment_name,
-                state,
-                measured,
-            )
-        except TrackingUnavailableError as exc:
-            metrics.tracking_failures.inc()
-            log.warning("snapshot not logged to MLflow", error=str(exc))
-
-
 def _consumer(
     settings: Settings, topics: list[str], offsets: dict[tuple[str, int], int]
 ) -> KafkaConsumer:
     """Every partition of ``topics``, each at its saved offset (or the beginning)."""
-    kafka = settings.kafka
-    consumer = KafkaConsumer(
-        **kafka_client_kwargs(kafka, "learner"),
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        fetch_max_wait_ms=50,
-    )
+    consumer = build_consumer(settings.kafka, "learner", fetch_max_wait_ms=50)
     partitions = [
         TopicPartition(topic, p)
         for topic in topics

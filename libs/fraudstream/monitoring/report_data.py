@@ -14,7 +14,6 @@ have been scored twice): ``transaction_id``, ``event_time``, ``scored_at`` (UTC)
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +21,11 @@ from typing import Any, Final
 
 import orjson
 import pandas as pd
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 
 from fraudstream.config import KafkaSettings
-from fraudstream.errors import DataFileError, ServiceUnavailableError
+from fraudstream.errors import DataFileError
+from fraudstream.kafka.consumer import read_to_end
+from fraudstream.kafka.errors import TopicNotFoundError
 
 #: Columns of ``transactions.scored`` that are not model inputs.
 RECORD_FIELDS: Final = frozenset(
@@ -76,54 +75,25 @@ class ReportData:
         return ReportData(scored.reset_index(drop=True), labels.reset_index(drop=True), self.source)
 
 
-def read_topic_values(kafka: KafkaSettings, topic: str, timeout_s: float = 60.0) -> list[bytes]:
-    """Every committed value of ``topic`` up to its end offsets now, partition by partition.
+def _values(kafka: KafkaSettings, topic: str, timeout_s: float) -> list[bytes]:
+    """Every committed value of ``topic`` up to its end offsets now (see the module doc).
 
-    Stops at the end offsets, or after 3 s without a record (some brokers report end
-    offsets short of the last batch), or at ``timeout_s``.
+    Also stops after 3 s without a record: some brokers report end offsets a reader
+    never reaches (see :func:`~fraudstream.kafka.consumer.read_to_end`).
     """
     try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=kafka.servers,
-            client_id=f"{kafka.client_id}-report",
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            request_timeout_ms=kafka.request_timeout_ms,
-        )
-    except KafkaError as exc:
-        raise ServiceUnavailableError(f"Kafka at {kafka.bootstrap_servers}: {exc}") from exc
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise DataFileError(topic, "no such topic on the broker")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned)
-        remaining = {tp for tp in assigned if end[tp] > 0}
-        values: list[bytes] = []
-        deadline = time.monotonic() + timeout_s
-        last_record = time.monotonic()
-        while remaining and time.monotonic() < deadline and time.monotonic() - last_record < 3:
-            for tp, messages in consumer.poll(timeout_ms=500).items():
-                values.extend(m.value for m in messages if m.value is not None)
-                last_record = time.monotonic()
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        return values
-    except KafkaError as exc:
-        raise ServiceUnavailableError(f"Kafka at {kafka.bootstrap_servers}: {exc}") from exc
-    finally:
-        consumer.close()
+        records = read_to_end(kafka, topic, timeout_s=timeout_s, idle_s=3.0, role="report")
+    except TopicNotFoundError:
+        raise DataFileError(topic, "no such topic on the broker") from None
+    return [r.value for r in records if r.value is not None]
 
 
 def from_kafka(kafka: KafkaSettings, timeout_s: float = 60.0) -> ReportData:
-    """The run's served records and labels, read from Kafka."""
-    scored = [
-        _flatten(orjson.loads(v)) for v in read_topic_values(kafka, kafka.scored_topic, timeout_s)
-    ]
-    labels = [orjson.loads(v) for v in read_topic_values(kafka, kafka.labels_topic, timeout_s)]
+    """The run's served records and labels, read from Kafka with ``kafka``'s security
+    settings; a topic not read to its end within ``timeout_s`` is a
+    :class:`~fraudstream.kafka.errors.ReadTimeoutError`."""
+    scored = [_flatten(orjson.loads(v)) for v in _values(kafka, kafka.scored_topic, timeout_s)]
+    labels = [orjson.loads(v) for v in _values(kafka, kafka.labels_topic, timeout_s)]
     source = f"kafka {kafka.bootstrap_servers}: {kafka.scored_topic}, {kafka.labels_topic}"
     return _normalise(pd.DataFrame(scored), pd.DataFrame(labels), source)
 

@@ -73,9 +73,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import FraudstreamError, ServiceUnavailableError
 from fraudstream.gctune import fewer_collections
-from fraudstream.kafka.admin import wait_for_partitions
+from fraudstream.kafka.consumer import build_subscriber
 from fraudstream.kafka.producer import build_producer
-from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.observability.health import Health
 
 log = structlog.get_logger(__name__)
@@ -402,30 +401,19 @@ class StreamLoop:
         return producer
 
     def _consumer(self) -> KafkaConsumer:
-        """A read_committed consumer subscribed to the topics (raises KafkaError)."""
+        """A read_committed consumer subscribed to the topics (raises KafkaError or
+        ServiceUnavailableError)."""
         config = self._config
-        consumer = KafkaConsumer(
-            **kafka_client_kwargs(self._kafka, config.group_id),
+        return build_subscriber(
+            self._kafka,
+            config.group_id,
+            config.topics,
             group_id=config.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
             max_poll_records=config.max_poll_records,
             fetch_max_wait_ms=config.fetch_max_wait_ms,
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=config.session_timeout_ms // 3,
         )
-        # Know the partitions before subscribing: subscribing first gives an
-        # empty first assignment and a second rebalance, which kafka-python 3.0
-        # was seen to lose (7 of 80 test starts stuck with no partitions)
-        try:
-            for topic in config.topics:
-                wait_for_partitions(consumer, topic, self._kafka.request_timeout_ms / 1000)
-        except KafkaError:
-            consumer.close(autocommit=False)
-            raise
-        consumer.subscribe(list(config.topics))
-        return consumer
 
     def _process(
         self,
