@@ -117,8 +117,9 @@ deploy-tools: actionlint kustomize ## The linters the deployment checks need (Go
 validate-deploy: install deploy-tools ## Offline checks: Dockerfile, compose, Kubernetes, workflows
 	$(RUN) python -m fraudstream.deploy
 
-env-example: install ## Regenerate .env.example from the settings classes
+env-example: install ## Regenerate .env.example and docs/configuration.md from the settings classes
 	$(RUN) python -c "from fraudstream.config import render_env_example as r; open('.env.example', 'w').write(r())"
+	$(RUN) python -c "from fraudstream.config import render_configuration_md as r; open('docs/configuration.md', 'w').write(r())"
 
 # pip-audit of every locked package (uv.lock, hashed) against an advisory service:
 # `pypi` (PyPI's JSON API) or `osv`. AUDIT_ARGS adds options, e.g. --strict to fail

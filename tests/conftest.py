@@ -1,10 +1,13 @@
 """Fixtures that reach the real services: Kafka, Redis, MLflow.
 
 Each fixture takes the service's address from its standard variable
-(``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``MLFLOW_TRACKING_URI``; ``make test`` sets
-them after ``make services-up``). Where a variable is unset and a Docker engine
-answers (GitHub Actions), a testcontainer is started instead. Where neither, the test
-fails with a message saying how to start the services: integration tests never skip.
+(``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``MLFLOW_TRACKING_URI``). ``make test``
+starts the project's own local services (``infra/local/services.sh``) and sets them,
+and CI runs the suite that way (``.ci/run`` runs ``make lint`` and ``make test``; the
+GitHub workflow sets them for its service containers). Only where a variable is unset
+and a Docker engine answers is a testcontainer started instead. Where neither, the
+test fails with a message saying how to start the services: integration tests never
+skip.
 """
 
 from __future__ import annotations

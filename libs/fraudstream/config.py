@@ -403,3 +403,140 @@ def render_env_example() -> str:
             default = format_duration(default)
         lines.append(f"{row['env']}={default}")
     return "\n".join(lines) + "\n"
+
+
+#: Where each section's settings are explained, for docs/configuration.md.
+_SECTION_DOCS: dict[str, tuple[str, ...]] = {
+    "kafka": ("schemas.md", "security.md"),
+    "redis": ("features.md", "security.md"),
+    "mlflow": ("training.md", "promotion.md"),
+    "data": ("datasets.md",),
+    "features": ("features.md",),
+    "scorer": ("scoring.md",),
+    "learner": ("learning.md",),
+    "archive": ("training.md#the-archive",),
+    "training": ("training.md",),
+    "api": ("api.md",),
+}
+
+_CONFIGURATION_INTRO = """\
+# Configuration
+
+Every fraudstream process builds one `fraudstream.config.Settings` object in its
+`main()`, from environment variables and an optional `.env` file in the working
+directory; real environment variables win over the file. Each section below reads its
+own prefix, so the standard names work as they are: `KAFKA_BOOTSTRAP_SERVERS`,
+`REDIS_URL`, `MLFLOW_TRACKING_URI`. [`.env.example`](../.env.example) lists the same
+settings as a file to copy to `.env`.
+
+Durations take a number with a unit, `90s`, `15m`, `12h`, `7d` or `1w` (a bare number
+is seconds). *unset* means no value unless one is given. An invalid value stops the
+process before it starts anything, with exit code 78 and a message naming the
+variable, e.g. `invalid settings: KAFKA_PARTITIONS: Input should be a valid integer`.
+Secrets (`KAFKA_SASL_PASSWORD`, `REDIS_PASSWORD`, `API_KEY`) are never logged
+([security.md](security.md)).
+
+A few variables are read outside these settings, by the tool that needs them: the
+local services' ports and folders (`KAFKA_PORT`, `REDIS_PORT`, `MLFLOW_PORT`,
+`FRAUDSTREAM_STATE_DIR`, ...: [infra/local/README.md](../infra/local/README.md)), the
+DAGs' interpreter and retries (`FRAUDSTREAM_PYTHON`, `FRAUDSTREAM_TASK_RETRIES`:
+[orchestration.md](orchestration.md)), the image's health check address
+(`HEALTHCHECK_URL`: [deployment.md](deployment.md)) and `OMP_WAIT_POLICY`
+([training.md](training.md)).
+
+This page is generated from the settings classes by `make env-example`, which writes
+`.env.example` too; do not edit it by hand. A test fails when either file differs
+from the code.
+"""
+
+
+def render_configuration_md() -> str:
+    """The text of ``docs/configuration.md``: every setting of every section, in tables.
+
+    >>> page = render_configuration_md()
+    >>> "| `KAFKA_BOOTSTRAP_SERVERS` | `127.0.0.1:9092` |" in page
+    True
+    """
+    import re
+
+    general = [
+        (str(field.validation_alias), field)
+        for name, field in Settings.model_fields.items()
+        if name not in Settings.sections
+    ]
+    parts = [
+        _CONFIGURATION_INTRO,
+        _paragraph(
+            "## general",
+            "Logging, for every process: `FRAUDSTREAM_LOG_LEVEL` is a standard level name "
+            "(`DEBUG`, `INFO`, `WARNING`, `ERROR`); `FRAUDSTREAM_LOG_JSON=true` writes one "
+            "JSON object per line instead of text.",
+        ),
+        _settings_table(general),
+    ]
+    for name in Settings.sections:
+        section = Settings.model_fields[name].default_factory
+        if not (isinstance(section, type) and issubclass(section, BaseSettings)):
+            raise TypeError(f"section {name} must default to a BaseSettings class")
+        prefix = str(section.model_config.get("env_prefix", ""))
+        summary = (section.__doc__ or "").strip().splitlines()[0]
+        summary = re.sub(r";\s*see docs/[\w.-]+\.md", "", summary).replace("``", "`")
+        links = ", ".join(f"[{doc.split('#')[0]}]({doc})" for doc in _SECTION_DOCS.get(name, ()))
+        rows = [
+            (f"{prefix}{field_name}".upper(), field)
+            for field_name, field in section.model_fields.items()
+        ]
+        parts += [
+            _paragraph(f"## {name}", summary + (f" See {links}." if links else "")),
+            _settings_table(rows),
+        ]
+    return "\n".join(parts)
+
+
+def _paragraph(heading: str, text: str) -> str:
+    """A heading and a paragraph wrapped at 88 characters (never inside a word)."""
+    import textwrap
+
+    wrapped = textwrap.fill(text, 88, break_long_words=False, break_on_hyphens=False)
+    return f"{heading}\n\n{wrapped}\n"
+
+
+def _settings_table(rows: list[tuple[str, Any]]) -> str:
+    """A Markdown table of settings: variable, default, description."""
+    import re
+
+    lines = ["| variable | default | description |", "| --- | --- | --- |"]
+    for env, field in rows:
+        description = (field.description or "").replace("|", "\\|")
+        description = re.sub(r"docs/([\w.-]+\.md)", r"[\1](\1)", description)
+        choices = _choices(field.annotation)
+        if choices:
+            listed = ", ".join(f"`{choice}`" for choice in choices)
+            description = f"{description} One of {listed}.".strip()
+        lines.append(f"| `{env}` | {_default_text(field)} | {description} |")
+    return "\n".join(lines) + "\n"
+
+
+def _default_text(field: Any) -> str:
+    """How a field's default reads in the docs: `value`, *unset* or what it is made from."""
+    if field.default_factory is socket.gethostname:
+        return "the host name"
+    default = field.get_default(call_default_factory=True)
+    if default is None:
+        return "*unset*"
+    if isinstance(default, timedelta):
+        return f"`{format_duration(default)}`"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    return f"`{default}`"
+
+
+def _choices(annotation: Any) -> list[str]:
+    """The values a ``Literal`` annotation allows (also inside ``| None``), else none."""
+    from typing import Union, get_args, get_origin
+
+    if get_origin(annotation) is Literal:
+        return [str(value) for value in get_args(annotation)]
+    if get_origin(annotation) in (Union, type(int | None)):
+        return [value for arg in get_args(annotation) for value in _choices(arg)]
+    return []
