@@ -63,7 +63,7 @@ def test_every_alert_has_a_summary_a_description_and_a_runbook_entry() -> None:
     document = yaml.safe_load((PROMETHEUS_DIR / "rules" / "alerts.yml").read_text())
     alerts = [rule for group in document["groups"] for rule in group["rules"]]
     assert alerts
-    docs = (DOCS / "monitoring.md").read_text()
+    docs = (DOCS / "runbook.md").read_text()
     headings = {
         line.lstrip("#").strip().lower() for line in docs.splitlines() if line.startswith("### ")
     }
@@ -73,9 +73,9 @@ def test_every_alert_has_a_summary_a_description_and_a_runbook_entry() -> None:
         assert annotations["description"], rule["alert"]
         assert rule["labels"]["severity"] in {"page", "ticket"}
         page, _, anchor = annotations["runbook_url"].partition("#")
-        assert page == "docs/monitoring.md"
+        assert page == "docs/runbook.md"
         assert anchor == rule["alert"].lower()
-        assert anchor in headings, f"no '### {rule['alert']}' runbook entry in monitoring.md"
+        assert anchor in headings, f"no '### {rule['alert']}' entry in runbook.md"
 
 
 def test_recording_rule_names_follow_level_metric_operation() -> None:
