@@ -19,7 +19,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, NoReturn
 from urllib.parse import urlparse
 
 import pytest
@@ -28,7 +28,15 @@ import pytest
 # spinning OpenMP threads make XGBoost ~20x slower on a busy machine
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from fraudstream.config import Settings
-from fraudstream.harness.scorer import ScorerProcess, create_topics, delete_keys, scorer_settings
+from fraudstream.durations import format_duration
+from fraudstream.harness.scorer import (
+    ScorerProcess,
+    create_topics,
+    delete_keys,
+    scorer_env,
+    scorer_settings,
+)
+from fraudstream.processes import stop_process
 
 HOW_TO_START = (
     "start the local services with `make services-up` and export the variables it prints, "
@@ -140,6 +148,44 @@ def scorer_processes(tmp_path: Path) -> Iterator[Callable[[Settings], ScorerProc
     yield start
     for process in started:
         process.close()
+
+
+def _learner_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes ``fraudstream learn`` use ``settings``."""
+    learner = settings.learner
+    return {
+        **scorer_env(settings),
+        "LEARNER_MODEL": learner.model,
+        "LEARNER_SNAPSHOT_EVERY_LABELS": str(learner.snapshot_every_labels),
+        "LEARNER_SNAPSHOT_EVERY": format_duration(learner.snapshot_every),
+        "LEARNER_MAX_WAIT": format_duration(learner.max_wait),
+        "LEARNER_MLFLOW_EVERY": str(learner.mlflow_every),
+        "LEARNER_HTTP_HOST": learner.http_host,
+        "LEARNER_HTTP_PORT": str(learner.http_port),
+        "FEATURES_LABEL_DELAY": format_duration(settings.features.label_delay),
+    }
+
+
+@pytest.fixture
+def learner_processes(tmp_path: Path) -> Iterator[Callable[[Settings], subprocess.Popen[bytes]]]:
+    """Start ``fraudstream learn`` subprocesses with the given settings, each logging to
+    a file of its own; any still running at the end are stopped (SIGTERM, then SIGKILL)."""
+    started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def start(settings: Settings) -> subprocess.Popen[bytes]:
+        exe = shutil.which("fraudstream")
+        assert exe is not None, "the fraudstream console script is not installed"
+        log = (tmp_path / f"learner-{len(started) + 1}.log").open("ab")
+        process = subprocess.Popen(
+            [exe, "learn"], env=_learner_env(settings), stdout=log, stderr=subprocess.STDOUT
+        )
+        started.append((process, log))
+        return process
+
+    yield start
+    for process, log in started:
+        stop_process(process, 30.0)
+        log.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ when it wins and kept when it does not; a running scorer follows the alias move.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,14 +19,17 @@ from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.served import served_features
 from fraudstream.harness.kafka import read_topic
-from fraudstream.harness.scorer import ScorerThread, TopicWatcher
+from fraudstream.harness.scorer import ScorerThread, TopicWatcher, wait_until
 from fraudstream.lake.offline import write_archive_from_frame
 from fraudstream.promotion.aliases import PromotionError, promote
 from fraudstream.promotion.compare import compare_and_promote, training_cutoff
 from fraudstream.registry.client import Registry
+from fraudstream.registry.watcher import RegistryWatcher
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import ModelEvent, ScoredTransaction
+from fraudstream.scoring import service as scoring_service
+from fraudstream.scoring.service import registry_watcher
 from fraudstream.training.pipeline import run_all
 
 DAYS = 40
@@ -127,24 +129,51 @@ def _day(archive: Archive, tmp_path: Path, day: int, name: str) -> tuple[Path, i
     return path, len(rows)
 
 
+def _watchers(monkeypatch: pytest.MonkeyPatch) -> list[RegistryWatcher]:
+    """The registry watchers that scorers started from now on follow the aliases with."""
+    watchers: list[RegistryWatcher] = []
+
+    def kept(settings: Settings) -> RegistryWatcher:
+        watchers.append(registry_watcher(settings))
+        return watchers[-1]
+
+    monkeypatch.setattr(scoring_service, "registry_watcher", kept)
+    return watchers
+
+
+def _serves(watchers: list[RegistryWatcher], champion: str | None, challenger: str | None) -> bool:
+    """Whether the (one) watcher serves these registered versions, loaded."""
+    if not watchers:
+        return False
+    served = watchers[0].served
+    return (
+        (served.champion_version, served.challenger_version) == (champion, challenger)
+        and (champion is None or served.champion is not None)
+        and (challenger is None or served.challenger is not None)
+    )
+
+
 @pytest.mark.timeout(600)
 def test_a_running_scorer_shadows_the_challenger_and_follows_a_promotion(
-    settings: Settings, archive: Archive, tmp_path: Path
+    settings: Settings, archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     version = _train(settings, training_cutoff(settings, archive.cutoff), tmp_path)
     registry = Registry(settings.mlflow.tracking_uri, settings.mlflow.registered_model_name)
     options = ReplayOptions(pace=Pace("max"), label_fraction=0.0)
     before, n_before = _day(archive, tmp_path, 35, "before")
     after, n_after = _day(archive, tmp_path, 36, "after")
+    watchers = _watchers(monkeypatch)
     with (
         TopicWatcher(settings.kafka.servers, settings.kafka.scored_topic) as watch,
         ScorerThread(settings) as scorer,
     ):
-        time.sleep(3)  # the watcher's first poll loads the challenger
+        # the scorer's registry watcher has loaded the challenger
+        assert wait_until(lambda: _serves(watchers, None, version), 60, check=scorer.check)
         replay(settings, before, options)
         watch.wait_for(n_before, 60, check=scorer.check)
         promote(settings, registry, version, "test promotion")
-        time.sleep(3)  # two polls
+        # ...and has seen the promotion: the challenger is the champion, no longer a shadow
+        assert wait_until(lambda: _serves(watchers, version, None), 60, check=scorer.check)
         replay(settings, after, options)
         watch.wait_for(n_before + n_after, 60, check=scorer.check)
     first, second = _scored(watch, 0)[:n_before], _scored(watch, n_before)

@@ -4,7 +4,6 @@ anything twice."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import threading
@@ -25,8 +24,8 @@ from fraudstream.harness.scorer import (
     ScorerThread,
     TopicWatcher,
     free_port,
+    http_get,
     learner_env,
-    scorer_env,
     wait_until,
 )
 from fraudstream.learning.join import LabelJoin
@@ -102,8 +101,12 @@ def test_every_label_is_learned_once_and_the_scorer_takes_the_snapshot(
     assert current == state.version
 
     # restarted with nothing new: loads the state, learns nothing twice
-    thread, stop, result = _run_in_thread(settings)
-    time.sleep(3)
+    port = free_port()
+    learner = settings.learner.model_copy(update={"http_port": port})
+    thread, stop, result = _run_in_thread(settings.model_copy(update={"learner": learner}))
+    # ready: its state loaded and its consumer at the saved offsets
+    assert wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60)
+    time.sleep(2)  # the quiet spell under test: reading from there, it finds nothing to learn
     stop.set()
     thread.join(timeout=30)
     assert result[0].labels_learned == n
@@ -128,42 +131,22 @@ def test_every_label_is_learned_once_and_the_scorer_takes_the_snapshot(
 
 @pytest.mark.timeout(300)
 def test_a_killed_learner_resumes_without_learning_a_label_twice(
-    settings: Settings, tmp_path: Path
+    settings: Settings,
+    tmp_path: Path,
+    learner_processes: Callable[[Settings], subprocess.Popen[bytes]],
 ) -> None:
     n = _scored_stream(settings, tmp_path, days=10)
-    exe = shutil.which("fraudstream")
-    assert exe
-    env = {
-        **scorer_env(settings),
-        "LEARNER_SNAPSHOT_EVERY_LABELS": "400",
-        "LEARNER_SNAPSHOT_EVERY": "1s",
-        "LEARNER_HTTP_PORT": "0",
-    }
-    first = subprocess.Popen(
-        [exe, "learn"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        assert wait_until(
-            lambda: (s := _saved(settings)) is not None and s.labels_learned >= 400, 60
-        )
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    first = learner_processes(settings)
+    assert wait_until(lambda: (s := _saved(settings)) is not None and s.labels_learned >= 400, 60)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
     at_kill = _saved(settings)
     assert at_kill is not None
     assert at_kill.labels_learned < n
-    second = subprocess.Popen(
-        [exe, "learn"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        assert wait_until(lambda: (s := _saved(settings)) is not None and s.labels_learned >= n, 90)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=30) == 0
-    finally:
-        if second.poll() is None:
-            second.kill()
+    second = learner_processes(settings)
+    assert wait_until(lambda: (s := _saved(settings)) is not None and s.labels_learned >= n, 90)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=30) == 0
     final = _saved(settings)
     assert final is not None
     print(

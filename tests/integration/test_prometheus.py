@@ -7,7 +7,6 @@ infra/grafana/dashboards evaluates without error and returns data.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -36,12 +35,10 @@ from fraudstream.harness.scorer import (
     free_port,
     learner_env,
     produce,
-    scorer_env,
     wait_until,
 )
 from fraudstream.monitoring.drift import save_reference
 from fraudstream.monitoring.panels import render_dashboard
-from fraudstream.processes import stop_process
 from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
@@ -58,30 +55,6 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
         FEATURES_LABEL_DELAY="1d",
     )
     return make_settings("prom", **env)
-
-
-class _Learner:
-    """``fraudstream learn`` in a subprocess with the scorer's settings."""
-
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        exe = shutil.which("fraudstream")
-        assert exe is not None
-        env = {
-            **scorer_env(settings),
-            "LEARNER_HTTP_PORT": str(settings.learner.http_port),
-            "LEARNER_SNAPSHOT_EVERY": "1s",
-            "LEARNER_SNAPSHOT_EVERY_LABELS": "300",
-            "LEARNER_MLFLOW_EVERY": "0",
-            "FEATURES_LABEL_DELAY": "1d",
-        }
-        self._log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [exe, "learn"], env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def close(self) -> None:
-        stop_process(self.process, 30.0)
-        self._log.close()
 
 
 def _store_reference(settings: Settings) -> None:
@@ -101,9 +74,16 @@ def _returns_data(prometheus: PrometheusServer, expr: str) -> bool:
     return bool(prometheus.query(expr))
 
 
+def _scraped(prometheus: PrometheusServer, counter: str) -> float:
+    """The sum of a counter over its series, as Prometheus last scraped it."""
+    return sum(float(sample["value"][1]) for sample in prometheus.query(counter))
+
+
 @pytest.mark.timeout(480)
 def test_every_recording_rule_and_panel_query_returns_data(
-    settings: Settings, tmp_path: Path
+    settings: Settings,
+    tmp_path: Path,
+    learner_processes: Callable[[Settings], subprocess.Popen[bytes]],
 ) -> None:
     rules = recording_rules()
     panels = dashboard_expressions()
@@ -114,7 +94,7 @@ def test_every_recording_rule_and_panel_query_returns_data(
 
     began = time.time()
     scorer = ScorerProcess(settings, tmp_path / "scorer.log")
-    learner = _Learner(settings, tmp_path / "learner.log")
+    learner_processes(settings)
     config = local_config(
         {
             "scorer": [f"127.0.0.1:{settings.scorer.http_port}"],
@@ -161,8 +141,17 @@ def test_every_recording_rule_and_panel_query_returns_data(
             f"lag {lag[0]['value'][1]}, PSI of {len(psi)} columns"
         )
         assert {s["metric"]["feature"] for s in psi} == {"amount", "card_tx_count_1d", "score"}
-        # every panel drawn from this run's data (docs/img when FRAUDSTREAM_DOCS_FIGURES=1)
-        time.sleep(5)  # a few more scrapes after the last record
+        # every panel drawn from this run's data (docs/img when FRAUDSTREAM_DOCS_FIGURES=1),
+        # once Prometheus has scraped the scorer's last counts
+        assert wait_until(
+            lambda: (
+                _scraped(prometheus, "scorer_transactions_scored_total") >= report.transactions_sent
+                and _scraped(prometheus, "scorer_dead_letters_total") >= 5
+            ),
+            60,
+            interval_s=1.0,
+            check=scorer.check,
+        ), f"{prometheus.query('scorer_transactions_scored_total')}\n{scorer.log_tail()}"
         folder = DOCS_IMG if os.environ.get("FRAUDSTREAM_DOCS_FIGURES") else tmp_path / "img"
         written = [
             path
@@ -173,5 +162,4 @@ def test_every_recording_rule_and_panel_query_returns_data(
         assert all(path.stat().st_size > 5_000 for path in written)
     finally:
         prometheus.close()
-        learner.close()
         scorer.close()

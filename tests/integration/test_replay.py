@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from fraudstream.datasets import load_dataset
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.harness.kafka import read_topic, unique_topics
+from fraudstream.harness.scorer import wait_until
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import decode_label, decode_transaction
@@ -142,12 +142,16 @@ def test_sigterm_flushes_and_reports(settings: Settings, tmp_path: Path) -> None
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60  # mid-run: once records flow (start-up may be slow)
-    while time.monotonic() < deadline and process.poll() is None:
-        if read_topic(settings.kafka.servers, settings.kafka.transactions_topic, timeout_s=1):
-            break
-        time.sleep(0.5)
-    time.sleep(2)
+
+    def mid_run() -> bool:  # a good part sent, most still to come (start-up may be slow)
+        sent = read_topic(settings.kafka.servers, settings.kafka.transactions_topic, timeout_s=1)
+        return len(sent) >= 1_000
+
+    def running() -> None:
+        if process.poll() is not None:
+            raise AssertionError(f"replay ended before the SIGTERM: {process.communicate()}")
+
+    assert wait_until(mid_run, 60, interval_s=0.5, check=running)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err

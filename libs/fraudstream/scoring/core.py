@@ -124,10 +124,9 @@ class ScoringCore:
     ) -> ScoredBatch:
         """Score and decide; a model that fails while scoring is dropped for the last good."""
         inputs = model_input(features, txs)
-        try:
-            scores = model.score(inputs)
-        except Exception as exc:  # a snapshot that loads but cannot score: drop it
-            model = self.models.reject(model, exc)
+        scores = self.models.score(model, inputs)
+        if scores is None:  # the model was dropped: the last good one scores the batch
+            model = self.models.model
             scores = model.score(inputs)
         alerts = self.decider.decide(scores, [tx.event_time for tx in txs])
         shadow, shadow_scores = self._shadow(inputs)
@@ -146,13 +145,10 @@ class ScoringCore:
     def _shadow(self, inputs: ModelInput) -> tuple[ScoringModel | None, np.ndarray | None]:
         """The challenger's scores; a challenger that fails is dropped, never the batch."""
         shadow = self.models.shadow
-        if shadow is None:
+        scores = None if shadow is None else self.models.score(shadow, inputs)
+        if scores is None:  # none, or dropped: a broken challenger costs the batch nothing
             return None, None
-        try:
-            return shadow, np.asarray(shadow.score(inputs), dtype=np.float64)
-        except Exception as exc:  # a broken challenger must not cost the champion's batch
-            self.models.reject(shadow, exc)
-            return None, None
+        return shadow, np.asarray(scores, dtype=np.float64)
 
     def run(self, txs: Sequence[Transaction], *, record: bool = True) -> ScoredBatch:
         """Refresh the model, then features and score of one batch."""

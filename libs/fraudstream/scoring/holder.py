@@ -4,18 +4,40 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import structlog
 
-from fraudstream.models.base import ScoringModel
+from fraudstream.models.base import Features, ScoringModel
 from fraudstream.models.cold_start import ColdStartModel
-from fraudstream.models.snapshots import SnapshotError, SnapshotStore
+from fraudstream.models.snapshots import SnapshotError
 
 if TYPE_CHECKING:
-    from fraudstream.registry.watcher import RegistryWatcher
+    from fraudstream.registry.watcher import Served
 
 log = structlog.get_logger(__name__)
+
+
+class Snapshots(Protocol):
+    """Where the online model's snapshots come from (Redis: ``SnapshotStore``)."""
+
+    def current_version(self) -> str | None:
+        """The version to use, or None before the first snapshot."""
+        ...
+
+    def load(self, version: str) -> ScoringModel:
+        """The model of ``version``; raise ``SnapshotError`` when it cannot be used."""
+        ...
+
+
+class ServedModels(Protocol):
+    """What the registry serves (a ``RegistryWatcher``, which keeps it current)."""
+
+    #: The registry's champion and challenger now.
+    served: Served
+    #: Registry polls or version loads that failed.
+    failures: int
 
 
 class ModelHolder:
@@ -30,8 +52,8 @@ class ModelHolder:
 
     def __init__(
         self,
-        snapshots: SnapshotStore | None,
-        watcher: RegistryWatcher | None = None,
+        snapshots: Snapshots | None,
+        watcher: ServedModels | None = None,
         *,
         check_every_s: float = 0.0,
     ) -> None:
@@ -63,6 +85,14 @@ class ModelHolder:
         if challenger is None or challenger.version in self._rejected:
             return None
         return challenger
+
+    def score(self, model: ScoringModel, inputs: Features) -> np.ndarray | None:
+        """``model``'s scores, or None when it fails: then it is dropped (:meth:`reject`)."""
+        try:
+            return model.score(inputs)
+        except Exception as exc:  # a model that loads but cannot score must not stop scoring
+            self.reject(model, exc)
+            return None
 
     def reject(self, model: ScoringModel, error: Exception) -> ScoringModel:
         """Drop a model that failed while scoring; go back to the last good one."""

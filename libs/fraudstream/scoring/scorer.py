@@ -39,6 +39,8 @@ from fraudstream.schemas import (
 from fraudstream.scoring.core import ScoringCore, check_feature_names
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.holder import ModelHolder
+from fraudstream.scoring.markers import AlertMarkers as AlertMarkers  # noqa: PLC0414 - for service
+from fraudstream.scoring.markers import AlertMarkerStore
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.streaming.loop import Emit, OutRecord, StepResult
 
@@ -80,36 +82,6 @@ class ScorerTopics:
     dlq: str
 
 
-class AlertMarkers:
-    """Remembers which transactions were alerted, once their alert committed.
-
-    A transaction delivered again (the same id) must not alert again; one retried
-    after an aborted transaction must. Markers are written after the commit, so only
-    a committed alert suppresses another.
-    """
-
-    def __init__(self, client: redis.Redis, prefix: str, ttl_ms: int) -> None:
-        self._client = client
-        self._prefix = f"{prefix}:alerted:"
-        self._ttl_ms = ttl_ms
-
-    def alerted(self, transaction_ids: Sequence[str]) -> set[str]:
-        """Which of these already have a committed alert."""
-        if not transaction_ids:
-            return set()
-        found = self._client.mget([self._prefix + t for t in transaction_ids])
-        return {t for t, v in zip(transaction_ids, found, strict=True) if v is not None}
-
-    def mark(self, transaction_ids: Sequence[str]) -> None:
-        """Remember these alerts (after their transaction committed)."""
-        if not transaction_ids:
-            return
-        pipe = self._client.pipeline(transaction=False)
-        for t in transaction_ids:
-            pipe.set(self._prefix + t, 1, px=self._ttl_ms)
-        pipe.execute()
-
-
 class Scorer:
     """The scorer's :class:`~fraudstream.streaming.loop.Step`."""
 
@@ -120,7 +92,7 @@ class Scorer:
         store: FeatureStore,
         models: ModelHolder,
         decider: Decider,
-        markers: AlertMarkers,
+        markers: AlertMarkerStore,
         metrics: ScorerMetrics,
         health: Health,
         drift: DriftMonitor | None = None,
