@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
@@ -43,15 +44,57 @@ def test_prequential_scores_never_use_a_label_not_yet_known() -> None:
     frame = simulate(SimulatorConfig(customers=200, terminals=400, days=12, seed=2))
     delay = timedelta(days=3)
     features = served_features(frame, delay)
-    day = (frame["event_time"] - frame["event_time"].iloc[0]).dt.days.to_numpy()
+    times = frame["event_time"]
     choice = MODEL_CHOICES[DEFAULT_MODEL]
     scores = prequential_scores(frame, features, choice, label_delay=delay)
+    cut = times.iloc[0] + timedelta(days=8)
     flipped = frame.copy()
-    flipped.loc[day >= 8, "is_fraud"] = 1 - flipped.loc[day >= 8, "is_fraud"]
+    later = (times >= cut).to_numpy()
+    flipped.loc[later, "is_fraud"] = 1 - flipped.loc[later, "is_fraud"]
     changed = prequential_scores(flipped, features, choice, label_delay=delay)
-    # labels of day 8 are learned at the end of day 11: days 0-11 cannot see them
-    assert (scores == changed).all()
-    flipped.loc[day >= 5, "is_fraud"] = 1 - flipped.loc[day >= 5, "is_fraud"]
-    earlier = prequential_scores(flipped, features, choice, label_delay=delay)
-    assert (earlier[day <= 8] == scores[day <= 8]).all()  # day 5 is learned after day 8
-    assert (earlier[day > 8] != scores[day > 8]).any()
+    # labels of rows at or after the cut arrive 3 days later: no earlier row sees them
+    known_by = (times <= cut + delay).to_numpy()
+    assert (scores[known_by] == changed[known_by]).all()
+    assert (scores[~known_by] != changed[~known_by]).any()
+
+
+@pytest.mark.parametrize("hours", [1, 26])
+def test_a_delay_of_hours_is_hours_not_whole_days(hours: int) -> None:
+    frame = simulate(SimulatorConfig(customers=200, terminals=400, days=4, seed=5))
+    delay = timedelta(hours=hours)
+    features = served_features(frame, delay)
+    choice = MODEL_CHOICES["logreg"]
+    scores = prequential_scores(frame, features, choice, label_delay=delay)
+    first = frame["event_time"].iloc[0]
+    before = (frame["event_time"] <= first + delay).to_numpy()
+    # nothing is known before the first label arrives: every such row scores the same
+    assert len(set(scores[before].tolist())) == 1
+    assert len(set(scores[~before].tolist())) > 1
+
+
+def test_a_slower_snapshot_cadence_serves_older_models() -> None:
+    frame = simulate(SimulatorConfig(customers=200, terminals=400, days=6, seed=4))
+    delay = timedelta(days=1)
+    features = served_features(frame, delay)
+    choice = MODEL_CHOICES["logreg"]
+    every = prequential_scores(frame, features, choice, label_delay=delay)
+    rows = np.flatnonzero(frame["event_time"] >= frame["event_time"].iloc[0] + timedelta(days=3))
+    sparse = prequential_scores(
+        frame, features, choice, label_delay=delay, snapshot_every_labels=500, rows=rows
+    )
+    assert len(sparse) == len(rows)
+    assert (sparse != every[rows]).any()
+    huge = prequential_scores(
+        frame, features, choice, label_delay=delay, snapshot_every_labels=10**9, rows=rows
+    )
+    assert len(set(huge.tolist())) == 1  # no snapshot was ever published: the untrained model
+
+
+def test_undersampled_genuine_labels_are_the_same_in_every_process() -> None:
+    choice = MODEL_CHOICES["stacked"]
+    ids = [f"tx-{i}" for i in range(20_000)]
+    genuine = np.zeros(len(ids), dtype=bool)
+    kept = choice.learns_many(ids, genuine)
+    assert kept.tolist() == [choice.learns(t, False) for t in ids]
+    assert abs(kept.mean() - choice.genuine_rate) < 0.01
+    assert choice.learns_many(ids, ~genuine).all()  # every fraud is learned

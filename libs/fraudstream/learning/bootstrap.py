@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fraudstream.datasets import load_dataset
@@ -37,9 +38,12 @@ def bootstrap_state(
         model=choice.build(),
         join=LabelJoin(max_wait_ms=int(max_wait.total_seconds() * 1000)),
     )
-    labels = frame["is_fraud"].astype(bool).tolist()
-    for x, is_fraud in zip(features.to_dict("records"), labels, strict=True):
-        state.model.learn_one(x, is_fraud, w=choice.fraud_weight if is_fraud else 1.0)
+    labels = frame["is_fraud"].to_numpy(dtype=bool)
+    kept = np.flatnonzero(choice.learns_many(frame["transaction_id"].astype(str).tolist(), labels))
+    for x, is_fraud in zip(
+        features.iloc[kept].to_dict("records"), labels[kept].tolist(), strict=True
+    ):
+        choice.learn(state.model, x, is_fraud)
     state.labels_learned = len(labels)
     return state
 

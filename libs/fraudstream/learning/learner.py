@@ -52,9 +52,11 @@ class LearnerState:
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     labels_learned: int = 0
     watermark_ms: int = 0
-    window: deque[tuple[float, bool, str, int]] = field(default_factory=lambda: deque(maxlen=5_000))
+    window: deque[tuple[float, bool, str | None, int]] = field(
+        default_factory=lambda: deque(maxlen=5_000)
+    )
     #: The same for the shadow challenger's scores (only labels it scored).
-    shadow_window: deque[tuple[float, bool, str, int]] = field(
+    shadow_window: deque[tuple[float, bool, str | None, int]] = field(
         default_factory=lambda: deque(maxlen=5_000)
     )
 
@@ -76,7 +78,7 @@ class Quality:
     card_precision_at_100: float
 
 
-def quality(window: Collection[tuple[float, bool, str, int]], threshold: float) -> Quality:
+def quality(window: Collection[tuple[float, bool, str | None, int]], threshold: float) -> Quality:
     """Measure the scores of a prequential window against their labels
     (:attr:`LearnerState.window`: those served; ``shadow_window``: the challenger's)."""
     if not window:
@@ -162,16 +164,15 @@ class Learner:
                 self.unreadable[record.topic] = self.unreadable.get(record.topic, 0) + 1
             state.offsets[(record.topic, record.partition)] = record.offset + 1
         frauds: list[FraudReport] = []
-        weight = self._choice.fraud_weight
+        choice = self._choice
         for served, is_fraud in joined:
-            state.model.learn_one(served.features, is_fraud, w=weight if is_fraud else 1.0)
+            if choice.learns(served.transaction_id, is_fraud):
+                choice.learn(state.model, served.features, is_fraud)
             state.labels_learned += 1
             day = served.event_ms // 86_400_000
-            state.window.append((served.score, is_fraud, served.card_id or "", day))
+            state.window.append((served.score, is_fraud, served.card_id, day))
             if served.shadow_score is not None:
-                state.shadow_window.append(
-                    (served.shadow_score, is_fraud, served.card_id or "", day)
-                )
+                state.shadow_window.append((served.shadow_score, is_fraud, served.card_id, day))
             if is_fraud and served.merchant_id:
                 frauds.append(
                     FraudReport(served.transaction_id, served.merchant_id, served.event_ms)

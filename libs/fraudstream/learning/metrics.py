@@ -76,7 +76,7 @@ def _prequential_gauge(name: str, scores: str, registry: CollectorRegistry) -> G
 
 
 def publish_quality(
-    gauge: Gauge, window: Collection[tuple[float, bool, str, int]], threshold: float
+    gauge: Gauge, window: Collection[tuple[float, bool, str | None, int]], threshold: float
 ) -> Quality:
     """Measure a prequential window (see :func:`~fraudstream.learning.learner.quality`),
     set ``gauge`` to its measures, one ``measure`` label each, and return them.

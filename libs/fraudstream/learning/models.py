@@ -11,25 +11,86 @@ about a hundred times the cost, and a Hoeffding adaptive tree stayed at chance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
 from river import forest, linear_model, preprocessing, tree
+
+from fraudstream.models import online
 
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A named online model: how to build it and how to weight a fraud label."""
+    """A named online model: how to build it, which labels it learns, how it weighs them.
+
+    ``genuine_rate`` < 1 undersamples genuine labels: every fraud is learned, and a
+    genuine label only when a hash of its transaction id falls below the rate, so
+    every process (the learner, a restarted learner, the benches) keeps the same ones.
+
+    >>> choice = ModelChoice("x", object, genuine_rate=0.5)
+    >>> choice.learns("tx-1", True), choice.learns("tx-1", False), choice.learns("tx-2", False)
+    (True, False, True)
+    """
 
     name: str
     build: Callable[[], Any]
     fraud_weight: float = 1.0
     description: str = ""
+    genuine_rate: float = 1.0
+
+    def learns(self, transaction_id: str, is_fraud: bool) -> bool:
+        """Whether the learner learns this label (every fraud; the sampled genuine ones)."""
+        return (
+            is_fraud
+            or self.genuine_rate >= 1.0
+            or zlib.crc32(transaction_id.encode()) < self.genuine_rate * _HASH_RANGE
+        )
+
+    def learns_many(self, transaction_ids: Sequence[str], is_fraud: np.ndarray) -> np.ndarray:
+        """:meth:`learns` of each label, as a boolean array."""
+        if self.genuine_rate >= 1.0:
+            return np.ones(len(transaction_ids), dtype=bool)
+        hashes = np.fromiter((zlib.crc32(t.encode()) for t in transaction_ids), np.uint64)
+        return np.asarray(is_fraud, dtype=bool) | (hashes < self.genuine_rate * _HASH_RANGE)
+
+    def learn(self, model: Any, x: Mapping[Any, Any], is_fraud: bool) -> None:
+        """Learn one label (a fraud weighted by ``fraud_weight``)."""
+        if self.fraud_weight == 1.0:
+            model.learn_one(x, is_fraud)
+        else:
+            model.learn_one(x, is_fraud, w=self.fraud_weight if is_fraud else 1.0)
+
+
+#: CRC-32 values are uniform over [0, 2**32).
+_HASH_RANGE: Final = 2**32
 
 
 def _logistic() -> Any:
     return preprocessing.StandardScaler() | linear_model.LogisticRegression()
+
+
+def _additive() -> Any:
+    return (
+        online.LogScale()
+        | online.QuantileBins()
+        | preprocessing.StandardScaler()
+        | linear_model.LogisticRegression()
+    )
+
+
+def _stacked() -> Any:
+    return online.StackedClassifier(
+        [
+            _additive(),
+            tree.HoeffdingTreeClassifier(grace_period=50, split_criterion="hellinger"),
+            tree.HoeffdingTreeClassifier(
+                grace_period=200, max_depth=8, split_criterion="hellinger"
+            ),
+        ]
+    )
 
 
 def _forest() -> Any:
@@ -43,6 +104,20 @@ def _tree() -> Any:
 MODEL_CHOICES: Final = {
     choice.name: choice
     for choice in (
+        ModelChoice(
+            "stacked",
+            _stacked,
+            1.0,
+            "additive logistic model and two Hoeffding trees, stacked; 10% of genuine labels",
+            genuine_rate=0.1,
+        ),
+        ModelChoice(
+            "additive",
+            _additive,
+            1.0,
+            "logistic regression over log-scaled, quantile-binned features; 10% of genuine labels",
+            genuine_rate=0.1,
+        ),
         ModelChoice("logreg", _logistic, 1.0, "standardised logistic regression"),
         ModelChoice("logreg-fraud-x3", _logistic, 3.0, "the same, frauds weighted 3x"),
         ModelChoice("logreg-fraud-x10", _logistic, 10.0, "the same, frauds weighted 10x"),

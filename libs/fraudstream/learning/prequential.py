@@ -1,18 +1,20 @@
 """Prequential ("test, then train") evaluation with delayed labels, offline.
 
-Transactions are taken a day at a time, in event-time order: the model scores the
-day, then learns the labels that became known by the end of it (those of
-transactions at least ``label_delay`` older), one by one. The scores are exactly what
-a scorer running that model would have given, so the measures over them are the
-online quality of the model. Features come from the offline path
-(:func:`fraudstream.features.reference.compute_features`), fed with the fraud
-labels the system would have known, so terminal-risk features are what was served.
+Transactions are taken in event-time order. Each is scored by the model the learner
+had published by then; labels arrive ``label_delay`` after their transaction and are
+learned in that order, and a snapshot is published every ``snapshot_every_labels``
+labels. The scores are exactly what a scorer following that learner would have
+given, so the measures over them are the online quality of the model as deployed.
+Features come from the offline path (:func:`fraudstream.features.served.served_features`),
+fed with the fraud labels the system would have known, so terminal-risk features are
+what was served.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,9 @@ import pandas as pd
 from fraudstream.evaluation.measures import average_precision, card_precision_at_k, roc_auc
 from fraudstream.learning.models import ModelChoice
 from fraudstream.models import ColdStartModel, RiverModel
+
+#: Runs of rows shorter than this are scored row by row, longer ones as one batch.
+_SMALL_RUN: Final = 64
 
 
 @dataclass(frozen=True)
@@ -39,35 +44,74 @@ def prequential_scores(
     choice: ModelChoice | None,
     *,
     label_delay: timedelta,
+    snapshot_every_labels: int = 1,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The score every row got: each day is scored by the model as it stands, then the
-    labels known by the end of the day (rows at least ``label_delay`` older) are learned.
+    """The score each row in ``rows`` (positions; default every row) was served.
 
-    ``choice`` None is the cold-start model (it never learns).
+    ``frame`` is sorted by event time. The label of a transaction arrives
+    ``label_delay`` after its event time, and the learner learns labels in the order
+    they arrive (every fraud, and the genuine ones ``choice`` keeps); it publishes a
+    snapshot after every ``snapshot_every_labels`` labels, and a transaction is scored
+    by the newest snapshot published before its event time, as the scorer would.
+    Nothing is rounded to days, so an hour's delay is an hour. ``choice`` None is the
+    cold-start model (it never learns).
+
+    >>> from fraudstream.learning.models import MODEL_CHOICES
+    >>> times = pd.to_datetime(["2024-04-01 00:00", "2024-04-01 01:00", "2024-04-01 02:00"])
+    >>> frame = pd.DataFrame(
+    ...     {"transaction_id": ["a", "b", "c"], "event_time": times, "is_fraud": [1, 0, 0]}
+    ... )
+    >>> features = pd.DataFrame({"amount": [900.0, 10.0, 900.0]})
+    >>> choice = MODEL_CHOICES["logreg"]
+    >>> late = prequential_scores(frame, features, choice, label_delay=timedelta(hours=3))
+    >>> soon = prequential_scores(frame, features, choice, label_delay=timedelta(minutes=30))
+    >>> bool(late[2] == late[0]), bool(soon[2] > late[2])  # only "soon" knows row a's fraud
+    (True, True)
     """
-    day = _days(frame)
-    y = frame["is_fraud"].astype(bool).to_numpy()
-    scores = np.zeros(len(frame))
-    model = choice.build() if choice is not None else None
-    delay_days = label_delay.days
+    positions = np.arange(len(frame)) if rows is None else np.asarray(rows)
+    if choice is None:
+        return ColdStartModel().score(features.iloc[positions])
+    if snapshot_every_labels < 1:
+        raise ValueError("snapshot_every_labels must be >= 1")
+    times = _nanoseconds(frame["event_time"])
+    if positions.size and not (np.diff(positions) >= 0).all():
+        raise ValueError("rows must be in event-time order")
+    arrived = np.searchsorted(times + _nanoseconds_of(label_delay), times[positions], side="left")
+    published = arrived // snapshot_every_labels * snapshot_every_labels
+    y = frame["is_fraud"].to_numpy(dtype=bool)
+    learns = choice.learns_many(frame["transaction_id"].astype(str).tolist(), y)
+    model = choice.build()
+    served = RiverModel(model, choice.name)
+    scores = np.zeros(len(positions))
     learned = 0
-    for d in range(int(day.max()) + 1):
-        rows = np.flatnonzero(day == d)
-        today = features.iloc[rows]
-        if model is None:
-            scores[rows] = ColdStartModel().score(today)
-        else:
-            scores[rows] = RiverModel(model, choice.name if choice else "").score(today)
-        known = int(np.searchsorted(day, d - delay_days, side="right"))
-        if model is not None and choice is not None and known > learned:
+    # rows served by the same snapshot form one run: learn up to it, then score the run
+    starts = np.flatnonzero(np.r_[True, published[1:] != published[:-1]])
+    for start, end in zip(starts, [*starts[1:], len(positions)], strict=True):
+        target = int(published[start])
+        if target > learned:
+            kept = learned + np.flatnonzero(learns[learned:target])
             for x, label in zip(
-                features.iloc[learned:known].to_dict("records"),
-                y[learned:known].tolist(),
-                strict=True,
+                features.iloc[kept].to_dict("records"), y[kept].tolist(), strict=True
             ):
-                model.learn_one(x, label, w=choice.fraud_weight if label else 1.0)
-            learned = known
+                choice.learn(model, x, label)
+            learned = target
+        if end - start < _SMALL_RUN:  # a DataFrame per row or two costs more than the model
+            for i, x in enumerate(features.iloc[positions[start:end]].to_dict("records")):
+                scores[start + i] = model.predict_proba_one(x).get(True, 0.0)
+        else:
+            scores[start:end] = served.score(features.iloc[positions[start:end]])
     return scores
+
+
+def _nanoseconds(times: pd.Series) -> np.ndarray:
+    """Event times as int64 nanoseconds since the epoch (UTC)."""
+    utc = pd.to_datetime(times, utc=True).dt.tz_convert(None)
+    return utc.to_numpy().astype("datetime64[ns]").astype(np.int64)
+
+
+def _nanoseconds_of(delta: timedelta) -> int:
+    return int(pd.Timedelta(delta).value)
 
 
 def run_prequential(

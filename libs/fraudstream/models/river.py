@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 from fraudstream.models.base import TOP_REASONS, Features, ModelInput
+
+#: What separates a feature's name from the suffix of a column derived from it.
+DERIVED: Final = "#"
 
 
 class RiverModel:
@@ -14,7 +17,10 @@ class RiverModel:
 
     Scoring uses River's mini-batch API when the model has one. Reasons come from the
     linear model at the end of the pipeline when there is one (weight times the
-    transformed value), else from the features furthest above the transformed mean.
+    transformed value, summed over the columns a transform derived from one feature,
+    ``amount#3`` counting as ``amount``), else from the features furthest above the
+    transformed mean. A model that combines others names the one that explains its
+    scores (``reasoning_member``).
     """
 
     def __init__(self, model: Any, version: str) -> None:
@@ -39,12 +45,14 @@ class RiverModel:
         return np.array([self.model.predict_proba_one(r).get(True, 0.0) for r in rows])
 
     def reasons(self, row: dict[str, float], k: int = TOP_REASONS) -> list[str]:
-        transformed, linear = _split_pipeline(self.model, row)
+        model = getattr(self.model, "reasoning_member", self.model)
+        transformed, linear = _split_pipeline(model, row)
         weights: dict[str, float] = getattr(linear, "weights", {}) if linear is not None else {}
-        if weights:
-            contributions = {n: weights.get(n, 0.0) * v for n, v in transformed.items()}
-        else:
-            contributions = dict(transformed)
+        contributions: dict[str, float] = {}
+        for name, value in transformed.items():
+            feature = name.split(DERIVED, 1)[0]
+            part = weights.get(name, 0.0) * value if weights else value
+            contributions[feature] = contributions.get(feature, 0.0) + part
         ranked = sorted(((v, n) for n, v in contributions.items() if v > 0), reverse=True)
         return [name for _, name in ranked[:k]]
 

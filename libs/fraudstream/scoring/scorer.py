@@ -39,7 +39,6 @@ from fraudstream.schemas import (
 from fraudstream.scoring.core import ScoringCore, check_feature_names
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.holder import ModelHolder
-from fraudstream.scoring.markers import AlertMarkers as AlertMarkers  # noqa: PLC0414 - for service
 from fraudstream.scoring.markers import AlertMarkerStore
 from fraudstream.scoring.metrics import ScorerMetrics
 from fraudstream.streaming.loop import Emit, OutRecord, StepResult

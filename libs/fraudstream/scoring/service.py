@@ -25,8 +25,9 @@ from fraudstream.registry.loading import load_candidate
 from fraudstream.registry.watcher import RegistryWatcher
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.holder import ModelHolder
+from fraudstream.scoring.markers import AlertMarkers
 from fraudstream.scoring.metrics import ScorerMetrics
-from fraudstream.scoring.scorer import AlertMarkers, Scorer, ScorerTopics
+from fraudstream.scoring.scorer import Scorer, ScorerTopics
 from fraudstream.signals import stop_on_signals
 from fraudstream.streaming.loop import Backoff, Delivery, LoopConfig, LoopMetrics, StreamLoop
 

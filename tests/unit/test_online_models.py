@@ -1,0 +1,61 @@
+"""The online model's parts: transforms, the stack, reasons, and pickling for snapshots."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+
+from fraudstream.learning.models import MODEL_CHOICES
+from fraudstream.models import RiverModel
+from fraudstream.models.online import LogScale, QuantileBins
+
+
+def _examples(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "amount": rng.lognormal(3.5, 1.0, n),
+            "card_tx_count_1d": rng.poisson(2.0, n).astype(float),
+            "merchant_fraud_share_7d": rng.random(n) * 0.01,
+        }
+    )
+    # frauds: very large amounts (a sharp threshold) or a risky merchant
+    fraud = (frame["amount"] > 400) | (rng.random(n) < 0.002)
+    frame.loc[fraud & (rng.random(n) < 0.5), "merchant_fraud_share_7d"] += 0.5
+    return frame, fraud.to_numpy()
+
+
+def test_transforms_agree_one_by_one_and_in_batches() -> None:
+    frame, _ = _examples(500)
+    bins = QuantileBins(fit_after=200)
+    for x in frame.to_dict("records"):
+        bins.learn_one(LogScale().transform_one(x))
+    batch = bins.transform_many(LogScale().transform_many(frame))
+    for i, x in enumerate(frame.to_dict("records")[:50]):
+        one = bins.transform_one(LogScale().transform_one(x))
+        assert set(one) == set(batch.columns)
+        assert np.allclose([one[c] for c in batch.columns], batch.iloc[i].to_numpy())
+
+
+def test_the_stacked_model_learns_a_threshold_scores_batches_and_explains() -> None:
+    choice = MODEL_CHOICES["stacked"]
+    model = choice.build()
+    train, y = _examples(30_000, seed=1)
+    for x, label in zip(train.to_dict("records"), y.tolist(), strict=True):
+        choice.learn(model, x, label)
+    served = RiverModel(pickle.loads(pickle.dumps(model)), "stacked-1")  # as a snapshot
+    test, truth = _examples(3_000, seed=2)
+    scores = served.score(test)
+    one_by_one = [served.model.predict_proba_one(x)[True] for x in test.to_dict("records")[:100]]
+    assert np.allclose(scores[:100], one_by_one)
+    # behavioural: a very large amount outranks its ordinary twin
+    twin = {"amount": 40.0, "card_tx_count_1d": 2.0, "merchant_fraud_share_7d": 0.0}
+    high, low = served.score(pd.DataFrame([{**twin, "amount": 900.0}, twin]))
+    assert high > low
+    assert scores[truth].mean() > 5 * scores[~truth].mean()
+    reasons = served.reasons({**twin, "amount": 900.0})
+    assert reasons
+    assert reasons[0] == "amount"
+    assert all("#" not in reason for reason in reasons)  # features, not derived columns
