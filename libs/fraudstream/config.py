@@ -52,17 +52,30 @@ class KafkaSettings(BaseSettings):
         "127.0.0.1:9092", description="Comma-separated host:port list of brokers."
     )
     client_id: str = Field("fraudstream", description="Client id prefix sent to the brokers.")
-    transactions_topic: str = "transactions"
-    labels_topic: str = "labels"
-    alerts_topic: str = "fraud.alerts"
-    scored_topic: str = "transactions.scored"
-    dlq_topic: str = "transactions.dlq"
+    transactions_topic: str = Field(
+        "transactions", description="Transactions in (the replay writes, the scorer reads)."
+    )
+    labels_topic: str = Field(
+        "labels", description="Fraud labels, late (the learner and the archiver read)."
+    )
+    alerts_topic: str = Field(
+        "fraud.alerts", description="Alerts for analysts and downstream services."
+    )
+    scored_topic: str = Field(
+        "transactions.scored",
+        description="Every transaction as served: features, scores, versions.",
+    )
+    dlq_topic: str = Field(
+        "transactions.dlq", description="Records the scorer could not read, with the reason."
+    )
     model_events_topic: str = Field(
         "model.events", description="Promotions and rollbacks, one event per alias move."
     )
     partitions: int = Field(6, ge=1, description="Partitions for topics fraudstream creates.")
-    replication_factor: int = Field(1, ge=1)
-    request_timeout_ms: int = Field(30_000, ge=1000)
+    replication_factor: int = Field(
+        1, ge=1, description="Replicas of the topics fraudstream creates."
+    )
+    request_timeout_ms: int = Field(30_000, ge=1000, description="Kafka client request timeout.")
     linger_ms: int = Field(10, ge=0, description="Producer: wait this long to fill a batch.")
     batch_size: int = Field(256 * 1024, ge=1024, description="Producer: batch size in bytes.")
     compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
@@ -74,7 +87,7 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
         None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)."
     )
-    sasl_username: str | None = None
+    sasl_username: str | None = Field(None, description="SASL user (with KAFKA_SASL_PASSWORD).")
     sasl_password: SecretStr | None = Field(None, description="Never logged.")
     ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers.")
 
@@ -102,7 +115,7 @@ class RedisSettings(BaseSettings):
     model_config = _section("REDIS_")
 
     url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL.")
-    socket_timeout_s: float = Field(2.0, gt=0)
+    socket_timeout_s: float = Field(2.0, gt=0, description="Seconds a Redis call may wait.")
     password: SecretStr | None = Field(
         None, description="AUTH password (wins over one in the URL); never logged."
     )
@@ -122,8 +135,8 @@ class MlflowSettings(BaseSettings):
     registered_model_name: str = Field(
         "fraudstream", description="Registered model holding champion and challenger."
     )
-    champion_alias: str = "champion"
-    challenger_alias: str = "challenger"
+    champion_alias: str = Field("champion", description="Alias of the model the scorers serve.")
+    challenger_alias: str = Field("challenger", description="Alias of the model scored in shadow.")
     promotion_margin: float = Field(
         0.01, ge=0.0, description="Challenger must beat the champion's AP by this much."
     )
@@ -142,7 +155,9 @@ class DataSettings(BaseSettings):
         "https://api.openml.org", description="OpenML API base URL (ULB download)."
     )
     openml_ulb_id: int = Field(1597, description="OpenML dataset id of the ULB creditcard data.")
-    download_timeout_s: float = Field(60.0, gt=0)
+    download_timeout_s: float = Field(
+        60.0, gt=0, description="Seconds a dataset download may stall."
+    )
 
 
 class FeatureSettings(BaseSettings):
@@ -261,7 +276,7 @@ class TrainingSettings(BaseSettings):
         0.2, le=1, description="Validation: highest plausible fraud rate."
     )
     max_null_rate: float = Field(0.01, ge=0, le=1, description="Validation: per-column null rate.")
-    seed: int = 7
+    seed: int = Field(7, description="Seed of the sampling, the search and the models.")
 
 
 class ApiSettings(BaseSettings):
@@ -270,7 +285,7 @@ class ApiSettings(BaseSettings):
     model_config = _section("API_")
 
     host: str = Field("127.0.0.1", description="Where `fraudstream serve` listens.")
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(8080, ge=0, le=65535, description="Its port.")
     key: SecretStr | None = Field(
         None, description="Required X-API-Key (unset: the API refuses to start); never logged."
     )
@@ -295,8 +310,12 @@ class Settings(BaseSettings):
         "api",
     )
 
-    log_level: str = Field("INFO", validation_alias="FRAUDSTREAM_LOG_LEVEL")
-    log_json: bool = Field(False, validation_alias="FRAUDSTREAM_LOG_JSON")
+    log_level: str = Field(
+        "INFO", validation_alias="FRAUDSTREAM_LOG_LEVEL", description="Log level (DEBUG, INFO...)."
+    )
+    log_json: bool = Field(
+        False, validation_alias="FRAUDSTREAM_LOG_JSON", description="Log JSON lines, not text."
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
