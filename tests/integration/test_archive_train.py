@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import threading
@@ -10,7 +11,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import mlflow.pyfunc
 import mlflow.xgboost
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -27,6 +30,7 @@ from fraudstream.lake.offline import write_archive_from_frame
 from fraudstream.lake.store import read_labels, read_scored
 from fraudstream.models.xgb import XGBoostModel
 from fraudstream.schemas import Label, ScoredTransaction, encode, encoder
+from fraudstream.training import pipeline
 from fraudstream.training.pipeline import run_all
 from fraudstream.training.tracking import FEATURES_TAG, FLAVOR_TAG
 
@@ -291,3 +295,51 @@ def test_storage_down_pauses_the_archive_and_commits_nothing_until_it_returns(
         thread.join(timeout=30)
     assert not errors
     assert len(read_scored(settings.archive.path, "2024-04-01", "2024-04-02")) == len(records)
+
+
+class _Records(logging.Handler):
+    """Keeps the records of a logger tree (MLflow's loggers do not propagate to root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.timeout(280)
+def test_the_logged_model_scores_its_own_input_example_with_pyfunc(
+    train_settings: Settings, tmp_path: Path
+) -> None:
+    settings = train_settings.model_copy(
+        update={"training": train_settings.training.model_copy(update={"search_trials": 1})}
+    )
+    extracted = pipeline.extract(settings, "2024-05-01", str(tmp_path / "training"))
+    mlflow_warnings = _Records()
+    logging.getLogger("mlflow").addHandler(mlflow_warnings)
+    try:
+        trained = pipeline.train(settings, extracted["path"])
+        pipeline.register(settings, trained["run_id"])
+    finally:
+        logging.getLogger("mlflow").removeHandler(mlflow_warnings)
+    # neither "Failed to validate serving input example" nor any other MLflow warning
+    assert [r.getMessage() for r in mlflow_warnings.records] == []
+
+    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{trained['run_id']}/model")
+    example = model.input_example
+    assert isinstance(example, pd.DataFrame)
+    assert list(example.columns) == trained["features"]
+    scores = np.asarray(model.predict(example))
+    assert scores.shape == (len(example),) == (5,)
+    assert ((scores >= 0) & (scores <= 1)).all()
+    # the signature orders the columns by name: a shuffled frame scores the same
+    shuffled = np.asarray(model.predict(example[example.columns[::-1]]))
+    np.testing.assert_allclose(shuffled, scores)
+
+    tags = (
+        MlflowClient(tracking_uri=settings.mlflow.tracking_uri).get_run(trained["run_id"]).data.tags
+    )
+    assert tags["fraudstream.best_family"] == trained["best_family"]
+    assert tags["fraudstream.registered_family"] == "xgboost"

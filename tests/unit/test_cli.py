@@ -8,10 +8,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import typer.main
 
 from fraudstream.cli import app
+from fraudstream.lake.store import LABELS, SCORED, write_rows
 from fraudstream.testing.files import write_ulb_csv
 
 EXE = shutil.which("fraudstream")
@@ -117,3 +120,77 @@ def test_download_refuses_sparkov_from_openml(tmp_path: Path) -> None:
     result = run("data", "download", "sparkov", "--source", "openml", "--dest", str(tmp_path))
     assert result.returncode == 2
     assert "kaggle" in result.stderr
+
+
+def _run_env(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``fraudstream ARGS`` with only ``env`` set (and PATH, HOME), in ``tmp_path``."""
+    assert EXE, "the fraudstream console script is not installed (uv sync)"
+    return subprocess.run(
+        [EXE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+        env={"PATH": str(Path(EXE).parent) + ":/usr/bin:/bin", "HOME": str(tmp_path), **env},
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert text in errors[0]
+
+
+def test_evaluate_errors_are_one_line_with_an_exit_code(tmp_path: Path) -> None:
+    dead = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"}  # nothing listens on port 1
+    period = ["--from", "2024-05-01", "--to", "2024-05-08"]
+    _one_line_error(
+        _run_env(tmp_path, "evaluate", "--from", "2024-05-08", "--to", "2024-05-01", **dead),
+        78,
+        "the period 2024-05-08 .. 2024-05-01 is empty",
+    )
+    _one_line_error(
+        _run_env(tmp_path, "evaluate", "--model", "best", *period, **dead),
+        78,
+        "model 'best' is not champion, challenger or a version number",
+    )
+    _one_line_error(
+        _run_env(tmp_path, "evaluate", "--model", "challenger", *period, **dead),
+        69,
+        "MLflow at http://127.0.0.1:1 does not answer",
+    )
+    missing = _run_env(tmp_path, "evaluate", "--model", "champion", **dead)
+    assert missing.returncode == 2
+    assert "--from" in missing.stderr
+
+
+def test_train_fails_clearly_without_frauds_or_mlflow(tmp_path: Path) -> None:
+    times = pd.Series(pd.date_range("2024-04-01", periods=300, freq="h", tz="UTC"))
+    ids = [f"t{i}" for i in range(300)]
+    root = str(tmp_path / "archive")
+    scored = pd.DataFrame({"transaction_id": ids, "card_id": "c1", "event_time": times})
+    write_rows(root, SCORED, scored.assign(**{"features.amount": np.arange(300.0)}))
+    labels = pd.DataFrame({"transaction_id": ids, "labelled_at": times + pd.Timedelta(days=7)})
+    env = {
+        "ARCHIVE_PATH": root,
+        "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:1",
+    }
+    write_rows(root, LABELS, labels.assign(is_fraud=False))
+    _one_line_error(
+        _run_env(tmp_path, "train", "--cutoff", "2024-05-01", **env, TRAIN_MIN_FRAUD_RATE="0"),
+        65,
+        "frauds: no fraud in the set to learn from",
+    )
+    fraud = labels.assign(
+        is_fraud=np.arange(300) % 20 == 0, labelled_at=labels["labelled_at"] + pd.Timedelta(hours=1)
+    )
+    write_rows(root, LABELS, fraud)  # corrected labels, the latest known wins
+    _one_line_error(
+        _run_env(tmp_path, "train", "--cutoff", "2024-05-01", **env),
+        69,
+        "MLflow at http://127.0.0.1:1 does not answer",
+    )

@@ -1,16 +1,25 @@
-"""Champion/challenger decisions, the registry watcher and the model holder (no MLflow)."""
+"""Champion/challenger decisions, what a challenger may have seen, the registry watcher and
+the model holder (no MLflow)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from fraudstream.config import Settings
 from fraudstream.models import ColdStartModel, ScoringModel
+from fraudstream.promotion import compare
+from fraudstream.promotion.aliases import PromotionError
 from fraudstream.promotion.decision import Comparison, decide
+from fraudstream.promotion.holdout import EvaluationError, training_warnings
+from fraudstream.promotion.leakage import TrainedOn
 from fraudstream.registry.client import Candidate
 from fraudstream.registry.watcher import RegistryWatcher
 from fraudstream.scoring.holder import ModelHolder
+from fraudstream.training.tracking import TrackingError, require_server
 
 
 def _comparison(champion_ap: float, challenger_ap: float, frauds: int = 10) -> Comparison:
@@ -151,3 +160,103 @@ def test_the_holder_serves_the_registered_champion_and_the_challenger_in_shadow(
     assert isinstance(kept, ColdStartModel)
     assert isinstance(holder.refresh(), ColdStartModel)  # a rejected version stays out
     assert holder.load_failures == 1
+
+
+# --- what a challenger may have seen: the evaluation window starts after it ---
+
+
+class _RunRegistry:
+    """The registry seam of ``compare_and_promote``: one challenger and its run's params."""
+
+    def __init__(self, params: dict[str, str]) -> None:
+        self.params = params
+        self.name = "m"
+
+    def by_alias(self, alias: str) -> Candidate | None:
+        return _candidate("2") if alias == "challenger" else None
+
+    def run_params(self, run_id: str) -> dict[str, str]:
+        return self.params
+
+
+def _compare(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained_with: str) -> object:
+    """compare_and_promote at 2024-06-01 (window 05-18 .. 05-25) with a challenger trained
+    with the cutoff ``trained_with`` (7-day label delay: its rows end 7 days earlier)."""
+    settings = Settings.load(
+        MLFLOW_TRACKING_URI=str(tmp_path / "mlruns"),  # not http: no server to check
+        ARCHIVE_PATH=str(tmp_path / "archive"),  # empty
+        TRAIN_LABEL_DELAY="7d",
+        TRAIN_EVAL_WINDOW="7d",
+    )
+    cutoff = pd.Timestamp(trained_with, tz="UTC")
+    params = {
+        "cutoff": cutoff.isoformat(),
+        "start": (cutoff - pd.Timedelta(days=37)).isoformat(),
+        "end": (cutoff - pd.Timedelta(days=7)).isoformat(),
+    }
+    registry = _RunRegistry(params)
+    monkeypatch.setattr(compare, "Registry", lambda uri, name: registry)
+    return compare.compare_and_promote(settings, "2024-06-01")
+
+
+def test_the_challenger_is_never_judged_on_transactions_whose_labels_it_may_have_known(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # trained with the cutoff 05-25: its rows end 05-18, where the window starts, but
+    # quickly reported frauds of 05-18 .. 05-25 were known to it: refused
+    with pytest.raises(PromotionError, match="inside the evaluation window") as caught:
+        _compare(monkeypatch, tmp_path, "2024-05-25")
+    assert "up to 2024-05-25T00:00:00+00:00 may have been known" in str(caught.value)
+    assert "train it with the cutoff 2024-05-18T00:00:00+00:00" in str(caught.value)
+    # trained with training_cutoff(): its rows end a label delay before the window
+    assert compare.training_cutoff(Settings.load(TRAIN_LABEL_DELAY="7d"), "2024-06-01") == (
+        "2024-05-18T00:00:00+00:00"
+    )
+    result = _compare(monkeypatch, tmp_path, "2024-05-18")
+    assert result == {
+        "promote": False,
+        "reason": "no labelled transactions in the evaluation window",
+        "cutoff": "2024-06-01",
+    }
+
+
+def test_a_challenger_without_its_training_window_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(compare, "Registry", lambda uri, name: _RunRegistry({"rows": "10"}))
+    settings = Settings.load(MLFLOW_TRACKING_URI=str(tmp_path / "mlruns"))
+    with pytest.raises(PromotionError, match="has no training window"):
+        compare.compare_and_promote(settings, "2024-06-01")
+
+
+def _utc(day: str) -> pd.Timestamp:
+    return pd.Timestamp(day, tz="UTC")
+
+
+def test_a_held_out_period_is_refused_on_training_rows_and_warned_near_them() -> None:
+    settings = Settings.load(TRAIN_LABEL_DELAY="7d")
+    trained = TrainedOn(_utc("2024-04-01"), _utc("2024-04-21"), _utc("2024-04-28"))
+    assert trained.unseen_from(pd.Timedelta(days=7)) == _utc("2024-04-28")
+
+    def warnings(first: str, last: str, seen: TrainedOn | None = trained) -> list[str]:
+        return training_warnings(settings, _candidate("3"), seen, _utc(first), _utc(last))
+
+    with pytest.raises(EvaluationError, match="overlaps: refused") as caught:
+        warnings("2024-04-20", "2024-05-01")
+    assert "evaluate from 2024-04-28T00:00:00+00:00 on" in str(caught.value)
+    with pytest.raises(EvaluationError):  # all around the training rows
+        warnings("2024-03-01", "2024-06-01")
+    assert warnings("2024-04-28", "2024-05-05") == []
+    (gap,) = warnings("2024-04-21", "2024-05-05")
+    assert "within a label delay" in gap
+    (before,) = warnings("2024-03-01", "2024-04-01")
+    assert "hindsight" in before
+    (unknown,) = warnings("2024-03-01", "2024-04-01", seen=None)
+    assert "does not say what it was trained on" in unknown
+
+
+def test_require_server_fails_fast_and_passes_what_is_not_a_server(tmp_path: Path) -> None:
+    require_server(str(tmp_path / "mlruns"))  # a local store: nothing to reach
+    with pytest.raises(TrackingError, match="does not answer") as caught:
+        require_server("http://127.0.0.1:1", timeout_s=2)
+    assert caught.value.exit_code == 69

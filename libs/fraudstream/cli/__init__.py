@@ -19,6 +19,7 @@ from fraudstream.cli.bench import bench_app
 from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
 from fraudstream.cli.drift import drift_app
+from fraudstream.cli.evaluate import evaluate
 from fraudstream.cli.learn import learn
 from fraudstream.cli.load import load_command
 from fraudstream.cli.promote import promote
@@ -47,6 +48,7 @@ app.command()(demo)
 app.command()(archive)
 app.command()(train)
 app.command()(promote)
+app.command()(evaluate)
 app.add_typer(bench_app, name="bench")
 app.command()(topics)
 app.add_typer(drift_app, name="drift")

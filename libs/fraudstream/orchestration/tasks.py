@@ -95,9 +95,11 @@ def extract(cutoff: str) -> Result:
 def extract_challenger(cutoff: str) -> Result:
     """The training set of the run whose cutoff is ``cutoff``, for a challenger.
 
-    It ends where the evaluation window of ``cutoff`` starts (``TRAIN_EVAL_WINDOW``
-    earlier), so the challenger is later compared on transactions it never saw. The
-    result's ``cutoff`` is the run's; ``training_cutoff`` is the set's.
+    Its cutoff is where the evaluation window of ``cutoff`` starts
+    (``TRAIN_EVAL_WINDOW`` + ``TRAIN_LABEL_DELAY`` earlier), so its transactions end a
+    label delay before that window and the challenger is later compared on transactions
+    whose labels it cannot have known. The result's ``cutoff`` is the run's;
+    ``training_cutoff`` is the set's.
     """
     from fraudstream.promotion.compare import training_cutoff
     from fraudstream.training.pipeline import parse_cutoff

@@ -3,10 +3,12 @@
 The window is the ``TRAIN_EVAL_WINDOW`` that ends ``TRAIN_LABEL_DELAY`` before the
 cutoff (so its labels are complete), with the labels known at the cutoff. The champion
 is judged by the scores it actually served (the archive's ``score``), the challenger by
-scoring the same archived features. A challenger is only comparable when it was trained
-on data that ends where the window starts: :func:`training_cutoff` gives the cutoff to
-train it with, and a challenger trained later than that is refused, never compared on
-its own training data.
+scoring the same archived features. A challenger is only comparable on transactions
+whose labels it cannot have known: those from its training rows' end plus the label
+delay on (:mod:`~fraudstream.promotion.leakage`). So the window must start there or
+later; :func:`training_cutoff` gives the cutoff to train it with (the window's start:
+its rows then end a label delay before the window), and a challenger trained later
+than that is refused, never compared on transactions it may have learned from.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import structlog
 from fraudstream.config import Settings
 from fraudstream.promotion.aliases import PromotionError, promote
 from fraudstream.promotion.decision import Comparison, Decision, decide
-from fraudstream.registry.client import Registry
+from fraudstream.promotion.leakage import TrainedOn
+from fraudstream.registry.client import Candidate, Registry
 from fraudstream.registry.loading import load_candidate
-from fraudstream.training.dataset import LABEL, Window, build_training_set, feature_columns
-from fraudstream.training.dataset import feature_names as strip_prefix
-from fraudstream.training.evaluate import measure
+from fraudstream.training.dataset import LABEL, Window, build_training_set
+from fraudstream.training.evaluate import archived_features, measure_frame
 from fraudstream.training.pipeline import parse_cutoff
+from fraudstream.training.tracking import require_server
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +46,39 @@ def evaluation_window(settings: Settings, cutoff: str) -> Window:
 
 
 def training_cutoff(settings: Settings, cutoff: str) -> str:
-    """The cutoff to train a challenger with, so its data ends where the window starts."""
-    return (parse_cutoff(cutoff) - pd.Timedelta(settings.training.eval_window)).isoformat()
+    """The latest cutoff a challenger compared at ``cutoff`` may be trained with: the
+    window's start (``TRAIN_EVAL_WINDOW`` + ``TRAIN_LABEL_DELAY`` before ``cutoff``), so
+    its transactions end a label delay before the window and no label it may have known
+    belongs to a transaction it is judged on.
+
+    >>> training_cutoff(Settings.load(), "2024-06-01")
+    '2024-05-18T00:00:00+00:00'
+    """
+    return evaluation_window(settings, cutoff).start.isoformat()
+
+
+def check_unseen(
+    settings: Settings, challenger: Candidate, params: dict[str, str], window: Window
+) -> None:
+    """Raise :class:`PromotionError` unless every transaction of ``window`` is unseen by
+    ``challenger`` (trained on the transactions and labels its run's ``params`` name)."""
+    trained = TrainedOn.of(params)
+    advice = f"train it with the cutoff {window.start.isoformat()} or earlier"
+    if trained is None:
+        raise PromotionError(
+            f"challenger version {challenger.version} has no training window in its run "
+            f"(param 'end'), so it cannot be shown to be unseen by the evaluation window "
+            f"starting {window.start.isoformat()}; {advice}"
+        )
+    delay = settings.training.label_delay
+    unseen = trained.unseen_from(delay)
+    if unseen > window.start:
+        raise PromotionError(
+            f"challenger version {challenger.version} was trained on transactions up to "
+            f"{trained.end.isoformat()}: with the label delay {pd.Timedelta(delay)}, labels "
+            f"of transactions up to {unseen.isoformat()} may have been known to it, inside "
+            f"the evaluation window starting {window.start.isoformat()}; {advice}"
+        )
 
 
 def compare_and_promote(settings: Settings, cutoff: str) -> dict[str, Any]:
@@ -54,6 +88,7 @@ def compare_and_promote(settings: Settings, cutoff: str) -> dict[str, Any]:
     The challenger version is tagged with the decision either way, so MLflow shows why
     it was or was not promoted.
     """
+    require_server(settings.mlflow.tracking_uri)
     registry = Registry(settings.mlflow.tracking_uri, settings.mlflow.registered_model_name)
     window = evaluation_window(settings, cutoff)
     challenger = registry.by_alias(settings.mlflow.challenger_alias)
@@ -62,13 +97,7 @@ def compare_and_promote(settings: Settings, cutoff: str) -> dict[str, Any]:
     champion = registry.by_alias(settings.mlflow.champion_alias)
     if champion is not None and champion.version == challenger.version:
         return {"promote": False, "reason": "the challenger already is champion"}
-    trained_until = registry.run_params(challenger.run_id or "").get("end")
-    if trained_until is None or pd.Timestamp(trained_until) > window.start:
-        raise PromotionError(
-            f"challenger version {challenger.version} was trained on data up to "
-            f"{trained_until}, inside the evaluation window starting {window.start}; "
-            f"train it with the cutoff {training_cutoff(settings, cutoff)}"
-        )
+    check_unseen(settings, challenger, registry.run_params(challenger.run_id or ""), window)
     frame = build_training_set(settings.archive.path, window)
     if frame.empty:
         decision = Decision(False, "no labelled transactions in the evaluation window")
@@ -76,22 +105,12 @@ def compare_and_promote(settings: Settings, cutoff: str) -> dict[str, Any]:
     model = load_candidate(challenger, settings.mlflow.tracking_uri)
     if model is None:
         raise PromotionError("a River challenger cannot be compared offline; register XGBoost")
-    columns = feature_columns(frame)
-    features = frame[columns].set_axis(strip_prefix(columns), axis=1)
     y = frame[LABEL].to_numpy(dtype=bool)
+    threshold = settings.scorer.threshold
     served = frame["score"].to_numpy(dtype=np.float64)
-    challenger_scores = model.score(features)
-
-    def measures(scores: np.ndarray) -> dict[str, float]:
-        return measure(
-            y,
-            scores,
-            event_time=frame["event_time"],
-            card_id=frame["card_id"],
-            threshold=settings.scorer.threshold,
-        )
-
-    champion_measures, challenger_measures = measures(served), measures(challenger_scores)
+    champion_measures = measure_frame(frame, served, threshold=threshold)
+    challenger_scores = model.score(archived_features(frame))
+    challenger_measures = measure_frame(frame, challenger_scores, threshold=threshold)
     served_by = frame["model_version"].mode().iloc[0]
     comparison = Comparison(
         window_start=window.start.isoformat(),

@@ -15,7 +15,8 @@ def load_candidate(candidate: Candidate, tracking_uri: str) -> ScoringModel | No
 
     XGBoost versions are downloaded from MLflow (~1 s in a fresh process) and wrapped
     in :class:`~fraudstream.models.xgb.XGBoostModel` with the feature order of their
-    ``fraudstream.features`` tag.
+    ``fraudstream.features`` tag. A download or load that fails (MLflow down, artifacts
+    missing) raises :class:`RegistryUnavailableError`.
     """
     if candidate.flavor == "river":
         return None
@@ -27,13 +28,20 @@ def load_candidate(candidate: Candidate, tracking_uri: str) -> ScoringModel | No
     import mlflow.artifacts
     import mlflow.xgboost
     import xgboost as xgb
+    from mlflow.exceptions import MlflowException
 
     from fraudstream.models.xgb import XGBoostModel
 
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{candidate.name}/{candidate.version}", tracking_uri=tracking_uri
-    )
-    loaded = mlflow.xgboost.load_model(local)
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{candidate.name}/{candidate.version}",
+            tracking_uri=tracking_uri,
+        )
+        loaded = mlflow.xgboost.load_model(local)
+    except (MlflowException, OSError) as exc:
+        raise RegistryUnavailableError(
+            f"{candidate.name} version {candidate.version} not loaded from {tracking_uri}: {exc}"
+        ) from exc
     booster = loaded if isinstance(loaded, xgb.Booster) else loaded.get_booster()
     features = candidate.features or list(booster.feature_names or [])
     return XGBoostModel(booster, features, candidate.label)

@@ -8,6 +8,12 @@ reads the same archive window and writes the same training-set path, overwritten
 2. :func:`validate` checks it (raises DataValidationError with the report).
 3. :func:`train` cross-validates, trains and logs an MLflow run.
 4. :func:`register` registers the run's model and aliases it ``challenger``.
+
+Every expected failure is a :class:`~fraudstream.errors.FraudstreamError` the CLI
+turns into one line and an exit code: a cutoff that is no date (``ConfigError``, 78),
+an archive or training set that cannot be read or written (``DataFileError``, 65), an
+empty window, a set without fraud or any failed check (``DataValidationError``, 65),
+MLflow down (``TrackingError``, 69; checked before training, not after it).
 """
 
 from __future__ import annotations
@@ -23,14 +29,9 @@ import pyarrow.parquet as pq
 import structlog
 
 from fraudstream.config import Settings
-from fraudstream.errors import ConfigError, DataFileError
-from fraudstream.training.dataset import (
-    LABEL,
-    Window,
-    build_training_set,
-    feature_columns,
-    feature_names,
-)
+from fraudstream.errors import ConfigError, DataFileError, DataValidationError
+from fraudstream.training.dataset import LABEL, Window, build_training_set
+from fraudstream.training.evaluate import REGISTERED_FAMILY, archived_features, best_family
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +51,10 @@ def parse_cutoff(cutoff: str | datetime) -> pd.Timestamp:
     """
     try:
         stamp = pd.Timestamp(cutoff)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"cutoff {cutoff!r} is not an ISO date or time") from exc
+    if pd.isna(stamp):  # "" and "NaT" parse as "not a time"
+        raise ConfigError(f"cutoff {cutoff!r} is not an ISO date or time")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -72,7 +75,10 @@ def extract(settings: Settings, cutoff: str, out_dir: str) -> dict[str, Any]:
     training = settings.training
     stamp = parse_cutoff(cutoff)
     window = Window.of(stamp, training.window, training.label_delay)
-    frame = build_training_set(settings.archive.path, window)
+    try:
+        frame = build_training_set(settings.archive.path, window)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataFileError(settings.archive.path, f"archive not readable: {exc}") from exc
     path = training_set_path(out_dir, stamp)
     meta = {
         "cutoff": stamp.isoformat(),
@@ -83,12 +89,15 @@ def extract(settings: Settings, cutoff: str, out_dir: str) -> dict[str, Any]:
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta)}
     )
-    fs, target = fsspec.core.url_to_fs(path)
-    fs.makedirs(str(target).rsplit("/", 1)[0], exist_ok=True)
-    temporary = f"{target}.tmp"
-    with fs.open(temporary, "wb") as handle:
-        pq.write_table(table, handle)
-    fs.mv(temporary, str(target))
+    try:
+        fs, target = fsspec.core.url_to_fs(path)
+        fs.makedirs(str(target).rsplit("/", 1)[0], exist_ok=True)
+        temporary = f"{target}.tmp"
+        with fs.open(temporary, "wb") as handle:
+            pq.write_table(table, handle)
+        fs.mv(temporary, str(target))
+    except OSError as exc:
+        raise DataFileError(path, f"training set not written: {exc}") from exc
     frauds = int(frame[LABEL].sum()) if LABEL in frame.columns else 0
     log.info("training set extracted", path=path, rows=len(frame), frauds=frauds, **meta)
     return {"path": path, "rows": len(frame), "frauds": frauds, **meta}
@@ -96,11 +105,14 @@ def extract(settings: Settings, cutoff: str, out_dir: str) -> dict[str, Any]:
 
 def load_training_set(path: str) -> tuple[pd.DataFrame, dict[str, str]]:
     """A training set written by :func:`extract`, and its metadata (cutoff, start, end)."""
-    fs, target = fsspec.core.url_to_fs(path)
-    if not fs.exists(target):
-        raise DataFileError(path, "no such training set (run extract first)")
-    with fs.open(target, "rb") as handle:
-        table = pq.read_table(handle)
+    try:
+        fs, target = fsspec.core.url_to_fs(path)
+        if not fs.exists(target):
+            raise DataFileError(path, "no such training set (run extract first)")
+        with fs.open(target, "rb") as handle:
+            table = pq.read_table(handle)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataFileError(path, f"training set not readable: {exc}") from exc
     raw = (table.schema.metadata or {}).get(_META_KEY, b"{}")
     return table.to_pandas(), json.loads(raw)
 
@@ -126,10 +138,14 @@ def validate(settings: Settings, path: str) -> dict[str, Any]:
 def train(settings: Settings, path: str) -> dict[str, Any]:
     """Train on the (validated) set at ``path`` and log an MLflow run.
 
-    Returns ``{"run_id", "metrics", "params", "features", "rows", "frauds", "seconds"}``
-    where ``metrics`` maps ``<model>_<measure>`` to the cross-validated mean.
+    Returns ``{"run_id", "metrics", "params", "features", "rows", "frauds", "seconds",
+    "best_family"}`` where ``metrics`` maps ``<model>_<measure>`` to the cross-validated
+    mean and ``best_family`` is the family with the best mean average precision. The
+    model trained and logged is XGBoost whichever family wins (docs/training.md says
+    why); when another one wins, a warning says so and the run's tag
+    ``fraudstream.best_family`` records it.
     """
-    from fraudstream.training.tracking import log_training
+    from fraudstream.training.tracking import log_training, require_server
     from fraudstream.training.trainer import TrainOptions, train_models
     from fraudstream.training.validation import Rules, validate_training_set
 
@@ -139,6 +155,11 @@ def train(settings: Settings, path: str) -> dict[str, Any]:
     report = validate_training_set(
         frame, Rules(training.min_fraud_rate, training.max_fraud_rate, training.max_null_rate)
     )
+    if report["frauds"] == 0:  # passes a TRAIN_MIN_FRAUD_RATE of 0, yet teaches nothing
+        failed = {"name": "frauds", "ok": False, "detail": "no fraud in the set to learn from"}
+        raise DataValidationError({**report, "ok": False, "checks": [*report["checks"], failed]})
+    # minutes of training are lost if MLflow turns out to be down only at the end
+    require_server(settings.mlflow.tracking_uri)
     options = TrainOptions(
         folds=training.folds,
         gap=pd.Timedelta(training.label_delay),
@@ -147,8 +168,7 @@ def train(settings: Settings, path: str) -> dict[str, Any]:
         seed=training.seed,
     )
     result = train_models(frame, options)
-    columns = feature_columns(frame)
-    sample = frame[columns].head(5).set_axis(feature_names(columns), axis=1)
+    sample = archived_features(frame.head(5))
     params = {
         **meta,
         "training_set": path,
@@ -171,6 +191,19 @@ def train(settings: Settings, path: str) -> dict[str, Any]:
         for model, measures in result.models.items()
         for name, value in measures.items()
     }
+    best = best_family(result.models)
+    if best != REGISTERED_FAMILY:
+        log.warning(
+            f"{best} beat {REGISTERED_FAMILY} in cross-validation; {REGISTERED_FAMILY} is "
+            "registered anyway (the scorer loads only it: one frozen flavour with SHAP "
+            "reasons, and only it is tuned)",
+            best_family=best,
+            best_average_precision=round(result.models[best]["average_precision"], 6),
+            registered_average_precision=round(
+                result.models[REGISTERED_FAMILY]["average_precision"], 6
+            ),
+            run_id=run_id,
+        )
     log.info("challenger trained", run_id=run_id, seconds=round(result.seconds, 1))
     return {
         "run_id": run_id,
@@ -180,6 +213,7 @@ def train(settings: Settings, path: str) -> dict[str, Any]:
         "rows": result.rows,
         "frauds": result.frauds,
         "seconds": round(result.seconds, 2),
+        "best_family": best,
     }
 
 
@@ -188,9 +222,10 @@ def register(settings: Settings, run_id: str) -> dict[str, str]:
 
     Returns ``{"name", "version", "alias"}``.
     """
-    from fraudstream.training.tracking import register_run
+    from fraudstream.training.tracking import register_run, require_server
 
     mlflow_settings = settings.mlflow
+    require_server(mlflow_settings.tracking_uri)
     registered = register_run(
         mlflow_settings.tracking_uri,
         run_id,

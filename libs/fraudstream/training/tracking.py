@@ -9,31 +9,57 @@ One run per training, in ``MLFLOW_EXPERIMENT_NAME``:
 - artifacts: ``plots/pr_curve.png``, ``plots/feature_importance.png``,
   ``plots/calibration.png``, ``drift_reference.json``, ``search.json``,
   ``validation.json``;
+- tags: ``kind=batch``, ``fraudstream.best_family`` (the family with the best
+  cross-validated average precision), ``fraudstream.registered_family`` (``xgboost``,
+  the one the scorer loads) and ``fraudstream.model_uri`` (the logged model);
 - the XGBoost model, logged with ``mlflow.xgboost.log_model`` as ``model``, with its
-  signature and an input example.
+  signature (the feature columns, by name) and a 5-row input example, so
+  ``mlflow.pyfunc.load_model`` scores a frame of those columns.
+
+The logged booster carries no feature names of its own: MLflow's pyfunc wrapper builds
+an ``xgb.DMatrix`` from the frame, and XGBoost 3.1 does not recognise a pandas 3
+DataFrame (it reads it as a bare array, names lost), so a named booster refused every
+frame, the input example included ("data did not contain feature names"). The names
+and their order live in the signature, which MLflow enforces (columns reordered by
+name, a missing one refused), in ``features.json`` and in the version's
+``fraudstream.features`` tag, which the scorer's loader uses.
 
 :func:`register_run` registers that model in ``MLFLOW_REGISTERED_MODEL_NAME``, tags
-the version (``fraudstream.flavor``, ``fraudstream.features`` and the metrics) and
-points the alias ``MLFLOW_CHALLENGER_ALIAS`` at it.
+the version (``fraudstream.flavor``, ``fraudstream.features``, the metrics and
+``fraudstream.best_family``) and points the alias ``MLFLOW_CHALLENGER_ALIAS`` at it.
+:func:`require_server` checks the tracking server answers before work that needs it
+(MLflow's client retries a dead server for minutes).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import urllib.request
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.registry.client import FEATURES_TAG, FLAVOR_TAG
+from fraudstream.training.evaluate import REGISTERED_FAMILY, best_family
 from fraudstream.training.plots import calibration_plot, importance_plot, pr_curve_plot
 from fraudstream.training.trainer import TrainingResult
 
+if TYPE_CHECKING:
+    import xgboost as xgb
+
 #: Model version tags.
 METRIC_TAG_PREFIX: Final = "fraudstream.metric."
+#: Run and version tag: the family with the best cross-validated average precision.
+BEST_FAMILY_TAG: Final = "fraudstream.best_family"
+#: Run tag: the family whose model the run logs (and registration registers).
+REGISTERED_FAMILY_TAG: Final = "fraudstream.registered_family"
+#: Run tag: the URI of the logged model (``models:/m-...``), what registration registers.
+MODEL_URI_TAG: Final = "fraudstream.model_uri"
 
 
 class TrackingError(ServiceUnavailableError):
@@ -44,6 +70,21 @@ def _mlflow_errors() -> tuple[type[BaseException], ...]:
     from mlflow.exceptions import MlflowException
 
     return (MlflowException, OSError)
+
+
+def require_server(tracking_uri: str, timeout_s: float = 5.0) -> None:
+    """Raise :class:`TrackingError` unless the MLflow server at ``tracking_uri`` answers
+    its ``/health`` within ``timeout_s`` (other URIs, such as a local folder, pass)."""
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme not in {"http", "https"}:
+        return
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (http(s) only)
+            response.read(64)
+    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"MLflow at {tracking_uri} does not answer: {reason}") from exc
 
 
 def log_training(
@@ -67,7 +108,12 @@ def log_training(
     try:
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_experiment(experiment)
-        with mlflow.start_run(run_name="challenger", tags={"kind": "batch"}) as run:
+        tags = {
+            "kind": "batch",
+            BEST_FAMILY_TAG: best_family(result.models),
+            REGISTERED_FAMILY_TAG: REGISTERED_FAMILY,
+        }
+        with mlflow.start_run(run_name="challenger", tags=tags) as run:
             best = {f"xgb_{k}": v for k, v in result.best.params.items()}
             mlflow.log_params({**params, **best, "rows": result.rows, "frauds": result.frauds})
             metrics = {
@@ -83,16 +129,27 @@ def log_training(
                 _log_artifacts(Path(tmp), result, validation)
             example = sample.head(5).astype("float64")
             scores = result.booster.inplace_predict(example.to_numpy(dtype=np.float32))
-            mlflow.xgboost.log_model(
-                result.booster,
+            logged = mlflow.xgboost.log_model(
+                unnamed(result.booster),
                 name="model",
                 signature=infer_signature(example, np.asarray(scores, dtype=np.float64)),
                 input_example=example,
                 model_format="ubj",
             )
+            # MLflow 3 keeps the model apart from the run's artifacts: register it by this
+            # URI, not runs:/<id>/model (which works, but warns it has no artifacts there)
+            mlflow.set_tag(MODEL_URI_TAG, logged.model_uri)
             return str(run.info.run_id)
     except _mlflow_errors() as exc:
         raise TrackingError(f"MLflow at {tracking_uri} did not take the run: {exc}") from exc
+
+
+def unnamed(booster: xgb.Booster) -> xgb.Booster:
+    """A copy of ``booster`` without feature names or types (see the module's notes)."""
+    copy = booster.copy()
+    copy.feature_names = None
+    copy.feature_types = None
+    return copy
 
 
 def _log_artifacts(tmp: Path, result: TrainingResult, validation: dict[str, Any] | None) -> None:
@@ -150,13 +207,16 @@ def register_run(
         client = MlflowClient(tracking_uri=tracking_uri)
         run = client.get_run(run_id)
         features = _features_of(client, run_id)
-        version = mlflow.register_model(f"runs:/{run_id}/model", model_name)
+        source = run.data.tags.get(MODEL_URI_TAG, f"runs:/{run_id}/model")
+        version = mlflow.register_model(source, model_name)
         number = str(version.version)
         tags = {
-            FLAVOR_TAG: "xgboost",
+            FLAVOR_TAG: REGISTERED_FAMILY,
             FEATURES_TAG: json.dumps(features),
             "fraudstream.run_id": run_id,
         }
+        if BEST_FAMILY_TAG in run.data.tags:
+            tags[BEST_FAMILY_TAG] = run.data.tags[BEST_FAMILY_TAG]
         for key, metric in run.data.metrics.items():
             if key.startswith("xgboost_"):
                 tags[METRIC_TAG_PREFIX + key.removeprefix("xgboost_")] = repr(float(metric))
