@@ -108,3 +108,24 @@ def test_recall_at_budget_refuses_an_empty_budget() -> None:
     frame = pd.DataFrame({"day": [0], "score": [0.5], "is_fraud": [1]})
     with pytest.raises(ValueError, match="k must be >= 1"):
         recall_at_budget(frame, 0)
+
+
+def test_card_precision_divides_by_k_on_a_day_with_fewer_cards() -> None:
+    # the handbook's definition: 1 frauded card of the 2 there are, divided by k = 5
+    frame = pd.DataFrame(
+        {"day": [0, 0], "card_id": ["a", "b"], "score": [0.9, 0.1], "is_fraud": [1, 0]}
+    )
+    assert card_precision_at_k(frame, 5) == 0.2
+
+
+def test_card_precision_ignores_rows_without_a_card_id() -> None:
+    frame = pd.DataFrame(
+        {
+            "day": [0, 0, 0],
+            "card_id": [None, None, "a"],
+            "score": [0.9, 0.8, 0.1],
+            "is_fraud": [1, 1, 0],
+        }
+    )
+    assert card_precision_at_k(frame, 1) == 0.0  # two unknown cards are not one frauded card
+    assert np.isnan(card_precision_at_k(frame.assign(card_id=None), 1))  # undefined

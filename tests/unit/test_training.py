@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,13 +12,24 @@ import pytest
 import xgboost as xgb
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from fraudstream.errors import DataValidationError
+from fraudstream.config import Settings
+from fraudstream.errors import ConfigError, DataFileError, DataValidationError, FraudstreamError
 from fraudstream.evaluation.drift import SCORE as SCORE_KEY
 from fraudstream.lake.store import LABELS, SCORED, write_rows
 from fraudstream.models.xgb import XGBoostModel
+from fraudstream.training import pipeline, tracking, trainer
 from fraudstream.training.dataset import Window, build_training_set, known_labels
-from fraudstream.training.folds import time_folds
+from fraudstream.training.evaluate import (
+    MEASURES,
+    archived_features,
+    best_family,
+    measure,
+    measure_frame,
+)
+from fraudstream.training.folds import FoldError, plan_folds, time_folds
+from fraudstream.training.tracking import TrackingError
 from fraudstream.training.trainer import TrainOptions, train_models
 from fraudstream.training.validation import Rules, validate_training_set
 
@@ -240,3 +252,216 @@ def test_xgboost_model_uses_the_stored_feature_order() -> None:
     assert model.reasons({"a": 0.0, "b": 2.0, "c": 0.0}, k=1) == ["b"]
     assert "b" not in model.reasons({"a": 0.0, "b": -2.0, "c": 0.0}, k=3)  # pushes down
     assert model.score(frame.iloc[0:0]).shape == (0,)
+
+
+# --- the pipeline's expected failures: clear errors, before any long work ---
+
+
+def _archived(root: Path, frame: pd.DataFrame) -> None:
+    """``frame`` (a training set's columns) archived as served rows and labels."""
+    write_rows(str(root), SCORED, frame.drop(columns=["is_fraud", "labelled_at"]))
+    write_rows(str(root), LABELS, frame[["transaction_id", "is_fraud", "labelled_at"]])
+
+
+def _pipeline_settings(tmp_path: Path, **env: str) -> Settings:
+    return Settings.load(ARCHIVE_PATH=str(tmp_path / "archive"), **env)
+
+
+def test_train_refuses_a_set_without_fraud_before_reaching_mlflow(tmp_path: Path) -> None:
+    # a fraud rate floor of 0 lets validation pass; train still refuses, before MLflow
+    # (nothing answers at port 1: a TrackingError would mean it was asked first)
+    settings = _pipeline_settings(
+        tmp_path, TRAIN_MIN_FRAUD_RATE="0", MLFLOW_TRACKING_URI="http://127.0.0.1:1"
+    )
+    _archived(tmp_path / "archive", _valid_frame().assign(is_fraud=False))
+    extracted = pipeline.extract(settings, "2024-05-01", str(tmp_path / "training"))
+    assert extracted["frauds"] == 0
+    with pytest.raises(DataValidationError, match="frauds: no fraud in the set") as caught:
+        pipeline.train(settings, extracted["path"])
+    assert caught.value.exit_code == 65
+
+
+def test_train_checks_mlflow_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _pipeline_settings(tmp_path, MLFLOW_TRACKING_URI="http://127.0.0.1:1")
+    _archived(tmp_path / "archive", _valid_frame())
+    extracted = pipeline.extract(settings, "2024-05-01", str(tmp_path / "training"))
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained although MLflow is down")
+
+    monkeypatch.setattr(trainer, "train_models", never)
+    with pytest.raises(TrackingError, match=r"127\.0\.0\.1:1 does not answer") as e:
+        pipeline.train(settings, extracted["path"])
+    assert e.value.exit_code == 69
+    with pytest.raises(TrackingError):
+        pipeline.register(settings, "some-run")
+
+
+def test_an_unreadable_archive_or_training_set_is_a_data_file_error(tmp_path: Path) -> None:
+    settings = _pipeline_settings(tmp_path)
+    part = tmp_path / "archive" / "scored" / "date=2024-04-10" / "part-broken.parquet"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"not parquet at all")
+    with pytest.raises(DataFileError, match="archive not readable"):
+        pipeline.extract(settings, "2024-05-01", str(tmp_path / "training"))
+    broken = tmp_path / "training-broken.parquet"
+    broken.write_bytes(b"PAR1 truncated")
+    with pytest.raises(DataFileError, match="training set not readable"):
+        pipeline.validate(settings, str(broken))
+    with pytest.raises(ConfigError, match="not an ISO date"):
+        pipeline.parse_cutoff("")
+
+
+def test_train_says_when_another_family_won_cross_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _pipeline_settings(tmp_path, MLFLOW_TRACKING_URI=str(tmp_path / "mlruns"))
+    _archived(tmp_path / "archive", _valid_frame())
+    extracted = pipeline.extract(settings, "2024-05-01", str(tmp_path / "training"))
+    models = {
+        "xgboost": {"average_precision": 0.70},
+        "logistic_regression": {"average_precision": 0.60},
+        "random_forest": {"average_precision": 0.74},
+    }
+    fake = SimpleNamespace(
+        models=models,
+        best=SimpleNamespace(params={"max_depth": 6}),
+        features=["amount"],
+        rows=200,
+        frauds=10,
+        seconds=1.0,
+    )
+    monkeypatch.setattr(trainer, "train_models", lambda frame, options: fake)
+    monkeypatch.setattr(tracking, "log_training", lambda *args, **kwargs: "run-1")
+    with capture_logs() as logs:
+        trained = pipeline.train(settings, extracted["path"])
+    assert trained["best_family"] == "random_forest"
+    warned = [e for e in logs if e["log_level"] == "warning" and "best_family" in e]
+    assert len(warned) == 1
+    assert warned[0]["best_family"] == "random_forest"
+    assert "random_forest beat xgboost" in warned[0]["event"]
+    assert "xgboost is registered anyway" in warned[0]["event"]
+
+    models["xgboost"]["average_precision"] = 0.80  # XGBoost wins: nothing to say
+    with capture_logs() as logs:
+        assert pipeline.train(settings, extracted["path"])["best_family"] == "xgboost"
+    assert not [e for e in logs if "best_family" in e]
+
+
+def test_measure_frame_and_archived_features_agree_with_measure() -> None:
+    frame = _valid_frame()
+    scores = frame["features.amount"].to_numpy() / 200
+    direct = measure(
+        frame["is_fraud"].to_numpy(),
+        scores,
+        event_time=frame["event_time"],
+        card_id=frame["card_id"],
+        threshold=0.5,
+    )
+    assert measure_frame(frame, scores, threshold=0.5) == direct
+    assert set(direct) == set(MEASURES)
+    assert list(archived_features(frame).columns) == ["amount"]
+    tie = {"xgboost": {"average_precision": 0.5}, "b": {"average_precision": 0.5}}
+    assert best_family(tie) == "xgboost"  # a tie keeps the first
+
+
+def _week(n: int = 3000, seed: int = 4, fraud_from: float = 0.0) -> pd.DataFrame:
+    """The handbook's training window: 7 days (less a minute), frauds from ``fraud_from``
+    (a fraction of the week) on."""
+    frame = _synthetic(n, seed)
+    span = pd.Timedelta(days=7) - pd.Timedelta(minutes=1)
+    start = frame["event_time"].iloc[0]
+    frame["event_time"] = start + (frame["event_time"] - start) * (
+        span / (frame["event_time"].iloc[-1] - start)
+    )
+    late = (frame["event_time"] >= start + span * fraud_from).to_numpy()
+    frame["is_fraud"] = frame["is_fraud"] & late
+    return frame
+
+
+def test_a_week_cannot_hold_three_folds_and_a_week_of_gap_so_the_gap_shrinks() -> None:
+    times = _week()["event_time"]
+    plan = plan_folds(times, 3, pd.Timedelta(days=7))
+    assert pd.Timedelta(days=2) < plan.gap < pd.Timedelta(days=3)  # 4 blocks of a day fit
+    assert plan.asked_gap == pd.Timedelta(days=7)
+    assert "gap shrunk from 7 days" in plan.note
+    for train, test in plan.folds:
+        assert times.iloc[train].max() + plan.gap < times.iloc[test].min()
+        assert times.iloc[test].max() - times.iloc[test].min() >= pd.Timedelta(hours=23)
+
+
+def test_the_whole_gap_is_kept_when_the_window_holds_it() -> None:
+    times = pd.Series(pd.date_range("2024-04-01", periods=60 * 24, freq="h", tz="UTC"))
+    plan = plan_folds(times, 3, pd.Timedelta(days=7))
+    assert plan.gap == pd.Timedelta(days=7)
+    assert plan.note == ""
+    assert [len(t) for _, t in plan.folds] == [len(t) for _, t in time_folds(times, 3, plan.gap)]
+
+
+@given(
+    st.lists(st.integers(0, 30 * 24 * 60), min_size=30, max_size=300),
+    st.integers(2, 5),
+    st.integers(0, 14),
+)
+@settings(max_examples=100, deadline=None)
+def test_planned_folds_keep_the_gap_they_report(minutes: list[int], folds: int, days: int) -> None:
+    times = pd.Series(
+        pd.Timestamp("2024-04-01", tz="UTC") + pd.to_timedelta(sorted(minutes), "min")
+    )
+    asked = pd.Timedelta(days=days)
+    try:
+        plan = plan_folds(times, folds, asked)
+    except FoldError:
+        return  # too sparse for these folds: refused with a clear error, never a bad split
+    assert plan.gap <= asked
+    assert (plan.note == "") == (plan.gap == asked)
+    for train, test in plan.folds:
+        assert times.iloc[train].max() + plan.gap < times.iloc[test].min()
+
+
+def test_training_on_the_handbooks_week_works_and_says_the_gap_shrank() -> None:
+    options = TrainOptions(folds=3, gap=pd.Timedelta(days=7), trials=1, threshold=0.5, seed=1)
+    result = train_models(_week(), options)
+    assert result.gap is not None
+    assert result.gap < pd.Timedelta(days=7)
+    assert len(result.notes) == 1
+    assert "gap shrunk" in result.notes[0]
+    assert result.models["xgboost"]["average_precision"] > 0.3
+
+
+def test_a_fold_that_cannot_learn_is_a_clear_error() -> None:
+    options = TrainOptions(folds=3, gap=pd.Timedelta(days=7), trials=1, threshold=0.5, seed=1)
+    with pytest.raises(FoldError, match="without a fraud: widen TRAIN_WINDOW") as caught:
+        train_models(_week(fraud_from=0.5), options)  # the first fold trains on day 1 only
+    assert isinstance(caught.value, FraudstreamError)
+    assert caught.value.exit_code == 65
+    with pytest.raises(FoldError, match="no rows to fold"):
+        time_folds(pd.Series([], dtype="datetime64[ns, UTC]"), 3, pd.Timedelta(days=1))
+
+
+def test_train_options_come_from_the_settings() -> None:
+    settings = Settings.load(TRAIN_FOLDS="4", TRAIN_LABEL_DELAY="2d", TRAIN_SEARCH_TRIALS="3")
+    options = TrainOptions.of(settings)
+    assert (options.folds, options.gap, options.trials) == (4, pd.Timedelta(days=2), 3)
+    assert options.threshold == settings.scorer.threshold
+
+
+def test_fraudstream_train_turns_a_fold_error_into_one_line_and_an_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fraudstream.cli import main
+    from fraudstream.training import pipeline
+
+    def refuse(*_: object) -> None:
+        raise FoldError("fold 0 trains on 12 rows without a fraud: widen TRAIN_WINDOW")
+
+    monkeypatch.setattr(pipeline, "run_all", refuse)
+    monkeypatch.setattr("sys.argv", ["fraudstream", "train", "--cutoff", "2024-04-20"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 65
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: fold 0 trains on 12 rows without a fraud")
+    assert "Traceback" not in err

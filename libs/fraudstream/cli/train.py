@@ -28,7 +28,8 @@ def train(
         typer.Option(
             "--promote",
             help="Then compare with the champion on the latest labelled window and promote "
-            "the challenger if it wins (it is trained on data ending where that window starts).",
+            "the challenger if it wins (it is trained on data ending a label delay before that "
+            "window starts).",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,

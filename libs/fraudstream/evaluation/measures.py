@@ -6,9 +6,9 @@ What matters is how well the highest scores concentrate the frauds:
 - **average precision** (area under the precision-recall curve);
 - **ROC AUC** (how often a fraud outranks a genuine transaction);
 - **precision and recall at the alert threshold** (what the team actually sees);
-- **Card Precision@k**: each day, of the k cards with the highest score, the share
-  that really had a fraud that day (the ULB/Worldline handbook's measure, since a
-  team investigates cards, not transactions, and only k of them a day);
+- **Card Precision@k**: each day, the number of the k highest-scored cards that
+  really had a fraud that day, divided by k (the ULB/Worldline handbook's measure,
+  since a team investigates cards, not transactions, and only k of them a day);
 - **recall at an alert budget**: the share of frauds caught when each day only its k
   highest-scored transactions are alerted.
 
@@ -67,12 +67,44 @@ def precision_recall_at(
     return precision, recall
 
 
-def card_precision_at_k(frame: pd.DataFrame, k: int) -> float:
-    """Mean over days of the share of frauded cards among each day's top-``k`` cards.
+def daily_card_precision(frame: pd.DataFrame, k: int) -> pd.Series:
+    """Card Precision@k of each day, as the ULB/Worldline handbook defines it.
 
-    ``frame`` has columns ``day``, ``card_id``, ``score`` and ``is_fraud``; a card's
-    score for a day is its highest, and it counts as frauded if any of its
-    transactions that day was. Days with fewer than k cards use the cards they have.
+    ``frame`` has columns ``day``, ``card_id``, ``score`` and ``is_fraud``. A card's
+    score for a day is its highest that day, and it counts as frauded if any of its
+    transactions that day was. Each day, the ``k`` highest-scored cards are
+    investigated: the day's figure is the number of frauded cards among them divided
+    by ``k``, by ``k`` even on a day with fewer than ``k`` cards (a team that can look
+    at ``k`` cards and is shown fewer is not more precise). Ties at the cut go to the
+    card seen first. Rows without a card id are left out: a missing id is no card.
+    The series is indexed by the days that have a card, in order.
+
+    >>> frame = pd.DataFrame(
+    ...     {
+    ...         "day": [1, 1, 1, 2, 2],
+    ...         "card_id": ["a", "b", "a", "a", None],
+    ...         "score": [0.9, 0.8, 0.1, 0.2, 0.7],
+    ...         "is_fraud": [0, 1, 1, 1, 1],
+    ...     }
+    ... )
+    >>> daily_card_precision(frame, 3).round(4).to_dict()  # 2 of 3 on day 1, 1 of 3 on day 2
+    {1: 0.6667, 2: 0.3333}
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    known = frame[frame["card_id"].notna()]
+    cards = known.groupby(["day", "card_id"], sort=False).agg(
+        score=("score", "max"), fraud=("is_fraud", "max")
+    )
+    ranked = cards.sort_values("score", ascending=False, kind="stable")
+    top = ranked.groupby(level="day", sort=True).head(k)
+    frauded = top.groupby(level="day", sort=True)["fraud"].sum().astype(np.float64)
+    return frauded / k
+
+
+def card_precision_at_k(frame: pd.DataFrame, k: int) -> float:
+    """Card Precision@k: the mean over days of :func:`daily_card_precision` (0 for an
+    empty frame; NaN, undefined, when no row has a card id).
 
     >>> frame = pd.DataFrame(
     ...     {
@@ -82,16 +114,17 @@ def card_precision_at_k(frame: pd.DataFrame, k: int) -> float:
     ...         "is_fraud": [0, 1, 1, 0, 1],
     ...     }
     ... )
-    >>> card_precision_at_k(frame, 1)
+    >>> card_precision_at_k(frame, 1)  # d1: card a (a fraud that day); d2: card c
     1.0
+    >>> card_precision_at_k(frame, 4)  # by k: d1 has 2 frauded cards of 4, d2 has 1
+    0.375
+    >>> card_precision_at_k(frame.assign(card_id=None), 4)
+    nan
     """
     if frame.empty:
         return 0.0
-    cards = frame.groupby(["day", "card_id"], sort=False).agg(
-        score=("score", "max"), fraud=("is_fraud", "max")
-    )
-    top = cards.sort_values("score", ascending=False).groupby(level="day", sort=False).head(k)
-    return float(top.groupby(level="day")["fraud"].mean().mean())
+    daily = daily_card_precision(frame, k)
+    return float(daily.mean()) if len(daily) else float("nan")
 
 
 def recall_at_budget(frame: pd.DataFrame, k: int) -> float:

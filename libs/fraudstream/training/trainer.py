@@ -1,7 +1,9 @@
 """Train and cross-validate the batch models on a validated training set.
 
-1. Folds: :func:`~fraudstream.training.folds.time_folds` (train, a label-delay gap,
-   test; oldest first).
+1. Folds: :func:`~fraudstream.training.folds.plan_folds` (train, a label-delay gap,
+   test; oldest first). A set too short for the folds and the whole gap (the
+   handbook's 7 days with a 7-day delay) keeps a shorter gap; the result's ``notes``
+   and the log say so. Every fold's training part needs a fraud and a genuine row.
 2. Each fold's training part keeps every fraud and at most ``CV_MAX_ROWS`` rows in
    all: genuine rows are sampled and weighted up by the inverse of the sampling rate,
    so probabilities stay calibrated. Test parts are never sampled.
@@ -23,10 +25,11 @@ import pandas as pd
 import structlog
 import xgboost as xgb
 
+from fraudstream.config import Settings
 from fraudstream.evaluation.drift import SCORE, build_reference, reference_as_dict
 from fraudstream.training.dataset import LABEL, feature_columns, feature_names
 from fraudstream.training.evaluate import mean_measures, measure
-from fraudstream.training.folds import time_folds
+from fraudstream.training.folds import FoldError, plan_folds
 from fraudstream.training.models import (
     COMPARISON_MODELS,
     Classifier,
@@ -53,6 +56,23 @@ class TrainOptions:
     seed: int
     cv_max_rows: int = CV_MAX_ROWS
     final_max_rows: int = FINAL_MAX_ROWS
+
+    @classmethod
+    def of(cls, settings: Settings) -> TrainOptions:
+        """The options ``fraudstream train`` and the retrain DAG use.
+
+        >>> options = TrainOptions.of(Settings.load())
+        >>> options.folds >= 2, options.gap >= pd.Timedelta(0)
+        (True, True)
+        """
+        training = settings.training
+        return cls(
+            folds=training.folds,
+            gap=pd.Timedelta(training.label_delay),
+            trials=training.search_trials,
+            threshold=settings.scorer.threshold,
+            seed=training.seed,
+        )
 
 
 @dataclass
@@ -81,6 +101,10 @@ class TrainingResult:
     rows: int = 0
     frauds: int = 0
     seconds: float = 0.0
+    #: the gap the folds kept (shorter than ``TrainOptions.gap`` on a short set).
+    gap: pd.Timedelta | None = None
+    #: what differs from the options asked for, in words (such as a shrunk gap).
+    notes: list[str] = field(default_factory=list)
 
 
 def matrix(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -112,7 +136,13 @@ def train_models(frame: pd.DataFrame, options: TrainOptions) -> TrainingResult:
     names = feature_names(columns)
     x = matrix(frame, columns)
     y = frame[LABEL].to_numpy(dtype=bool)
-    folds = time_folds(frame["event_time"], options.folds, options.gap)
+    plan = plan_folds(frame["event_time"], options.folds, options.gap)
+    if plan.note:
+        log.warning(
+            "fold gap shrunk", note=plan.note, asked=str(plan.asked_gap), kept=str(plan.gap)
+        )
+    folds = plan.folds
+    _require_both_classes(folds, y)
     rng = np.random.default_rng(options.seed)
     samples = [_sample(train, y, options.cv_max_rows, rng) for train, _ in folds]
 
@@ -174,7 +204,21 @@ def train_models(frame: pd.DataFrame, options: TrainOptions) -> TrainingResult:
         rows=len(frame),
         frauds=int(y.sum()),
         seconds=time.perf_counter() - started,
+        gap=plan.gap,
+        notes=[plan.note] if plan.note else [],
     )
+
+
+def _require_both_classes(folds: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray) -> None:
+    """FoldError unless every fold's training part has a fraud and a genuine row."""
+    for k, (train, _) in enumerate(folds):
+        frauds = int(y[train].sum())
+        if frauds == 0 or frauds == len(train):
+            kind = "fraud" if frauds == 0 else "genuine row"
+            raise FoldError(
+                f"fold {k} trains on {len(train):,} rows without a {kind}: "
+                "widen TRAIN_WINDOW or lower TRAIN_FOLDS"
+            )
 
 
 def _drift_reference(x: np.ndarray, names: list[str], scores: np.ndarray) -> dict[str, Any]:

@@ -1,0 +1,677 @@
+"""``fraudstream bench quality``: the models side by side, judged the handbook's way.
+
+The protocol is :mod:`fraudstream.evaluation.protocol`: a training window, a delay
+period as long as the label delay (``TRAIN_LABEL_DELAY``), a test window; the test set
+leaves out cards known compromised by label arrival; AP, ROC AUC and Card
+Precision@100 with 95% intervals from resampled test days.
+
+The data: the simulator (183 days from 2018-04-01, training from 2018-07-25 as in the
+handbook) or a canonical dataset file (its last days), cut at the end of the test
+window. Every model is given the inputs the scorer would have served
+(:func:`~fraudstream.features.served.model_inputs`, fraud shares fed by the labels
+known then), and learns only labels that had arrived.
+
+The models:
+
+- **cold start**: :class:`~fraudstream.models.ColdStartModel`.
+- **batch**: the challenger exactly as ``fraudstream train`` builds it with the
+  cutoff at the test window's start: the window's rows archived as the scorer and the
+  label feed would have written them, the training set read back by
+  :func:`~fraudstream.training.dataset.build_training_set`, validated, trained with
+  :meth:`TrainOptions.of(settings) <fraudstream.training.trainer.TrainOptions.of>`;
+  the final booster scores. Once on the protocol's training window, once on
+  ``TRAIN_WINDOW`` ending at the same place.
+- **online, as deployed**: ``LEARNER_MODEL`` learning every label from the data's
+  first day as it arrives, served by the snapshot published every
+  ``LEARNER_SNAPSHOT_EVERY_LABELS`` labels
+  (:func:`~fraudstream.learning.prequential.prequential_scores`); and the same with a
+  snapshot after every label, which prices the cadence.
+- **online + batch**: the deployed online learner with the batch model of the
+  protocol's window, by the mean of their ranks within each day or by the mean of
+  their probabilities, whichever has the higher mean AP over the seeds (both are in
+  the JSON report).
+
+Each seed is prepared once (simulate, served features: the longest step), then its
+four model tasks run; a pool of ``workers`` processes runs them all.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from fraudstream.config import Settings
+from fraudstream.datasets.simulator import SimulatorConfig
+from fraudstream.durations import format_duration
+from fraudstream.errors import ConfigError
+from fraudstream.evaluation.protocol import (
+    HANDBOOK_START,
+    HANDBOOK_TRAIN_START,
+    EvaluationSet,
+    Measures,
+    ProtocolError,
+    Replicates,
+    Windows,
+    bootstrap,
+    day_draws,
+    evaluation_set,
+    has_card_ids,
+    interval,
+    mean_daily_rank,
+    mean_probability,
+    measure,
+)
+from fraudstream.training.trainer import TrainOptions
+from fraudstream.training.validation import Rules
+
+COLD: Final = "cold-start"
+BATCH: Final = "batch"
+BATCH_WINDOW: Final = "batch-train-window"
+ONLINE: Final = "online"
+ONLINE_EVERY: Final = "online-every-label"
+COMBINED: Final = "online+batch"
+
+#: Where the frauds that make a card known compromised start counting.
+COMPROMISED_FROM: Final = ("train-start", "data-start")
+
+#: How the combination may merge its two parts.
+COMBINERS: Final = ("mean daily rank", "mean probability")
+
+ONLINE_AP_GOAL: Final = 0.70
+ONLINE_CP_GOAL: Final = 0.31
+BATCH_AP_GOAL: Final = 0.69
+WALL_GOAL_SECONDS: Final = 600.0
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """What to run: data, windows, seeds, bootstrap, processes."""
+
+    seed: int = 7
+    repeat_seeds: int = 1
+    #: a canonical dataset file; None is the simulator.
+    dataset: Path | None = None
+    simulator: SimulatorConfig = field(
+        default_factory=lambda: SimulatorConfig(days=183, start=HANDBOOK_START.to_pydatetime())
+    )
+    #: None: the handbook's day on the simulator, the last days of a dataset.
+    train_start: pd.Timestamp | None = None
+    train: timedelta = timedelta(days=7)
+    test: timedelta = timedelta(days=7)
+    k: int = 100
+    #: frauds known compromised from: "train-start" (the handbook) or "data-start".
+    compromised_from: str = "train-start"
+    resamples: int = 1000
+    bootstrap_seed: int = 0
+    workers: int = 2
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.repeat_seeds))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the tasks need from the settings (picklable, for worker processes)."""
+
+    label_delay: timedelta
+    window: timedelta
+    options: TrainOptions
+    rules: Rules
+    threshold: float
+    model: str
+    every: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Plan:
+        from fraudstream.learning.models import MODEL_CHOICES
+
+        if settings.learner.model not in MODEL_CHOICES:
+            raise ConfigError(
+                f"LEARNER_MODEL {settings.learner.model!r} is none of {sorted(MODEL_CHOICES)}"
+            )
+        training = settings.training
+        return cls(
+            label_delay=training.label_delay,
+            window=training.window,
+            options=TrainOptions.of(settings),
+            rules=Rules(training.min_fraud_rate, training.max_fraud_rate, training.max_null_rate),
+            threshold=settings.scorer.threshold,
+            model=settings.learner.model,
+            every=settings.learner.snapshot_every_labels,
+        )
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One model's scores on a seed's test set, their measures, and its seconds."""
+
+    key: str
+    scores: np.ndarray
+    measures: Measures
+    replicates: Replicates
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A seed's data, written for the model tasks, and its test set."""
+
+    seed: int
+    windows: Windows
+    frame_path: str
+    features_path: str
+    test: EvaluationSet
+    y: np.ndarray
+    card_id: np.ndarray
+    draws: np.ndarray
+    k: int
+    rows: int
+    seconds: float
+    cold: Measured | None = None
+
+
+def labels(config: QualityConfig, plan: Plan) -> dict[str, str]:
+    """Each model's name in the report."""
+    return {
+        COLD: "cold start",
+        BATCH: f"batch, {_days(config.train)} window",
+        BATCH_WINDOW: f"batch, {_days(plan.window)} window (TRAIN_WINDOW)",
+        ONLINE: f"online {plan.model}, snapshot every {plan.every:,} labels (deployed)",
+        ONLINE_EVERY: f"online {plan.model}, snapshot every label",
+        COMBINED: f"online (deployed) + batch {_days(config.train)}",
+    }
+
+
+def _days(delta: timedelta) -> str:
+    """``7-day`` for whole days, else the short duration (``12h``)."""
+    whole = pd.Timedelta(delta)
+    if whole % pd.Timedelta(days=1) == pd.Timedelta(0):
+        return f"{whole.days}-day"
+    return format_duration(whole.to_pytimedelta())
+
+
+# -- the tasks (run in worker processes) ---------------------------------------------
+
+#: The last seed's frame and features loaded in this process, by frame path.
+_loaded: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+
+
+def _load(prepared: Prepared) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if prepared.frame_path not in _loaded:
+        _loaded.clear()
+        _loaded[prepared.frame_path] = (
+            pd.read_parquet(prepared.frame_path),
+            pd.read_parquet(prepared.features_path),
+        )
+    return _loaded[prepared.frame_path]
+
+
+def _source(config: QualityConfig, seed: int) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The seed's canonical frame, sorted by event time, and its own feature columns."""
+    if config.dataset is None:
+        from fraudstream.datasets.simulator import simulate
+
+        return simulate(replace(config.simulator, seed=seed)), ()
+    from fraudstream.datasets import load_dataset
+
+    dataset = load_dataset(config.dataset)
+    frame = dataset.frame.sort_values("event_time", kind="stable").reset_index(drop=True)
+    return frame, tuple(dataset.feature_columns)
+
+
+def windows_for(config: QualityConfig, delay: timedelta, frame: pd.DataFrame) -> Windows:
+    """The protocol's windows: from ``config.train_start``, else where the handbook
+    puts them on the simulator, else the last days of the dataset."""
+    lengths = {"train": config.train, "delay": delay, "test": config.test}
+    if config.train_start is not None:
+        windows = Windows.starting(config.train_start, **lengths)
+    elif config.dataset is None:
+        start = HANDBOOK_TRAIN_START - HANDBOOK_START + pd.Timestamp(config.simulator.start)
+        windows = Windows.starting(start, **lengths)
+    else:
+        windows = Windows.ending_with(frame["event_time"].iloc[-1], **lengths)
+    windows.check(frame["event_time"].iloc[0], frame["event_time"].iloc[-1])
+    return windows
+
+
+def prepare(config: QualityConfig, plan: Plan, seed: int, workdir: str) -> Prepared:
+    """Load or simulate, cut at the test window's end, compute the served inputs,
+    choose the test set, score the cold-start model; write the data for the tasks."""
+    from fraudstream.features.served import model_inputs
+    from fraudstream.models import ColdStartModel
+
+    started = time.perf_counter()
+    frame, own = _source(config, seed)
+    if frame.empty:
+        raise ProtocolError("the dataset has no transaction")
+    windows = windows_for(config, plan.label_delay, frame)
+    frame = frame[frame["event_time"] < windows.test_end].reset_index(drop=True)
+    features = model_inputs(frame, plan.label_delay, own)
+    kept = frame[["transaction_id", "event_time", "card_id", "merchant_id", "amount", "is_fraud"]]
+    paths = (f"{workdir}/seed-{seed}-frame.parquet", f"{workdir}/seed-{seed}-features.parquet")
+    kept.to_parquet(paths[0], index=False)
+    features.to_parquet(paths[1], index=False)
+    everything = config.compromised_from == "data-start"
+    test = evaluation_set(
+        frame, windows, frauds_since=frame["event_time"].iloc[0] if everything else None
+    )
+    prepared = Prepared(
+        seed=seed,
+        windows=windows,
+        frame_path=paths[0],
+        features_path=paths[1],
+        test=test,
+        y=frame["is_fraud"].to_numpy(dtype=bool)[test.positions],
+        card_id=frame["card_id"].to_numpy(dtype=object)[test.positions],
+        draws=day_draws(test.days, config.resamples, config.bootstrap_seed + seed),
+        k=config.k,
+        rows=len(frame),
+        seconds=time.perf_counter() - started,
+    )
+    _loaded.clear()
+    _loaded[paths[0]] = (kept, features)
+    scoring = time.perf_counter()
+    cold = ColdStartModel().score(features.iloc[test.positions])
+    return replace(prepared, cold=_measured(prepared, COLD, cold, time.perf_counter() - scoring))
+
+
+def _measured(
+    prepared: Prepared, key: str, scores: np.ndarray, seconds: float, notes: tuple[str, ...] = ()
+) -> Measured:
+    y, day, cards = prepared.y, prepared.test.day, prepared.card_id
+    return Measured(
+        key=key,
+        scores=np.asarray(scores, dtype=np.float64),
+        measures=measure(y, scores, day, cards, days=prepared.test.days, k=prepared.k),
+        replicates=bootstrap(y, scores, day, cards, draws=prepared.draws, k=prepared.k),
+        seconds=seconds,
+        notes=notes,
+    )
+
+
+def run_batch(prepared: Prepared, plan: Plan, key: str) -> Measured:
+    """Train the challenger as ``fraudstream train`` would at the test window's start."""
+    from fraudstream.lake.offline import write_archive_from_frame
+    from fraudstream.models.xgb import XGBoostModel
+    from fraudstream.training.dataset import Window, build_training_set
+    from fraudstream.training.trainer import train_models
+    from fraudstream.training.validation import validate_training_set
+
+    frame, features = _load(prepared)
+    started = time.perf_counter()
+    length = plan.window if key == BATCH_WINDOW else prepared.windows.train
+    window = Window.of(prepared.windows.test_start, length, plan.label_delay)
+    times = frame["event_time"]
+    inside = ((times >= window.start) & (times < window.end)).to_numpy()
+    with tempfile.TemporaryDirectory(prefix="fraudstream-quality-archive-") as root:
+        write_archive_from_frame(
+            root,
+            frame[inside].reset_index(drop=True),
+            features[inside].reset_index(drop=True),
+            label_delay=plan.label_delay,
+            threshold=plan.threshold,
+        )
+        training = build_training_set(root, window)
+    validate_training_set(training, replace(plan.rules, cutoff=window.cutoff))
+    result = train_models(training, plan.options)
+    model = XGBoostModel(result.booster, result.features, f"bench-{key}")
+    scores = model.score(features.iloc[prepared.test.positions])
+    notes = list(result.notes)
+    if window.start < times.iloc[0]:
+        notes.append(f"the window starts {window.start:%Y-%m-%d}, before the data")
+    return _measured(prepared, key, scores, time.perf_counter() - started, tuple(notes))
+
+
+def run_online(prepared: Prepared, plan: Plan, key: str) -> Measured:
+    """The online learner's served scores, learning every label as it arrives."""
+    from fraudstream.learning.models import MODEL_CHOICES
+    from fraudstream.learning.prequential import prequential_scores
+
+    frame, features = _load(prepared)
+    started = time.perf_counter()
+    scores = prequential_scores(
+        frame,
+        features,
+        MODEL_CHOICES[plan.model],
+        label_delay=plan.label_delay,
+        snapshot_every_labels=1 if key == ONLINE_EVERY else plan.every,
+        rows=prepared.test.positions,
+    )
+    return _measured(prepared, key, scores, time.perf_counter() - started)
+
+
+_TASKS: Final[dict[str, Callable[[Prepared, Plan, str], Measured]]] = {
+    # longest first, so the pool's last task is a short one
+    BATCH_WINDOW: run_batch,
+    ONLINE_EVERY: run_online,
+    ONLINE: run_online,
+    BATCH: run_batch,
+}
+
+
+def _quiet_worker() -> None:
+    from fraudstream.logs import configure_logging
+
+    configure_logging(os.environ.get("FRAUDSTREAM_BENCH_WORKER_LOG_LEVEL", "WARNING"))
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@dataclass
+class SeedRun:
+    """Everything measured on one seed."""
+
+    prepared: Prepared
+    models: dict[str, Measured] = field(default_factory=dict)
+    combinations: dict[str, Measured] = field(default_factory=dict)
+
+
+def _execute(
+    config: QualityConfig, plan: Plan, workdir: str, progress: Callable[[str], None]
+) -> dict[int, SeedRun]:
+    """Prepare every seed and run its model tasks, on a process pool when
+    ``config.workers`` > 1 (else here, one after the other)."""
+    runs: dict[int, SeedRun] = {}
+    if config.workers <= 1:
+        for seed in config.seeds:
+            prepared = prepare(config, plan, seed, workdir)
+            runs[seed] = SeedRun(prepared)
+            progress(f"seed {seed}: inputs ready ({prepared.seconds:.0f} s)")
+            for key, task in _TASKS.items():
+                runs[seed].models[key] = task(prepared, plan, key)
+                progress(f"seed {seed}: {key} done")
+        return runs
+    context = get_context("spawn")
+    with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_quiet_worker) as pool:
+        pending: dict[Future[Any], int] = {
+            pool.submit(prepare, config, plan, seed, workdir): seed for seed in config.seeds
+        }
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                seed = pending.pop(future)
+                outcome = future.result()
+                if isinstance(outcome, Prepared):
+                    runs[seed] = SeedRun(outcome)
+                    progress(f"seed {seed}: inputs ready ({outcome.seconds:.0f} s)")
+                    for key, task in _TASKS.items():
+                        pending[pool.submit(task, outcome, plan, key)] = seed
+                else:
+                    runs[seed].models[outcome.key] = outcome
+                    progress(f"seed {seed}: {outcome.key} done ({outcome.seconds:.0f} s)")
+    return runs
+
+
+def _combine(run: SeedRun) -> None:
+    """Both combinations of the deployed online learner and the protocol-window batch."""
+    online, batch = run.models[ONLINE], run.models[BATCH]
+    day = run.prepared.test.day
+    merged = {
+        COMBINERS[0]: mean_daily_rank(online.scores, batch.scores, day),
+        COMBINERS[1]: mean_probability(online.scores, batch.scores),
+    }
+    for name, scores in merged.items():
+        run.combinations[name] = _measured(
+            run.prepared, COMBINED, scores, online.seconds + batch.seconds
+        )
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A measure's mean over the seeds and its 95% interval (None: undefined)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+    @classmethod
+    def of(cls, values: list[float | None], replicates: list[np.ndarray | None]) -> Figure:
+        known = [v for v in values if v is not None]
+        drawn = [r for r in replicates if r is not None]
+        if len(known) < len(values) or len(drawn) < len(replicates):
+            return cls(None)
+        low, high = interval(np.mean(np.stack(drawn), axis=0))
+        return cls(float(np.mean(known)), low, high)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "value": _round(self.value),
+            "ci95": None if self.low is None else [_round(self.low), _round(self.high)],
+        }
+
+
+@dataclass(frozen=True)
+class ModelFigures:
+    """One model's row: figures over the seeds, per-seed figures, seconds."""
+
+    key: str
+    label: str
+    average_precision: Figure
+    roc_auc: Figure
+    card_precision: Figure
+    seconds: float
+    per_seed: dict[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal: what it asks, the figure it is judged on, whether it is met
+    (None: cannot be judged)."""
+
+    name: str
+    figure: str
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    """The whole run."""
+
+    config: QualityConfig
+    plan: Plan
+    windows: Windows
+    models: list[ModelFigures]
+    combiner: str
+    combiner_ap: dict[str, float]
+    card_ids: bool
+    test_rows: dict[int, int]
+    excluded: dict[int, int]
+    prepare_seconds: float
+    wall_seconds: float
+    notes: list[str]
+    #: seed -> model key -> the scores of the seed's test set (not in the JSON).
+    scores: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def model(self, key: str) -> ModelFigures:
+        return next(m for m in self.models if m.key == key)
+
+
+def bench_quality(
+    settings: Settings, config: QualityConfig, progress: Callable[[str], None] | None = None
+) -> QualityResult:
+    """Run the protocol for every seed of ``config`` and gather the figures."""
+    if config.compromised_from not in COMPROMISED_FROM:
+        raise ProtocolError(f"compromised_from must be one of {COMPROMISED_FROM}")
+    if config.dataset is not None and config.repeat_seeds > 1:
+        raise ProtocolError("repeating seeds needs the simulator: a dataset file has no seed")
+    started = time.perf_counter()
+    plan = Plan.of(settings)
+    with tempfile.TemporaryDirectory(prefix="fraudstream-quality-") as workdir:
+        runs = _execute(config, plan, workdir, progress or (lambda _: None))
+    for run in runs.values():
+        cold = run.prepared.cold
+        if cold is not None:
+            run.models[COLD] = cold
+        _combine(run)
+    ordered = [runs[seed] for seed in config.seeds]
+    combiner_ap = {
+        name: float(np.mean([r.combinations[name].measures.average_precision for r in ordered]))
+        for name in COMBINERS
+    }
+    combiner = max(COMBINERS, key=lambda name: combiner_ap[name])
+    for run in ordered:
+        run.models[COMBINED] = run.combinations[combiner]
+    names = labels(config, plan)
+    models = [
+        _figures(key, names[key], ordered)
+        for key in (COLD, BATCH, BATCH_WINDOW, ONLINE, ONLINE_EVERY, COMBINED)
+    ]
+    notes = sorted(
+        {
+            f"{names[key]}: {note}"
+            for run in ordered
+            for key, measured in run.models.items()
+            for note in measured.notes
+        }
+    )
+    return QualityResult(
+        config=config,
+        plan=plan,
+        windows=ordered[0].prepared.windows,
+        models=models,
+        combiner=combiner,
+        combiner_ap=combiner_ap,
+        card_ids=has_card_ids(ordered[0].prepared.card_id),
+        test_rows={r.prepared.seed: len(r.prepared.test.positions) for r in ordered},
+        excluded={r.prepared.seed: r.prepared.test.excluded for r in ordered},
+        prepare_seconds=float(np.mean([r.prepared.seconds for r in ordered])),
+        wall_seconds=time.perf_counter() - started,
+        notes=notes,
+        scores={r.prepared.seed: {key: m.scores for key, m in r.models.items()} for r in ordered},
+    )
+
+
+def _figures(key: str, label: str, runs: list[SeedRun]) -> ModelFigures:
+    measured = [run.models[key] for run in runs]
+
+    def figure(name: str) -> Figure:
+        return Figure.of(
+            [getattr(m.measures, name) for m in measured],
+            [getattr(m.replicates, name) for m in measured],
+        )
+
+    per_seed = {
+        run.prepared.seed: {
+            name: Figure.of([getattr(m.measures, name)], [getattr(m.replicates, name)]).as_json()
+            for name in ("average_precision", "roc_auc", "card_precision")
+        }
+        | {"seconds": round(m.seconds, 1)}
+        for run, m in zip(runs, measured, strict=True)
+    }
+    return ModelFigures(
+        key=key,
+        label=label,
+        average_precision=figure("average_precision"),
+        roc_auc=figure("roc_auc"),
+        card_precision=figure("card_precision"),
+        seconds=float(np.mean([m.seconds for m in measured])),
+        per_seed=per_seed,
+    )
+
+
+def goals(result: QualityResult) -> list[Goal]:
+    """The goals of docs/benchmarks.md, judged on the mean over the seeds."""
+    online, batch = result.model(ONLINE), result.model(BATCH)
+    combined = result.model(COMBINED)
+    online_ap = online.average_precision.value or 0.0
+    batch_ap = batch.average_precision.value or 0.0
+    combined_ap = combined.average_precision.value or 0.0
+    online_cp = online.card_precision.value
+    return [
+        Goal(
+            f"online as deployed: AP >= {ONLINE_AP_GOAL:.2f} and >= the batch model "
+            f"on the {_days(result.config.train)} window",
+            f"{online_ap:.3f} (batch {batch_ap:.3f})",
+            online_ap >= ONLINE_AP_GOAL and online_ap >= batch_ap,
+        ),
+        Goal(
+            f"online as deployed: CP@{result.config.k} >= {ONLINE_CP_GOAL:.2f}",
+            "n/a (no card ids)" if online_cp is None else f"{online_cp:.3f}",
+            None if online_cp is None else online_cp >= ONLINE_CP_GOAL,
+        ),
+        Goal(
+            "online + batch: AP >= both its parts",
+            f"{combined_ap:.3f} ({result.combiner}; parts {online_ap:.3f}, {batch_ap:.3f})",
+            combined_ap >= max(online_ap, batch_ap),
+        ),
+        Goal(
+            f"batch, {_days(result.config.train)} window: AP >= {BATCH_AP_GOAL:.2f}",
+            f"{batch_ap:.3f}",
+            batch_ap >= BATCH_AP_GOAL,
+        ),
+        Goal(
+            f"the run takes under {WALL_GOAL_SECONDS / 60:.0f} minutes",
+            f"{result.wall_seconds:.0f} s",
+            result.wall_seconds < WALL_GOAL_SECONDS,
+        ),
+    ]
+
+
+def as_json(result: QualityResult) -> dict[str, Any]:
+    """The JSON report (``--out``)."""
+    config, windows = result.config, result.windows
+    return {
+        "benchmark": "quality",
+        "dataset": str(config.dataset) if config.dataset else "simulator",
+        "simulator": None
+        if config.dataset
+        else {"customers": config.simulator.customers, "days": config.simulator.days},
+        "seeds": config.seeds,
+        "windows": {
+            "train": [windows.train_start.isoformat(), windows.train_end.isoformat()],
+            "delay": [windows.train_end.isoformat(), windows.test_start.isoformat()],
+            "test": [windows.test_start.isoformat(), windows.test_end.isoformat()],
+            "train_window_model": str(pd.Timedelta(result.plan.window)),
+        },
+        "label_delay": str(pd.Timedelta(result.plan.label_delay)),
+        "learner": {"model": result.plan.model, "snapshot_every_labels": result.plan.every},
+        "test_rows": result.test_rows,
+        "excluded_known_compromised": result.excluded,
+        "compromised_from": config.compromised_from,
+        "card_ids": result.card_ids,
+        "bootstrap": {
+            "resampled": "test days, with replacement",
+            "resamples": config.resamples,
+            "seed": config.bootstrap_seed,
+            "interval": "percentile, 95%; over seeds: of the mean of each draw",
+        },
+        "k": config.k,
+        "models": {
+            m.key: {
+                "label": m.label,
+                "average_precision": m.average_precision.as_json(),
+                "roc_auc": m.roc_auc.as_json(),
+                "card_precision": m.card_precision.as_json(),
+                "seconds": round(m.seconds, 1),
+                "per_seed": m.per_seed,
+            }
+            for m in result.models
+        },
+        "combination": {
+            "kept": result.combiner,
+            "average_precision": {k: _round(v) for k, v in result.combiner_ap.items()},
+        },
+        "goals": [{"goal": g.name, "figure": g.figure, "met": g.met} for g in goals(result)],
+        "prepare_seconds_per_seed": round(result.prepare_seconds, 1),
+        "wall_seconds": round(result.wall_seconds, 1),
+        "workers": config.workers,
+        "notes": result.notes,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
