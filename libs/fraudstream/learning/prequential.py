@@ -12,9 +12,11 @@ what was served.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,9 @@ import pandas as pd
 from fraudstream.evaluation.measures import average_precision, card_precision_at_k, roc_auc
 from fraudstream.learning.models import ModelChoice
 from fraudstream.models import ColdStartModel, RiverModel
+
+#: A feature row as River takes it.
+Row: TypeAlias = dict[Hashable, Any]
 
 #: Runs of rows shorter than this are scored row by row, longer ones as one batch.
 _SMALL_RUN: Final = 64
@@ -81,6 +86,10 @@ def prequential_scores(
     published = arrived // snapshot_every_labels * snapshot_every_labels
     y = frame["is_fraud"].to_numpy(dtype=bool)
     learns = choice.learns_many(frame["transaction_id"].astype(str).tolist(), y)
+    kept = np.flatnonzero(learns)
+    # labels to learn, in arrival order; the rows become dicts a chunk at a time, once
+    to_learn = zip(_records(features, kept), y[kept].tolist(), strict=True)
+    kept_before = np.r_[0, np.cumsum(learns)]  # kept labels among the first i
     model = choice.build()
     served = RiverModel(model, choice.name)
     scores = np.zeros(len(positions))
@@ -90,10 +99,7 @@ def prequential_scores(
     for start, end in zip(starts, [*starts[1:], len(positions)], strict=True):
         target = int(published[start])
         if target > learned:
-            kept = learned + np.flatnonzero(learns[learned:target])
-            for x, label in zip(
-                features.iloc[kept].to_dict("records"), y[kept].tolist(), strict=True
-            ):
+            for x, label in itertools.islice(to_learn, kept_before[target] - kept_before[learned]):
                 choice.learn(model, x, label)
             learned = target
         if end - start < _SMALL_RUN:  # a DataFrame per row or two costs more than the model
@@ -102,6 +108,13 @@ def prequential_scores(
         else:
             scores[start:end] = served.score(features.iloc[positions[start:end]])
     return scores
+
+
+def _records(features: pd.DataFrame, rows: np.ndarray, chunk: int = 50_000) -> Iterator[Row]:
+    """The rows ``rows`` of ``features`` as dicts, in order, converted a chunk at a time
+    (one conversion per row, whatever the runs are)."""
+    for first in range(0, len(rows), chunk):
+        yield from features.iloc[rows[first : first + chunk]].to_dict("records")
 
 
 def _nanoseconds(times: pd.Series) -> np.ndarray:
