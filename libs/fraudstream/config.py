@@ -222,7 +222,7 @@ class LearnerSettings(BaseSettings):
 
     model_config = _section("LEARNER_")
 
-    model: str = Field("logreg", description="Online model (fraudstream.learning.models).")
+    model: str = Field("hybrid", description="Online model (fraudstream.learning.models).")
     snapshot_every_labels: int = Field(1_000, ge=1, description="Publish after this many labels.")
     snapshot_every: Duration = Field(
         timedelta(seconds=30), description="...or after this long (wall clock), if any was learned."

@@ -33,6 +33,7 @@ from fraudstream.learning.learner import LearnerState, StateStore, quality
 from fraudstream.learning.models import MODEL_CHOICES
 from fraudstream.learning.service import run_learner
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
+from fraudstream.models.online import RefitBooster
 from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.redis_client import build_redis
 from fraudstream.replay.plan import Pace, ReplayOptions
@@ -202,6 +203,14 @@ def test_bootstrap_learns_the_history_and_publishes_it(settings: Settings, tmp_p
         current = SnapshotStore(client, settings.features.key_prefix).current_version()
     print(f"history before {until:%Y-%m-%d}: {expected} transactions; version {state.version}")
     assert state.labels_learned == expected
-    assert current == state.version == f"logreg-{expected}"
+    assert current == state.version == f"{settings.learner.model}-{expected}"
+    with build_redis(settings.redis) as client:
+        published = SnapshotStore(client, settings.features.key_prefix).load(current)
+    # scorers load the model without the booster's training buffer; the state keeps it
+    published_booster, learner_booster = published.model.members[1], state.model.members[1]
+    assert isinstance(published_booster, RefitBooster)
+    assert published_booster.rows is None
+    assert learner_booster.rows is not None
+    assert published_booster.fits == learner_booster.fits > 0
     with pytest.raises(ConfigError, match="already exists"):
         run_learner(settings, stop, bootstrap=(path, until))

@@ -6,10 +6,11 @@ import pickle
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fraudstream.learning.models import MODEL_CHOICES
 from fraudstream.models import RiverModel
-from fraudstream.models.online import LogScale, QuantileBins
+from fraudstream.models.online import LogScale, QuantileBins, RefitBooster, serving_copy
 
 
 def _examples(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -59,3 +60,35 @@ def test_the_stacked_model_learns_a_threshold_scores_batches_and_explains() -> N
     assert reasons
     assert reasons[0] == "amount"
     assert all("#" not in reason for reason in reasons)  # features, not derived columns
+
+
+def test_the_hybrid_model_refits_its_booster_and_serves_without_its_buffer() -> None:
+    choice = MODEL_CHOICES["hybrid"]
+    model = choice.build()
+    train, y = _examples(20_000, seed=3)
+    for x, label in zip(train.to_dict("records"), y.tolist(), strict=True):
+        if choice.learns(str(x["amount"]), label):
+            choice.learn(model, x, label)
+    booster = model.members[1]
+    assert isinstance(booster, RefitBooster)
+    assert booster.fits >= 2  # the first fit, then one per refit_every labels
+    serving = serving_copy(model)
+    assert serving.members[1].rows is None
+    assert booster.rows is not None  # the learner's own model keeps its buffer
+    test, truth = _examples(2_000, seed=4)
+    full, served = RiverModel(model, "h-1").score(test), RiverModel(serving, "h-1").score(test)
+    assert np.array_equal(full, served)
+    assert served[truth].mean() > 5 * served[~truth].mean()
+    assert len(pickle.dumps(model)) - len(pickle.dumps(serving)) >= booster.rows.nbytes
+    with pytest.raises(TypeError, match="cannot learn"):
+        serving.members[1].learn_one(test.iloc[0].to_dict(), True)
+
+
+def test_the_booster_buffer_keeps_the_newest_rows() -> None:
+    booster = RefitBooster(refit_every=10**9, max_rows=5, first_fit=10**9)
+    for i in range(12):
+        booster.learn_one({"amount": float(i)}, i % 2 == 0)
+    assert booster.rows is not None
+    assert sorted(booster.rows[:, 0].tolist()) == [7.0, 8.0, 9.0, 10.0, 11.0]
+    assert booster.fits == 0
+    assert booster.predict_proba_one({"amount": 1.0})[True] == 0.0  # unfitted: scores 0

@@ -10,7 +10,11 @@ import pytest
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.served import served_features
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
-from fraudstream.learning.prequential import prequential_scores, run_prequential
+from fraudstream.learning.prequential import (
+    prequential_scores,
+    prequential_scores_at,
+    run_prequential,
+)
 
 
 @pytest.mark.slow
@@ -98,3 +102,20 @@ def test_undersampled_genuine_labels_are_the_same_in_every_process() -> None:
     assert kept.tolist() == [choice.learns(t, False) for t in ids]
     assert abs(kept.mean() - choice.genuine_rate) < 0.01
     assert choice.learns_many(ids, ~genuine).all()  # every fraud is learned
+
+
+def test_several_cadences_in_one_pass_equal_one_pass_each() -> None:
+    frame = simulate(SimulatorConfig(customers=200, terminals=400, days=6, seed=6))
+    delay = timedelta(days=1)
+    features = served_features(frame, delay)
+    choice = MODEL_CHOICES["logreg"]
+    rows = np.flatnonzero(frame["event_time"] >= frame["event_time"].iloc[0] + timedelta(days=2))
+    together = prequential_scores_at(
+        frame, features, choice, label_delay=delay, cadences=(300, 1, 50), rows=rows
+    )
+    for every, scores in zip((300, 1, 50), together, strict=True):
+        alone = prequential_scores(
+            frame, features, choice, label_delay=delay, snapshot_every_labels=every, rows=rows
+        )
+        assert np.array_equal(scores, alone)
+    assert not np.array_equal(together[0], together[1])

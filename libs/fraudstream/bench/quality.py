@@ -24,15 +24,17 @@ The models:
 - **online, as deployed**: ``LEARNER_MODEL`` learning every label from the data's
   first day as it arrives, served by the snapshot published every
   ``LEARNER_SNAPSHOT_EVERY_LABELS`` labels
-  (:func:`~fraudstream.learning.prequential.prequential_scores`); and the same with a
-  snapshot after every label, which prices the cadence.
+  (:func:`~fraudstream.learning.prequential.prequential_scores_at`); and the same with
+  a snapshot after every label, which prices the cadence. Both come from one pass
+  over the labels.
 - **online + batch**: the deployed online learner with the batch model of the
   protocol's window, by the mean of their ranks within each day or by the mean of
   their probabilities, whichever has the higher mean AP over the seeds (both are in
   the JSON report).
 
-Each seed is prepared once (simulate, served features: the longest step), then its
-four model tasks run; a pool of ``workers`` processes runs them all.
+Each seed is prepared once (simulate, served features), then its three model tasks
+run (the online pass, the two batch models); a pool of ``workers`` processes runs
+them all.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -203,6 +205,10 @@ def _days(delta: timedelta) -> str:
     return format_duration(whole.to_pytimedelta())
 
 
+#: A model task: the measures of one or more models on a prepared seed.
+Task: TypeAlias = Callable[[Prepared, Plan, str], list[Measured]]
+
+
 # -- the tasks (run in worker processes) ---------------------------------------------
 
 #: The last seed's frame and features loaded in this process, by frame path.
@@ -302,7 +308,7 @@ def _measured(
     )
 
 
-def run_batch(prepared: Prepared, plan: Plan, key: str) -> Measured:
+def run_batch(prepared: Prepared, plan: Plan, key: str) -> list[Measured]:
     """Train the challenger as ``fraudstream train`` would at the test window's start."""
     from fraudstream.lake.offline import write_archive_from_frame
     from fraudstream.models.xgb import XGBoostModel
@@ -332,32 +338,37 @@ def run_batch(prepared: Prepared, plan: Plan, key: str) -> Measured:
     notes = list(result.notes)
     if window.start < times.iloc[0]:
         notes.append(f"the window starts {window.start:%Y-%m-%d}, before the data")
-    return _measured(prepared, key, scores, time.perf_counter() - started, tuple(notes))
+    return [_measured(prepared, key, scores, time.perf_counter() - started, tuple(notes))]
 
 
-def run_online(prepared: Prepared, plan: Plan, key: str) -> Measured:
-    """The online learner's served scores, learning every label as it arrives."""
+def run_online(prepared: Prepared, plan: Plan, key: str) -> list[Measured]:
+    """The online learner's served scores, learning every label as it arrives: as
+    deployed (a snapshot every ``plan.every`` labels) and with a snapshot after every
+    label, from one pass over the labels (the seconds are the pass's)."""
     from fraudstream.learning.models import MODEL_CHOICES
-    from fraudstream.learning.prequential import prequential_scores
+    from fraudstream.learning.prequential import prequential_scores_at
 
     frame, features = _load(prepared)
     started = time.perf_counter()
-    scores = prequential_scores(
+    deployed, every = prequential_scores_at(
         frame,
         features,
         MODEL_CHOICES[plan.model],
         label_delay=plan.label_delay,
-        snapshot_every_labels=1 if key == ONLINE_EVERY else plan.every,
+        cadences=(plan.every, 1),
         rows=prepared.test.positions,
     )
-    return _measured(prepared, key, scores, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return [
+        _measured(prepared, ONLINE, deployed, seconds),
+        _measured(prepared, ONLINE_EVERY, every, seconds),
+    ]
 
 
-_TASKS: Final[dict[str, Callable[[Prepared, Plan, str], Measured]]] = {
+_TASKS: Final[dict[str, Task]] = {
     # longest first, so the pool's last task is a short one
-    BATCH_WINDOW: run_batch,
-    ONLINE_EVERY: run_online,
     ONLINE: run_online,
+    BATCH_WINDOW: run_batch,
     BATCH: run_batch,
 }
 
@@ -392,7 +403,8 @@ def _execute(
             runs[seed] = SeedRun(prepared)
             progress(f"seed {seed}: inputs ready ({prepared.seconds:.0f} s)")
             for key, task in _TASKS.items():
-                runs[seed].models[key] = task(prepared, plan, key)
+                for measured in task(prepared, plan, key):
+                    runs[seed].models[measured.key] = measured
                 progress(f"seed {seed}: {key} done")
         return runs
     context = get_context("spawn")
@@ -411,8 +423,9 @@ def _execute(
                     for key, task in _TASKS.items():
                         pending[pool.submit(task, outcome, plan, key)] = seed
                 else:
-                    runs[seed].models[outcome.key] = outcome
-                    progress(f"seed {seed}: {outcome.key} done ({outcome.seconds:.0f} s)")
+                    for measured in outcome:
+                        runs[seed].models[measured.key] = measured
+                    progress(f"seed {seed}: {outcome[0].key} done ({outcome[0].seconds:.0f} s)")
     return runs
 
 

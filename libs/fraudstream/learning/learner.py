@@ -34,6 +34,7 @@ from fraudstream.features.store import FeatureStore, FraudReport
 from fraudstream.learning.join import LabelJoin, Served
 from fraudstream.learning.models import ModelChoice
 from fraudstream.models import RiverModel
+from fraudstream.models.online import serving_copy
 from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.schemas import ScoredTransaction, decode_label
 
@@ -185,7 +186,7 @@ class Learner:
         state = self.state
         state.join.expire(state.watermark_ms)
         states.save(state)
-        snapshots.publish(RiverModel(state.model, state.version))
+        snapshots.publish(RiverModel(serving_copy(state.model), state.version))
         return state.version
 
 

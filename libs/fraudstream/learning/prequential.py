@@ -13,7 +13,7 @@ what was served.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, TypeAlias
@@ -74,16 +74,41 @@ def prequential_scores(
     >>> bool(late[2] == late[0]), bool(soon[2] > late[2])  # only "soon" knows row a's fraud
     (True, True)
     """
+    return prequential_scores_at(
+        frame,
+        features,
+        choice,
+        label_delay=label_delay,
+        cadences=(snapshot_every_labels,),
+        rows=rows,
+    )[0]
+
+
+def prequential_scores_at(
+    frame: pd.DataFrame,
+    features: pd.DataFrame,
+    choice: ModelChoice | None,
+    *,
+    label_delay: timedelta,
+    cadences: Sequence[int],
+    rows: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """:func:`prequential_scores` for several snapshot cadences at once, in one pass.
+
+    The model learns each label once; a row is scored, for each cadence, by the model
+    as it stood at that cadence's newest snapshot. The result is in the order of
+    ``cadences`` and equals calling :func:`prequential_scores` once per cadence.
+    """
     positions = np.arange(len(frame)) if rows is None else np.asarray(rows)
     if choice is None:
-        return ColdStartModel().score(features.iloc[positions])
-    if snapshot_every_labels < 1:
+        cold = ColdStartModel().score(features.iloc[positions])
+        return [cold.copy() for _ in cadences]
+    if any(every < 1 for every in cadences):
         raise ValueError("snapshot_every_labels must be >= 1")
     times = _nanoseconds(frame["event_time"])
     if positions.size and not (np.diff(positions) >= 0).all():
         raise ValueError("rows must be in event-time order")
     arrived = np.searchsorted(times + _nanoseconds_of(label_delay), times[positions], side="left")
-    published = arrived // snapshot_every_labels * snapshot_every_labels
     y = frame["is_fraud"].to_numpy(dtype=bool)
     learns = choice.learns_many(frame["transaction_id"].astype(str).tolist(), y)
     kept = np.flatnonzero(learns)
@@ -92,22 +117,43 @@ def prequential_scores(
     kept_before = np.r_[0, np.cumsum(learns)]  # kept labels among the first i
     model = choice.build()
     served = RiverModel(model, choice.name)
-    scores = np.zeros(len(positions))
+    scores = [np.zeros(len(positions)) for _ in cadences]
     learned = 0
     # rows served by the same snapshot form one run: learn up to it, then score the run
-    starts = np.flatnonzero(np.r_[True, published[1:] != published[:-1]])
-    for start, end in zip(starts, [*starts[1:], len(positions)], strict=True):
-        target = int(published[start])
+    for target, which, start, end in _runs(arrived, cadences):
         if target > learned:
             for x, label in itertools.islice(to_learn, kept_before[target] - kept_before[learned]):
                 choice.learn(model, x, label)
             learned = target
+        out = scores[which]
         if end - start < _SMALL_RUN:  # a DataFrame per row or two costs more than the model
             for i, x in enumerate(features.iloc[positions[start:end]].to_dict("records")):
-                scores[start + i] = model.predict_proba_one(x).get(True, 0.0)
+                out[start + i] = model.predict_proba_one(x).get(True, 0.0)
         else:
-            scores[start:end] = served.score(features.iloc[positions[start:end]])
+            out[start:end] = served.score(features.iloc[positions[start:end]])
     return scores
+
+
+def _runs(arrived: np.ndarray, cadences: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    """``(labels learned, cadence index, first row, end row)`` of every run of rows
+    served by one snapshot, for every cadence, ordered by the labels learned.
+
+    >>> _runs(np.array([0, 1, 2, 3]), (2, 1))
+    [(0, 0, 0, 2), (0, 1, 0, 1), (1, 1, 1, 2), (2, 0, 2, 4), (2, 1, 2, 3), (3, 1, 3, 4)]
+    """
+    runs: list[tuple[int, int, int, int]] = []
+    for which, every in enumerate(cadences):
+        published = arrived // every * every
+        starts = (
+            np.flatnonzero(np.r_[True, published[1:] != published[:-1]])
+            if len(published)
+            else np.zeros(0, dtype=int)
+        )
+        ends = [*starts[1:], len(published)]
+        runs.extend(
+            (int(published[a]), which, int(a), int(b)) for a, b in zip(starts, ends, strict=True)
+        )
+    return sorted(runs, key=lambda run: (run[0], run[1]))
 
 
 def _records(features: pd.DataFrame, rows: np.ndarray, chunk: int = 50_000) -> Iterator[Row]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.learning.learner import LearnerState, Quality
+from fraudstream.models.online import serving_copy
 
 
 class TrackingUnavailableError(ServiceUnavailableError):
@@ -39,7 +40,9 @@ def log_snapshot(tracking_uri: str, experiment: str, state: LearnerState, qualit
             client.log_metric(run_id, key, value)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.pkl"
-            path.write_bytes(pickle.dumps(state.model, protocol=pickle.HIGHEST_PROTOCOL))
+            # what scorers load: without the data only learning needs
+            served = serving_copy(state.model)
+            path.write_bytes(pickle.dumps(served, protocol=pickle.HIGHEST_PROTOCOL))
             client.log_artifact(run_id, str(path))
         client.set_terminated(run_id)
     except (MlflowException, OSError, mlflow.exceptions.RestException) as exc:

@@ -18,6 +18,12 @@ class ColdStartModel:
     by hand (see docs/scoring.md) so that a normal purchase scores near 0.02, an
     amount of 250 at three times the card's mean near 0.7.
 
+    Those weights are knowledge of card payments. A transaction without a card (no
+    card history: ``card_tx_count_30d`` is 0, as on the ULB dataset, whose signal is
+    in its own anonymised columns) gets the score of a typical purchase and no
+    reasons: the model defers, neutrally, instead of ranking by an amount whose
+    meaning it does not know there.
+
     >>> import pandas as pd
     >>> model = ColdStartModel()
     >>> frame = pd.DataFrame({"amount": [40.0, 900.0], "card_amount_over_mean_30d": [1.0, 8.0]})
@@ -26,6 +32,9 @@ class ColdStartModel:
     True
     >>> model.reasons({"amount": 900.0, "card_amount_over_mean_30d": 8.0})
     ['amount', 'card_amount_over_mean_30d']
+    >>> no_card = pd.DataFrame({"amount": [1.0, 900.0], "card_tx_count_30d": [0.0, 0.0]})
+    >>> bool(model.score(no_card)[0] == model.score(no_card)[1] == model.neutral)
+    True
     """
 
     version = "cold-start-1"
@@ -37,6 +46,12 @@ class ColdStartModel:
         "card_amount_over_mean_30d": (0.5, 1.0),
         "merchant_fraud_share_7d": (8.0, 0.0),
     }
+
+    @property
+    def neutral(self) -> float:
+        """The score of a typical purchase: every term at its typical value."""
+        z = self.intercept + sum(w * typical for w, typical in self.terms.values())
+        return 1.0 / (1.0 + math.exp(-z))
 
     def _contributions(self, row: dict[str, float]) -> dict[str, float]:
         values = {
@@ -66,9 +81,11 @@ class ColdStartModel:
             + w["merchant_fraud_share_7d"] * share
         )
         probabilities: np.ndarray = 1.0 / (1.0 + np.exp(-z))
-        return probabilities
+        return np.where(values("card_tx_count_30d", 1.0) == 0, self.neutral, probabilities)
 
     def reasons(self, row: dict[str, float], k: int = TOP_REASONS) -> list[str]:
+        if row.get("card_tx_count_30d", 1.0) == 0:
+            return []
         contributions = self._contributions(row)
         above = {
             name: c - w * typical

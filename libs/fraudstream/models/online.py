@@ -8,19 +8,28 @@ data and module-level classes.
 - :class:`QuantileBins`: each feature one-hot encoded on quantile cut points fitted on
   the first examples learned, so a linear model can give every range of a feature its
   own weight (a generalised additive model);
-- :class:`StackedClassifier`: base classifiers whose probabilities a logistic
-  regression combines, learned online together (the additive logistic model ranks
-  most frauds; Hoeffding trees find the sharp thresholds it cannot).
+- :class:`RefitBooster`: gradient-boosted trees (XGBoost) refit on the newest
+  labels it learned every ``refit_every`` labels, from a bounded buffer; between two
+  refits it serves the last fit;
+- :class:`StackedClassifier`: base classifiers whose probabilities (or log-odds) a
+  logistic regression combines, learned online together (the additive logistic
+  model ranks most frauds and learns every label; the trees find the sharp
+  thresholds and the interactions it cannot).
+
+A model that holds data only its learning needs (the booster's buffer) gives a copy
+without it from ``for_serving()``: that copy is what scorers load.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Hashable, Sequence
 from typing import Any, Final, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 from river import base, linear_model
 
 #: A row as River passes it.
@@ -117,25 +126,147 @@ class QuantileBins(base.Transformer):
         return pd.DataFrame(columns, index=X.index)
 
 
-class StackedClassifier(base.Classifier):
-    """Base classifiers combined by a logistic regression over their probabilities.
+#: Probabilities are clipped to this distance from 0 and 1 before taking log-odds.
+_EPSILON: Final = 1e-6
 
-    Each label first scores the example with every member (the combiner learns from
-    predictions made before the members saw the label, as in River's stacking), then
-    teaches the members, then the combiner. Scores of a batch use the members'
-    mini-batch API where they have one. Reasons come from the first member, which
-    must be a pipeline ending in a linear model.
+#: Booster settings of :class:`RefitBooster` (shallow trees rank these frauds best).
+BOOSTER_PARAMS: Final[dict[str, Any]] = {
+    "objective": "binary:logistic",
+    "tree_method": "hist",
+    "max_depth": 3,
+    "eta": 0.1,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "nthread": 1,
+}
+
+
+class RefitBooster(base.Classifier):
+    """XGBoost refit every ``refit_every`` learned labels on the newest ``max_rows``.
+
+    Every label learned is added to a ring buffer of at most ``max_rows`` rows (the
+    oldest go first); every ``refit_every`` labels, and first as soon as the buffer
+    holds ``first_fit`` rows of both classes, a booster of ``rounds`` trees is trained
+    on the whole buffer and replaces the last one. Before the first fit it scores 0.
+    Feature names are fixed by the first row learned; a feature missing from a row is
+    NaN, which XGBoost routes as missing.
+
+    >>> booster = RefitBooster(refit_every=10, first_fit=10, rounds=20)
+    >>> for i in range(40):  # no fit while every label is genuine; then one per 10 labels
+    ...     booster.learn_one({"amount": float(i)}, i >= 20)
+    >>> booster.fits, booster.predict_proba_one({"amount": 35.0})[True] > 0.5
+    (2, True)
+    >>> booster.for_serving().rows is None
+    True
     """
 
-    def __init__(self, members: Sequence[base.Classifier]) -> None:
+    def __init__(
+        self,
+        refit_every: int = 1_000,
+        max_rows: int = 100_000,
+        rounds: int = 200,
+        first_fit: int = 200,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.refit_every = refit_every
+        self.max_rows = max_rows
+        self.rounds = rounds
+        self.first_fit = first_fit
+        self.params = dict(BOOSTER_PARAMS if params is None else params)
+        self.names: list[Hashable] | None = None
+        self.rows: np.ndarray | None = None
+        self.labels: np.ndarray | None = None
+        #: rows written so far (the ring's next slot is ``written % max_rows``).
+        self.written = 0
+        self.since_fit = 0
+        self.fits = 0
+        self.booster: xgb.Booster | None = None
+
+    def learn_one(self, x: Row, y: bool | str | int, **kwargs: Any) -> None:
+        if self.names is None:
+            self.names = list(x)
+            self.rows = np.full((self.max_rows, len(self.names)), np.nan, dtype=np.float32)
+            self.labels = np.zeros(self.max_rows, dtype=np.float32)
+        rows, labels = self._buffer()
+        slot = self.written % self.max_rows
+        rows[slot] = [x.get(name, math.nan) for name in self.names]
+        labels[slot] = float(bool(y))
+        self.written += 1
+        self.since_fit += 1
+        due = self.since_fit >= self.refit_every or (
+            self.booster is None and self.written >= self.first_fit
+        )
+        if due:
+            self._fit()
+
+    def _buffer(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.rows is None or self.labels is None:
+            raise TypeError("a serving copy of RefitBooster cannot learn")
+        return self.rows, self.labels
+
+    def _fit(self) -> None:
+        rows, labels = self._buffer()
+        held = min(self.written, self.max_rows)
+        if labels[:held].min() == labels[:held].max():  # one class only: nothing to rank
+            return
+        matrix = xgb.DMatrix(rows[:held], label=labels[:held], missing=math.nan)
+        self.booster = xgb.train(self.params, matrix, num_boost_round=self.rounds)
+        self.since_fit = 0
+        self.fits += 1
+
+    def _matrix(self, rows: list[list[float]] | np.ndarray) -> np.ndarray:
+        return np.asarray(rows, dtype=np.float32)
+
+    def predict_proba_one(self, x: Row, **kwargs: Any) -> dict[bool | str | int, float]:
+        if self.booster is None or self.names is None:
+            return {False: 1.0, True: 0.0}
+        row = self._matrix([[x.get(name, math.nan) for name in self.names]])
+        p = float(self.booster.inplace_predict(row, missing=math.nan)[0])
+        return {False: 1.0 - p, True: p}
+
+    def predict_proba_many(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803 - River's name
+        if self.booster is None or self.names is None:
+            p = np.zeros(len(X))
+        else:
+            columns = X.reindex(columns=self.names).to_numpy(dtype=np.float32)
+            p = np.asarray(self.booster.inplace_predict(columns, missing=math.nan), np.float64)
+        return pd.DataFrame({False: 1.0 - p, True: p}, index=X.index)
+
+    def for_serving(self) -> RefitBooster:
+        """A copy without the buffer (scores the same; cannot learn)."""
+        served = copy.copy(self)
+        served.rows = None
+        served.labels = None
+        return served
+
+
+class StackedClassifier(base.Classifier):
+    """Base classifiers combined by a logistic regression over their outputs.
+
+    The combiner sees each member's probability, or its log-odds with ``log_odds``
+    (a boosted model's scores spread over orders of magnitude near 0, which log-odds
+    keep apart). Each label first scores the example with every member (the combiner
+    learns from predictions made before the members saw the label, as in River's
+    stacking), then teaches the members, then the combiner. Scores of a batch use the
+    members' mini-batch API where they have one. Reasons come from the first member,
+    which must be a pipeline ending in a linear model.
+    """
+
+    def __init__(self, members: Sequence[base.Classifier], *, log_odds: bool = False) -> None:
         self.members = list(members)
+        self.log_odds = log_odds
         self.combiner = linear_model.LogisticRegression()
 
+    def _inputs(self, probabilities: np.ndarray) -> np.ndarray:
+        if not getattr(self, "log_odds", False):
+            return probabilities
+        clipped = np.clip(probabilities, _EPSILON, 1.0 - _EPSILON)
+        log_odds: np.ndarray = np.log(clipped / (1.0 - clipped))
+        return log_odds
+
     def _member_probabilities(self, x: Row) -> Row:
-        return {
-            f"member_{i}": member.predict_proba_one(x).get(True, 0.0)
-            for i, member in enumerate(self.members)
-        }
+        probabilities = np.array([m.predict_proba_one(x).get(True, 0.0) for m in self.members])
+        return {f"member_{i}": float(v) for i, v in enumerate(self._inputs(probabilities))}
 
     def learn_one(self, x: Row, y: bool | str | int, **kwargs: Any) -> None:
         stacked = self._member_probabilities(x)
@@ -153,15 +284,28 @@ class StackedClassifier(base.Classifier):
             if hasattr(member, "predict_proba_many"):
                 probabilities = member.predict_proba_many(X)
                 column = True if True in probabilities.columns else probabilities.columns[-1]
-                stacked[f"member_{i}"] = probabilities[column].to_numpy(dtype=np.float64)
+                values = probabilities[column].to_numpy(dtype=np.float64)
             else:
-                stacked[f"member_{i}"] = np.array(
+                values = np.array(
                     [member.predict_proba_one(x).get(True, 0.0) for x in X.to_dict("records")]
                 )
+            stacked[f"member_{i}"] = self._inputs(values)
         combined = self.combiner.predict_proba_many(pd.DataFrame(stacked, index=X.index))
         return cast(pd.DataFrame, combined)
+
+    def for_serving(self) -> StackedClassifier:
+        """A copy whose members are their serving copies (where they have one)."""
+        served = copy.copy(self)
+        served.members = [serving_copy(member) for member in self.members]
+        return served
 
     @property
     def reasoning_member(self) -> Any:
         """The member whose weights explain a score (the additive logistic model)."""
         return self.members[0]
+
+
+def serving_copy(model: Any) -> Any:
+    """What scorers load of ``model``: its ``for_serving()`` copy, or the model itself."""
+    for_serving = getattr(model, "for_serving", None)
+    return model if for_serving is None else for_serving()
