@@ -332,12 +332,15 @@ def test_train_says_when_another_family_won_cross_validation(
         rows=200,
         frauds=10,
         seconds=1.0,
+        gap=pd.Timedelta(days=2),
+        notes=["label-delay gap shrunk"],
     )
     monkeypatch.setattr(trainer, "train_models", lambda frame, options: fake)
     monkeypatch.setattr(tracking, "log_training", lambda *args, **kwargs: "run-1")
     with capture_logs() as logs:
         trained = pipeline.train(settings, extracted["path"])
     assert trained["best_family"] == "random_forest"
+    assert trained["notes"] == ["label-delay gap shrunk"]
     warned = [e for e in logs if e["log_level"] == "warning" and "best_family" in e]
     assert len(warned) == 1
     assert warned[0]["best_family"] == "random_forest"

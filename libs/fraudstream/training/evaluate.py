@@ -54,12 +54,16 @@ def measure(
     >>> m = measure(y, s, event_time=t, card_id=pd.Series(list("abcd")), threshold=0.5)
     >>> m["average_precision"], m["recall_at_threshold"]
     (0.8333333333333333, 0.5)
+    >>> no_cards = pd.Series([None, "", None, None])  # no card: undefined, not 1.0
+    >>> measure(y, s, event_time=t, card_id=no_cards, threshold=0.5)["card_precision_at_100"]
+    nan
     """
     precision, recall = precision_recall_at(y, scores, threshold)
     cards = pd.DataFrame(
         {
             "day": pd.to_datetime(event_time, utc=True).dt.floor("D").to_numpy(),
-            "card_id": card_id.fillna("").to_numpy(),
+            # a missing card id is no card (Card Precision@k is undefined without any)
+            "card_id": card_id.replace("", None).to_numpy(dtype=object),
             "score": scores,
             "is_fraud": np.asarray(y, dtype=int),
         }

@@ -139,7 +139,7 @@ def train(settings: Settings, path: str) -> dict[str, Any]:
     """Train on the (validated) set at ``path`` and log an MLflow run.
 
     Returns ``{"run_id", "metrics", "params", "features", "rows", "frauds", "seconds",
-    "best_family"}`` where ``metrics`` maps ``<model>_<measure>`` to the cross-validated
+    "best_family", "notes"}`` where ``metrics`` maps ``<model>_<measure>`` to the cross-validated
     mean and ``best_family`` is the family with the best mean average precision. The
     model trained and logged is XGBoost whichever family wins (docs/training.md says
     why); when another one wins, a warning says so and the run's tag
@@ -160,20 +160,14 @@ def train(settings: Settings, path: str) -> dict[str, Any]:
         raise DataValidationError({**report, "ok": False, "checks": [*report["checks"], failed]})
     # minutes of training are lost if MLflow turns out to be down only at the end
     require_server(settings.mlflow.tracking_uri)
-    options = TrainOptions(
-        folds=training.folds,
-        gap=pd.Timedelta(training.label_delay),
-        trials=training.search_trials,
-        threshold=settings.scorer.threshold,
-        seed=training.seed,
-    )
-    result = train_models(frame, options)
+    result = train_models(frame, TrainOptions.of(settings))
     sample = archived_features(frame.head(5))
     params = {
         **meta,
         "training_set": path,
         "folds": training.folds,
-        "gap": str(pd.Timedelta(training.label_delay)),
+        # the gap the folds kept: shorter than the label delay on a short window
+        "gap": str(result.gap if result.gap is not None else pd.Timedelta(training.label_delay)),
         "search_trials": training.search_trials,
         "threshold": settings.scorer.threshold,
         "seed": training.seed,
@@ -214,6 +208,7 @@ def train(settings: Settings, path: str) -> dict[str, Any]:
         "frauds": result.frauds,
         "seconds": round(result.seconds, 2),
         "best_family": best,
+        "notes": result.notes,
     }
 
 
