@@ -78,6 +78,9 @@ def test_the_hybrid_model_refits_its_booster_and_serves_without_its_buffer() -> 
     test, truth = _examples(2_000, seed=4)
     full, served = RiverModel(model, "h-1").score(test), RiverModel(serving, "h-1").score(test)
     assert np.array_equal(full, served)
+    # the API's one-row batches go row by row, and agree with the batch path
+    one_row = [RiverModel(serving, "h-1").score(test.iloc[i : i + 1])[0] for i in range(20)]
+    assert np.allclose(one_row, served[:20])
     assert served[truth].mean() > 5 * served[~truth].mean()
     assert len(pickle.dumps(model)) - len(pickle.dumps(serving)) >= booster.rows.nbytes
     with pytest.raises(TypeError, match="cannot learn"):
