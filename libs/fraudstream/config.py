@@ -268,7 +268,7 @@ class TrainingSettings(BaseSettings):
         timedelta(days=7), description="Most recent labelled window for champion vs challenger."
     )
     folds: int = Field(3, ge=2, description="Time-ordered cross-validation folds.")
-    search_trials: int = Field(6, ge=1, description="Hyperparameter combinations tried.")
+    search_trials: int = Field(12, ge=1, description="Hyperparameter combinations tried.")
     min_fraud_rate: float = Field(
         0.0001, ge=0, description="Validation: lowest plausible fraud rate."
     )

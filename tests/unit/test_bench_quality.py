@@ -17,6 +17,7 @@ from fraudstream.bench.quality import (
     BATCH_WINDOW,
     COLD,
     COMBINED,
+    COMBINED_WINDOW,
     ONLINE,
     ONLINE_EVERY,
     QualityConfig,
@@ -35,7 +36,7 @@ TINY = SimulatorConfig(
 )
 # train 04-10..04-14, delay (the label delay) 3 days, test 04-17..04-20
 TRAIN_START = pd.Timestamp("2018-04-10", tz="UTC")
-KEYS = (COLD, BATCH, BATCH_WINDOW, ONLINE, ONLINE_EVERY, COMBINED)
+KEYS = (COLD, BATCH, BATCH_WINDOW, ONLINE, ONLINE_EVERY, COMBINED, COMBINED_WINDOW)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_every_model_is_measured_with_intervals(result: QualityResult) -> None:
         assert model.seconds >= 0
     cold, online = result.model(COLD), result.model(ONLINE)
     assert online.average_precision.value > cold.average_precision.value  # type: ignore[operator]
-    assert result.combiner in result.combiner_ap
+    assert all(result.combiner in by_combiner for by_combiner in result.combiner_ap.values())
     assert str(result.windows.test_start.date()) == "2018-04-17"
     assert result.test_rows[1] > 0
     assert result.excluded[1] > 0  # some cards were known compromised
@@ -119,7 +120,7 @@ def test_no_label_arriving_after_the_test_window_changes_a_score(
     path = tmp_path / "flipped.parquet"
     flipped.to_parquet(path, index=False)
     changed = bench_quality(settings, _config(dataset=path))
-    for key in (COLD, BATCH, BATCH_WINDOW, ONLINE, ONLINE_EVERY):
+    for key in KEYS:
         np.testing.assert_array_equal(result.scores[1][key], changed.scores[1][key])
     assert changed.test_rows == result.test_rows
     assert changed.model(ONLINE).average_precision != result.model(ONLINE).average_precision

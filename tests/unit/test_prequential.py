@@ -119,3 +119,10 @@ def test_several_cadences_in_one_pass_equal_one_pass_each() -> None:
         )
         assert np.array_equal(scores, alone)
     assert not np.array_equal(together[0], together[1])
+    # each cadence its own rows
+    fewer = rows[::3]
+    apart = prequential_scores_at(
+        frame, features, choice, label_delay=delay, cadences=(300, 1), rows=[rows, fewer]
+    )
+    assert np.array_equal(apart[0], together[0])
+    assert np.array_equal(apart[1], together[1][::3])

@@ -419,7 +419,7 @@ def quality_command(
 
 def print_quality(console: Console, result: QualityResult) -> None:
     """The table of models and the goals."""
-    from fraudstream.bench.quality import COMBINED, ONLINE, ONLINE_EVERY, goals
+    from fraudstream.bench.quality import COMBINED_PARTS, ONLINE, ONLINE_EVERY, goals
     from fraudstream.durations import format_duration
 
     config, windows = result.config, result.windows
@@ -436,7 +436,7 @@ def print_quality(console: Console, result: QualityResult) -> None:
     for model in result.models:
         cp = model.card_precision
         table.add_row(
-            model.label + (f" ({result.combiner})" if model.key == COMBINED else ""),
+            model.label + (f" ({result.combiner})" if model.key in COMBINED_PARTS else ""),
             _with_interval(model.average_precision),
             _with_interval(model.roc_auc),
             "n/a (no card ids)" if cp.value is None else _with_interval(cp),

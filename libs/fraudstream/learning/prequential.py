@@ -91,24 +91,31 @@ def prequential_scores_at(
     *,
     label_delay: timedelta,
     cadences: Sequence[int],
-    rows: np.ndarray | None = None,
+    rows: np.ndarray | Sequence[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """:func:`prequential_scores` for several snapshot cadences at once, in one pass.
 
     The model learns each label once; a row is scored, for each cadence, by the model
-    as it stood at that cadence's newest snapshot. The result is in the order of
+    as it stood at that cadence's newest snapshot. ``rows`` is one array of positions
+    for every cadence, or a list of one per cadence. The result is in the order of
     ``cadences`` and equals calling :func:`prequential_scores` once per cadence.
     """
-    positions = np.arange(len(frame)) if rows is None else np.asarray(rows)
+    everything = np.arange(len(frame))
+    if rows is None or isinstance(rows, np.ndarray):
+        chosen = [everything if rows is None else np.asarray(rows)] * len(cadences)
+    else:
+        chosen = [np.asarray(r) for r in rows]
+    if len(chosen) != len(cadences):
+        raise ValueError("give one array of rows per cadence")
     if choice is None:
-        cold = ColdStartModel().score(features.iloc[positions])
-        return [cold.copy() for _ in cadences]
+        return [ColdStartModel().score(features.iloc[positions]) for positions in chosen]
     if any(every < 1 for every in cadences):
         raise ValueError("snapshot_every_labels must be >= 1")
     times = _nanoseconds(frame["event_time"])
-    if positions.size and not (np.diff(positions) >= 0).all():
+    if any(p.size and not (np.diff(p) >= 0).all() for p in chosen):
         raise ValueError("rows must be in event-time order")
-    arrived = np.searchsorted(times + _nanoseconds_of(label_delay), times[positions], side="left")
+    delay = _nanoseconds_of(label_delay)
+    arrived = [np.searchsorted(times + delay, times[p], side="left") for p in chosen]
     y = frame["is_fraud"].to_numpy(dtype=bool)
     learns = choice.learns_many(frame["transaction_id"].astype(str).tolist(), y)
     kept = np.flatnonzero(learns)
@@ -117,10 +124,11 @@ def prequential_scores_at(
     kept_before = np.r_[0, np.cumsum(learns)]  # kept labels among the first i
     model = choice.build()
     served = RiverModel(model, choice.name)
-    scores = [np.zeros(len(positions)) for _ in cadences]
+    scores = [np.zeros(len(positions)) for positions in chosen]
     learned = 0
     # rows served by the same snapshot form one run: learn up to it, then score the run
     for target, which, start, end in _runs(arrived, cadences):
+        positions = chosen[which]
         if target > learned:
             for x, label in itertools.islice(to_learn, kept_before[target] - kept_before[learned]):
                 choice.learn(model, x, label)
@@ -134,16 +142,19 @@ def prequential_scores_at(
     return scores
 
 
-def _runs(arrived: np.ndarray, cadences: Sequence[int]) -> list[tuple[int, int, int, int]]:
+def _runs(
+    arrived: Sequence[np.ndarray], cadences: Sequence[int]
+) -> list[tuple[int, int, int, int]]:
     """``(labels learned, cadence index, first row, end row)`` of every run of rows
-    served by one snapshot, for every cadence, ordered by the labels learned.
+    served by one snapshot, for every cadence (``arrived``: the labels arrived before
+    each of its rows), ordered by the labels learned.
 
-    >>> _runs(np.array([0, 1, 2, 3]), (2, 1))
+    >>> _runs([np.array([0, 1, 2, 3])] * 2, (2, 1))
     [(0, 0, 0, 2), (0, 1, 0, 1), (1, 1, 1, 2), (2, 0, 2, 4), (2, 1, 2, 3), (3, 1, 3, 4)]
     """
     runs: list[tuple[int, int, int, int]] = []
     for which, every in enumerate(cadences):
-        published = arrived // every * every
+        published = arrived[which] // every * every
         starts = (
             np.flatnonzero(np.r_[True, published[1:] != published[:-1]])
             if len(published)
