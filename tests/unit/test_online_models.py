@@ -65,7 +65,7 @@ def test_the_stacked_model_learns_a_threshold_scores_batches_and_explains() -> N
 def test_the_hybrid_model_refits_its_booster_and_serves_without_its_buffer() -> None:
     choice = MODEL_CHOICES["hybrid"]
     model = choice.build()
-    train, y = _examples(20_000, seed=3)
+    train, y = _examples(40_000, seed=3)
     for x, label in zip(train.to_dict("records"), y.tolist(), strict=True):
         if choice.learns(str(x["amount"]), label):
             choice.learn(model, x, label)

@@ -113,7 +113,7 @@ MODEL_CHOICES: Final = {
             _hybrid,
             1.0,
             "additive logistic model learning every label and gradient-boosted trees refit "
-            "every 1,000 learned labels, stacked on their log-odds; 10% of genuine labels",
+            "every 2,000 learned labels, stacked on their log-odds; 10% of genuine labels",
             genuine_rate=0.1,
         ),
         ModelChoice(

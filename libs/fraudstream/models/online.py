@@ -162,7 +162,7 @@ class RefitBooster(base.Classifier):
 
     def __init__(
         self,
-        refit_every: int = 1_000,
+        refit_every: int = 2_000,
         max_rows: int = 100_000,
         rounds: int = 200,
         first_fit: int = 200,
