@@ -1,12 +1,15 @@
-"""The online models fraudstream can learn, by name (``LEARNER_MODEL`` later).
+"""The online models fraudstream can learn, by name (``LEARNER_MODEL``).
 
-Measured on the simulated data with a 7-day label delay (``fraudstream bench learn``,
-docs/benchmarks.md): a standardised logistic regression learning one transaction at
-a time ranks frauds best of the fast candidates; weighting frauds up (the usual
-answer to class imbalance) made its ranking worse here, and River's mini-batch
-``learn_many`` takes one gradient step per batch, far too few when labels arrive a
-day at a time. The adaptive random forest ranked worse (AP 0.470 against 0.631) at
-about a hundred times the cost, and a Hoeffding adaptive tree stayed at chance.
+The default, ``hybrid``, was chosen under the handbook's protocol
+(``fraudstream bench quality``, docs/learning.md): an additive logistic model that
+learns every label, stacked with gradient-boosted trees refit on the learner's newest
+labels, ranks frauds better than every per-label River model measured and than the
+batch challenger trained on the same week. Among the per-label models
+(``fraudstream bench learn``), a standardised logistic regression ranks best of the
+fast ones; weighting frauds up made its ranking worse, River's mini-batch
+``learn_many`` takes one gradient step per batch (far too few when labels arrive a
+day at a time), the adaptive random forest ranked worse at about a hundred times the
+cost, and a Hoeffding adaptive tree stayed at chance.
 """
 
 from __future__ import annotations
