@@ -20,6 +20,7 @@ from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
 from fraudstream.cli.drift import drift_app
 from fraudstream.cli.evaluate import evaluate
+from fraudstream.cli.features import features_app
 from fraudstream.cli.learn import learn
 from fraudstream.cli.load import load_command
 from fraudstream.cli.promote import promote
@@ -52,6 +53,7 @@ app.command()(evaluate)
 app.add_typer(bench_app, name="bench")
 app.command()(topics)
 app.add_typer(drift_app, name="drift")
+app.add_typer(features_app, name="features")
 app.command()(report)
 bench_app.command("load")(load_command)
 

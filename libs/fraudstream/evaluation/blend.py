@@ -28,6 +28,11 @@ PENALTY: Final = 10.0
 _STEPS: Final = 8
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` without overflow for large ``|z|``."""
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
+
+
 def log_odds(scores: np.ndarray) -> np.ndarray:
     """``log(p / (1 - p))`` of scores clipped into (0, 1).
 
@@ -58,7 +63,7 @@ def fit_blend(
     x = np.column_stack([online, batch, np.ones_like(online)])
     theta = np.zeros(3)
     for _ in range(_STEPS):
-        p = 1.0 / (1.0 + np.exp(-(online + x @ theta)))
+        p = _sigmoid(online + x @ theta)
         gradient = x.T @ (p - y) + penalty * theta
         hessian = (x * (p * (1.0 - p))[:, None]).T @ x + penalty * np.eye(3)
         theta -= np.linalg.solve(hessian, gradient)
@@ -100,5 +105,5 @@ def blend_scores(
         a, b, c = fit_blend(z_online[known], z_batch[known], y[known])
         at = fitted == count
         z = z_online[rows[at]] * (1.0 + a) + b * z_batch[rows[at]] + c
-        out[at] = 1.0 / (1.0 + np.exp(-z))
+        out[at] = _sigmoid(z)
     return out

@@ -5,6 +5,7 @@
 (:mod:`~fraudstream.features.redis_store`) and an in-memory
 (:mod:`~fraudstream.features.memory_store`) implementation, and
 :mod:`~fraudstream.features.reference` computes the same features from a pandas
-frame (the offline path, and the yardstick of the tests). docs/features.md is the
-specification.
+frame (the offline path, and the yardstick of the tests).
+:mod:`~fraudstream.features.backfill` fills a store from history in bulk. docs/features.md
+is the specification.
 """

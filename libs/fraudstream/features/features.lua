@@ -432,5 +432,11 @@ for i = 1, #batch do
   end
   out[flags_at] = flags
 end
+-- A backfilled store keeps the backfill's marker hash (features/backfill_marker.py):
+-- live writes note themselves there, so no later backfill writes over them unforced.
+if recording and #batch > 0 then
+  local marker = prefix .. ':features:backfill'
+  if redis.call('EXISTS', marker) == 1 then redis.call('HSET', marker, 'live_ms', now) end
+end
 out[#out + 1] = capped_total
 return packed(out)

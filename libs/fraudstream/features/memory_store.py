@@ -28,6 +28,23 @@ class MemoryFeatureStore:
     def __init__(self, config: FeatureConfig = FeatureConfig()) -> None:
         self._state = FeatureState(config)
 
+    @property
+    def config(self) -> FeatureConfig:
+        """The settings that shape its features."""
+        return self._state.config
+
+    @property
+    def holds_state(self) -> bool:
+        """True once any card or merchant was recorded (or loaded)."""
+        return bool(self._state.cards or self._state.merchants)
+
+    def load(self, state: FeatureState) -> None:
+        """Replace everything it holds with ``state`` (a backfill, see
+        :mod:`~fraudstream.features.backfill`)."""
+        if state.config != self._state.config:
+            raise ValueError("the state was computed for other feature settings")
+        self._state = state
+
     def process(self, requests: Sequence[FeatureRequest]) -> FeatureBatch:
         """Record each transaction in order and return its features."""
         return self._features(requests, lambda _: self._state)

@@ -16,8 +16,8 @@ one script call per part, run in order).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from importlib import resources
 from typing import Any, Final
 
@@ -28,7 +28,7 @@ from redis.commands.core import Script
 
 from fraudstream.config import RedisSettings
 from fraudstream.features.definitions import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureConfig
-from fraudstream.features.errors import FeatureStoreError, FeatureStoreUnavailableError
+from fraudstream.features.errors import redis_errors
 from fraudstream.features.store import (
     FeatureAnswers,
     FeatureBatch,
@@ -73,6 +73,21 @@ class RedisFeatureStore:
         ]
         #: Transactions dropped by the per-entity cap since this store was created.
         self.capped_events = 0
+
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client it writes with."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of its keys."""
+        return self._prefix
+
+    @property
+    def config(self) -> FeatureConfig:
+        """The settings that shape its features."""
+        return self._config
 
     @classmethod
     def connect(
@@ -173,15 +188,9 @@ class RedisFeatureStore:
         self._client.close()
 
 
-@contextmanager
-def _store_errors() -> Iterator[None]:
+def _store_errors() -> AbstractContextManager[None]:
     """Redis errors as the store's: unavailable (retry later) or a failed script."""
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise FeatureStoreUnavailableError(f"Redis is unavailable: {exc}") from exc
-    except redis.RedisError as exc:
-        raise FeatureStoreError(f"feature store script failed: {exc}") from exc
+    return redis_errors("feature store script failed")
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:

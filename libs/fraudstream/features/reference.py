@@ -77,7 +77,10 @@ __all__ = [
     "FLAG_COLUMNS",
     "LABEL_COLUMNS",
     "TRANSACTION_COLUMNS",
+    "EntityHistory",
     "FeatureState",
+    "MerchantHistory",
+    "Outcome",
     "compute_features",
 ]
 
@@ -97,7 +100,7 @@ class Outcome(Enum):
     LATE = "late"
 
 
-class _EntityHistory:
+class EntityHistory:
     """The kept transactions of one card or merchant, sorted by (event time, id)."""
 
     def __init__(self, horizon_ms: int, max_events: int) -> None:
@@ -110,6 +113,20 @@ class _EntityHistory:
 
     def __contains__(self, tx_id: object) -> bool:
         return tx_id in self._ids
+
+    def restore(self, keys: Sequence[tuple[int, str]], cents: Sequence[int], max_t: int) -> None:
+        """Hold exactly these kept transactions, sorted by (event time, id), and this
+        latest recorded event time: the state a backfill computed in bulk."""
+        if list(keys) != sorted(keys) or len(keys) != len(cents):
+            raise ValueError("kept transactions must be sorted by (event time, id), with cents")
+        self._keys = list(keys)
+        self._cents = list(cents)
+        self._ids = {tx_id for _, tx_id in self._keys}
+        self.max_t = max_t
+
+    def kept(self) -> list[tuple[int, str, int]]:
+        """The kept transactions as (event time, id, cents), in (event time, id) order."""
+        return [(t, tx_id, c) for (t, tx_id), c in zip(self._keys, self._cents, strict=True)]
 
     def offer(self, t: int, tx_id: str, cents: int, lateness_ms: int) -> Outcome:
         """Record the transaction unless it is a duplicate or too late."""
@@ -166,7 +183,7 @@ class _EntityHistory:
         return None
 
 
-class _MerchantHistory(_EntityHistory):
+class MerchantHistory(EntityHistory):
     """A merchant's kept transactions plus those reported to it as fraud."""
 
     def __init__(self, horizon_ms: int, max_events: int) -> None:
@@ -180,12 +197,20 @@ class _MerchantHistory(_EntityHistory):
         threshold = self.max_t - self._horizon_ms
         self._frauds = {i: time for i, time in self._frauds.items() if time >= threshold}
 
+    def frauds(self) -> dict[str, int]:
+        """The reported frauds it holds: transaction id -> event time, ms."""
+        return dict(self._frauds)
+
+    def restore_frauds(self, frauds: dict[str, int]) -> None:
+        """Hold exactly these reported frauds (a backfill's bulk state)."""
+        self._frauds = dict(frauds)
+
     def fraud_count(self, lo: int, hi: int) -> int:
         """Reported frauds with lo <= event time < hi."""
         return sum(1 for time in self._frauds.values() if lo <= time < hi)
 
 
-_H = TypeVar("_H", bound=_EntityHistory)
+_H = TypeVar("_H", bound=EntityHistory)
 
 
 @dataclass(frozen=True)
@@ -213,8 +238,8 @@ class FeatureState:
 
     def __init__(self, config: FeatureConfig) -> None:
         self.config = config
-        self.cards: dict[str, _EntityHistory] = {}
-        self.merchants: dict[str, _MerchantHistory] = {}
+        self.cards: dict[str, EntityHistory] = {}
+        self.merchants: dict[str, MerchantHistory] = {}
 
     def report_fraud(self, tx_id: str, merchant: str | None, t: int) -> None:
         """Deliver a fraud report (ignored for a merchant never seen)."""
@@ -229,9 +254,9 @@ class FeatureState:
         tx = _Transaction(
             position=-1, tx_id=tx_id, t=t, card=card_id, merchant=merchant_id, cents=cents
         )
-        card = _history(self.cards, tx.card, config.card_horizon_ms, config, _EntityHistory)
+        card = _history(self.cards, tx.card, config.card_horizon_ms, config, EntityHistory)
         merchant = _history(
-            self.merchants, tx.merchant, config.merchant_horizon_ms, config, _MerchantHistory
+            self.merchants, tx.merchant, config.merchant_horizon_ms, config, MerchantHistory
         )
         outcomes = [
             h.offer(tx.t, tx.tx_id, tx.cents, config.lateness_ms) for h in (card, merchant) if h
@@ -293,13 +318,13 @@ def _history(
     return histories[key]
 
 
-def _deliver(report: _FraudReport, merchants: dict[str, _MerchantHistory]) -> None:
+def _deliver(report: _FraudReport, merchants: dict[str, MerchantHistory]) -> None:
     """Hand a fraud report to its merchant (a merchant never seen has nothing kept)."""
     if report.merchant is not None and report.merchant in merchants:
         merchants[report.merchant].report_fraud(report.t, report.tx_id)
 
 
-def _window_totals(history: _EntityHistory, tx: _Transaction, window_ms: int) -> tuple[int, int]:
+def _window_totals(history: EntityHistory, tx: _Transaction, window_ms: int) -> tuple[int, int]:
     """(count, cents) of the window (t - w, t], with x added when it is not kept."""
     lo, hi = tx.t - window_ms + 1, tx.t + 1  # (t - w, t] in whole milliseconds
     count, cents = history.count(lo, hi), history.cents_sum(lo, hi)
@@ -308,7 +333,7 @@ def _window_totals(history: _EntityHistory, tx: _Transaction, window_ms: int) ->
     return count, cents
 
 
-def _card_features(card: _EntityHistory | None, tx: _Transaction) -> list[float]:
+def _card_features(card: EntityHistory | None, tx: _Transaction) -> list[float]:
     """The values of ``CARD_FEATURES`` for x."""
     if card is None:
         return [MISSING_ENTITY_DEFAULTS.get(name, 0.0) for name in CARD_FEATURES]
@@ -323,7 +348,7 @@ def _card_features(card: _EntityHistory | None, tx: _Transaction) -> list[float]
 
 
 def _merchant_features(
-    merchant: _MerchantHistory | None, tx: _Transaction, label_delay_ms: int
+    merchant: MerchantHistory | None, tx: _Transaction, label_delay_ms: int
 ) -> list[float]:
     """The values of ``MERCHANT_FEATURES`` for x."""
     if merchant is None:
@@ -333,7 +358,7 @@ def _merchant_features(
     return [*counts, *shares]
 
 
-def _fraud_share(merchant: _MerchantHistory, t: int, window_ms: int, delay_ms: int) -> float:
+def _fraud_share(merchant: MerchantHistory, t: int, window_ms: int, delay_ms: int) -> float:
     """Reported frauds over kept transactions in [t - D - w, t - D); 0 when none kept."""
     lo, hi = t - delay_ms - window_ms, t - delay_ms
     kept = merchant.count(lo, hi)
