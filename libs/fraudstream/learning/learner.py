@@ -186,8 +186,13 @@ class Learner:
         state = self.state
         state.join.expire(state.watermark_ms)
         states.save(state)
-        snapshots.publish(RiverModel(serving_copy(state.model), state.version))
+        snapshots.publish(served_model(state))
         return state.version
+
+
+def served_model(state: LearnerState) -> RiverModel:
+    """What scorers load of ``state``: its model's serving copy, under its version."""
+    return RiverModel(serving_copy(state.model), state.version)
 
 
 def _served(value: bytes | None) -> Served:

@@ -27,11 +27,10 @@ from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
 from fraudstream.kafka.consumer import FlushPolicy, build_consumer, consume_and_flush
 from fraudstream.learning.bootstrap import bootstrap_state, refuse_overwrite
 from fraudstream.learning.join import LabelJoin
-from fraudstream.learning.learner import Learner, LearnerState, StateStore
+from fraudstream.learning.learner import Learner, LearnerState, StateStore, served_model
 from fraudstream.learning.metrics import LearnerMetrics, publish_quality
 from fraudstream.learning.models import MODEL_CHOICES, ModelChoice
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
-from fraudstream.models import RiverModel
 from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
@@ -178,7 +177,7 @@ def _initial_state(
             max_wait=learner_settings.max_wait,
         )
         states.save(state)
-        snapshots.publish(RiverModel(state.model, state.version))
+        snapshots.publish(served_model(state))
         log.info("bootstrapped", version=state.version, until=bootstrap[1].isoformat())
     if state is None:
         state = LearnerState(
