@@ -136,8 +136,8 @@ audit: install ## Audit the locked dependencies for known vulnerabilities (pip-a
 
 DEMO_DURATION ?= 120
 
-demo: install ## Replay, score and learn for two minutes (embedded services if none run)
-	$(RUN) fraudstream demo --duration $(DEMO_DURATION)
+demo: install ## Replay, score and learn for two minutes (a Kafka of its own, embedded Redis)
+	@bash infra/local/demo.sh $(DEMO_DURATION)
 
 clean: services-down ## Stop services, remove the venv, caches and local state
 	@$(AIRFLOW) down >/dev/null 2>&1 || true

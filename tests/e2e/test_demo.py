@@ -41,6 +41,25 @@ def test_demo_runs_on_embedded_services_and_cleans_up(tmp_path: Path) -> None:
     assert alerts is not None
     assert int(alerts.group(1).replace(",", "")) > 0
     assert (tmp_path / "alerts-sample.jsonl").read_text().count("\n") > 0
+    # only the demo's own lines on the screen; the clients' retries go to demo.log
+    assert "KafkaConnectionError" not in result.stdout + result.stderr
+    assert "backfilling the feature store" in result.stdout
+    assert "backfilled" in (tmp_path / "backfill.log").read_text()
+    # one definition of the served scores' average precision, in the terminal and the report
+    terminal = re.search(
+        r"average precision of the served scores \(all labelled\)\s*│\s*([\d.]+)", result.stdout
+    )
+    html = (tmp_path / "report.html").read_text()
+    page = re.search(
+        r"average precision of the served scores \(all labelled\)</td><td[^>]*>([\d.]+)", html
+    )
+    assert terminal is not None
+    assert page is not None
+    assert terminal.group(1) == page.group(1)
+    assert "<h2>Goals</h2>" in html
+    assert re.search(
+        r"│ latency p99, whole run\s*│ <= 250 ms\s*│ \d+ ms\s*│ (met|missed)", result.stdout
+    )
     leftovers = [
         p.info["cmdline"]
         for p in psutil.process_iter(["cmdline"])

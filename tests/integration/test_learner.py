@@ -4,6 +4,7 @@ anything twice."""
 
 from __future__ import annotations
 
+import math
 import signal
 import subprocess
 import threading
@@ -191,11 +192,17 @@ def test_mlflow_down_is_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bootstrap_learns_the_history_and_publishes_it(settings: Settings, tmp_path: Path) -> None:
-    frame = simulate(SimulatorConfig(customers=200, terminals=400, days=5, seed=5))
+    frame = simulate(SimulatorConfig(customers=300, terminals=600, days=14, seed=5))
     path = tmp_path / "history.parquet"
     write_parquet_atomic(frame, path)
-    until = datetime(2024, 4, 4, tzinfo=UTC)
-    expected = int((frame["event_time"] < until).sum())
+    until = datetime(2024, 4, 13, tzinfo=UTC)  # the label delay is 7 days
+    before = frame["event_time"] < until
+    # labels known by `until` are learned; the last label delay's transactions wait
+    known = frame["event_time"] + settings.features.label_delay <= until
+    expected = int(known.sum())
+    waiting = int((before & ~known).sum())
+    assert expected > 0
+    assert waiting > 0
     stop = threading.Event()
     stop.set()  # learn the history, publish, then stop at once
     state = run_learner(settings, stop, bootstrap=(path, until))
@@ -203,6 +210,8 @@ def test_bootstrap_learns_the_history_and_publishes_it(settings: Settings, tmp_p
         current = SnapshotStore(client, settings.features.key_prefix).current_version()
     print(f"history before {until:%Y-%m-%d}: {expected} transactions; version {state.version}")
     assert state.labels_learned == expected
+    assert len(state.join.served) == waiting
+    assert all(math.isnan(s.score) for s in state.join.served.values())
     assert current == state.version == f"{settings.learner.model}-{expected}"
     with build_redis(settings.redis) as client:
         published = SnapshotStore(client, settings.features.key_prefix).load(current)

@@ -123,6 +123,34 @@ def test_limit_start_and_end_select_transactions() -> None:
     assert planned_transactions(data, options) == 2
 
 
+@pytest.mark.parametrize("pace", [Pace("speed", 10.0), Pace("rate", 1.0)])
+def test_a_replay_from_start_sends_the_labels_of_earlier_transactions_due_after_it(
+    pace: Pace,
+) -> None:
+    data = _dataset([0, 10, 20, 30, 40])
+    start = T0 + timedelta(seconds=25)
+    options = _options(pace=pace, start=start, label_delay=timedelta(seconds=10))
+    items = list(plan_items(data, options))
+    sent = [
+        ("label", decode_label(i.value).transaction_id)
+        if i.is_label
+        else ("tx", decode_transaction(i.value).transaction_id)
+        for i in items
+    ]
+    # t0 and t1 were labelled before the start; t2's label (at 30 s) comes after it
+    assert sent == [
+        ("tx", "t3"),
+        ("label", "t2"),
+        ("tx", "t4"),
+        ("label", "t3"),
+        ("label", "t4"),
+    ]
+    assert [i.due for i in items] == sorted(i.due for i in items)
+    assert items[0].due == 0.0
+    assert planned_transactions(data, options) == 2
+    assert sum(c.transactions for c in plan_chunks(data, options)) == 2
+
+
 def test_loop_moves_time_on_and_keeps_ids_unique() -> None:
     data = _dataset([0, 10])
     options = _options(loop=True, limit=5, label_fraction=0.0)

@@ -11,7 +11,8 @@ import pytest
 
 from fraudstream.errors import DataFileError
 from fraudstream.evaluation.drift import build_reference
-from fraudstream.monitoring.report import build_report, write_report
+from fraudstream.evaluation.measures import average_precision
+from fraudstream.monitoring.report import Goal, build_report, write_report
 from fraudstream.monitoring.report_data import ReportData, _flatten, _normalise
 
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -111,3 +112,32 @@ def test_no_scored_record_is_a_clear_error() -> None:
         _normalise(pd.DataFrame(), pd.DataFrame(), "empty")
     with pytest.raises(DataFileError, match="lack"):
         _normalise(pd.DataFrame({"transaction_id": ["a"]}), pd.DataFrame(), "partial")
+
+
+def test_average_precision_by_event_day_uses_each_day_s_labels_only() -> None:
+    data = _data()
+    daily = build_report(data).summary.daily_average_precision
+    joined = data.scored.merge(data.labels, on="transaction_id")
+    days = joined["event_time"].dt.date
+    assert [d.isoformat() for d in daily] == ["2024-04-01", "2024-04-02", "2024-04-03"]
+    for day, value in daily.items():
+        part = joined[days == day]
+        expected = average_precision(part["is_fraud"].to_numpy(bool), part["score"].to_numpy())
+        assert value == pytest.approx(expected)
+
+
+def test_goals_are_shown_with_their_verdicts(tmp_path: Path) -> None:
+    report = build_report(_data())
+    report.goals = [
+        Goal("latency p99", "<= 250 ms", "12 ms", True),
+        Goal("steady quality", "within 0.05", "0.700 vs 0.600", False),
+    ]
+    html = write_report(report, tmp_path / "report.html").read_text()
+    assert "<h2>Goals</h2>" in html
+    assert re.search(r"latency p99.*?&lt;= 250 ms.*?12 ms.*?met</td>", html, re.S)
+    assert re.search(r"steady quality.*?0\.700 vs 0\.600.*?missed</td>", html, re.S)
+
+
+def test_a_report_without_goals_has_no_goals_section(tmp_path: Path) -> None:
+    html = write_report(build_report(_data()), tmp_path / "report.html").read_text()
+    assert "<h2>Goals</h2>" not in html

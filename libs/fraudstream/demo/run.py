@@ -4,13 +4,17 @@
    ``REDIS_URL`` are set (fresh topics and keys, so nothing is disturbed), else
    embedded ones (:mod:`fraudstream.harness.embedded`). MLflow: the configured one, else
    a SQLite file in the demo folder.
-2. Data: 28 simulated days. The learner warm-starts on the first 21 (``--bootstrap``)
-   while the scorer starts; then the last 7 days are replayed, fast enough to finish
-   in about 80% of the duration, with labels one day late (so learning shows within
-   minutes; real labels take weeks).
-3. A live view of the scorer's and learner's metrics; at the end a summary: alerts,
-   their precision and recall, prequential average precision, throughput, latency,
-   and the run report (``report.html``, :mod:`fraudstream.monitoring.report`).
+2. Data: 38 simulated days. The feature store is backfilled with the first 31
+   (``features backfill``) and the learner warm-starts on them (``--bootstrap``), so
+   the scorer starts with the windows and the model a deployment with that history
+   would have; then the last 7 days are replayed, fast enough to finish in about 80%
+   of the duration, with labels one day late (so learning shows within minutes; real
+   labels take weeks).
+3. A live view of the scorer's and learner's metrics; at the end the run report
+   (``report.html``, :mod:`fraudstream.monitoring.report`) and a terminal summary with
+   the same figures: alerts, their precision and recall, the average precision of the
+   served scores, throughput, latency, and the demo's goals
+   (:mod:`fraudstream.demo.goals`).
 Every process the demo started is stopped when it ends, whatever happens.
 """
 
@@ -23,8 +27,10 @@ import sys
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import msgspec
@@ -37,17 +43,24 @@ from rich.table import Table
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
+from fraudstream.demo.goals import demo_goals
+from fraudstream.demo.reference import reference_daily_average_precision
+from fraudstream.durations import format_duration
 from fraudstream.harness.embedded import EmbeddedKafka, EmbeddedRedis, free_port
 from fraudstream.harness.kafka import read_topic
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.models.snapshots import SnapshotStore
-from fraudstream.monitoring.report import build_report, write_report
+from fraudstream.monitoring.report import Goal, Summary, build_report, write_report
 from fraudstream.monitoring.report_data import from_kafka
 from fraudstream.redis_client import build_redis
 from fraudstream.schemas import Alert
 
-HISTORY_DAYS = 21
-DAYS = 28
+#: Days of history before the replay: more than the longest feature window (30 days),
+#: so every window is full when the replay starts, as in a deployment with history.
+HISTORY_DAYS = 31
+DAYS = HISTORY_DAYS + 7
+#: Labels arrive a day after their transactions (real ones take weeks).
+LABEL_DELAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -55,14 +68,10 @@ class DemoSummary:
     """What the demo shows at the end."""
 
     transactions_replayed: int
-    scored: int
-    alerts: int
-    alert_precision: float
-    alert_recall: float
-    prequential_average_precision: float
     labels_learned: int
-    throughput: float
-    latency_p99_ms: float
+    #: The run report's summary: the figures both summaries print.
+    run: Summary
+    goals: list[Goal]
     model_version: str
     folder: Path
     mlflow_uri: str
@@ -71,6 +80,7 @@ class DemoSummary:
 
 def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
     """Run it all for about ``duration_s`` seconds; stop everything it started."""
+    started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:8]
     with ExitStack() as stack:
@@ -86,14 +96,20 @@ def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
         speed = (DAYS - HISTORY_DAYS) * 86_400 / max(duration_s * 0.8, 1.0)
         full_env = {**os.environ, **env, "FRAUDSTREAM_LOG_LEVEL": "WARNING"}
         scorer_port, learner_port = env["SCORER_HTTP_PORT"], env["LEARNER_HTTP_PORT"]
+        # the quality goal's yardstick, computed while the store and the model warm up
+        days = [start.date(), (start + pd.Timedelta(days=DAYS - HISTORY_DAYS - 1)).date()]
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        pending = pool.submit(reference_daily_average_precision, frame, LABEL_DELAY, days)
         processes = _Processes(folder, full_env)
         stack.callback(processes.stop)
+        until = start.strftime("%Y-%m-%d")
+        processes.start("learn", ["learn", "--bootstrap", str(data), "--until", until])
+        console.print(f"backfilling the feature store with {HISTORY_DAYS} days of history...")
+        processes.run("backfill", ["features", "backfill", str(data), "--until", until])
         processes.start("score", ["score"])
-        processes.start(
-            "learn", ["learn", "--bootstrap", str(data), "--until", start.strftime("%Y-%m-%d")]
-        )
         console.print(f"warm-starting the model on {HISTORY_DAYS} days of history...")
         _wait_for_model(settings, scorer_port, timeout_s=180, processes=processes)
+        reference = pending.result()  # before the replay, so as not to slow the scorer
         processes.start(
             "replay",
             [
@@ -104,7 +120,7 @@ def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
                 "--speed",
                 f"{speed:.0f}",
                 "--label-delay",
-                "1d",
+                format_duration(LABEL_DELAY),
                 "--report",
                 "json",
                 "--no-progress",
@@ -118,16 +134,21 @@ def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
                 if processes.finished("replay") and _scored(scorer_port) >= len(replayed):
                     break
                 time.sleep(0.5)
-        elapsed = time.monotonic() - began
-        scorer_metrics = _metrics(scorer_port)
         learner_metrics = _metrics(learner_port)
         processes.stop()
-        report = write_report(
-            build_report(from_kafka(settings.kafka), title="fraudstream demo"),
-            folder / "report.html",
-        )
-        return _summarise(
-            folder, settings, frame, replayed, scorer_metrics, learner_metrics, elapsed, report
+        served = from_kafka(settings.kafka)
+        report = build_report(served, title="fraudstream demo")
+        report.goals = demo_goals(report, served.scored, time.monotonic() - started, reference)
+        path = write_report(report, folder / "report.html")
+        return DemoSummary(
+            transactions_replayed=len(replayed),
+            labels_learned=int(learner_metrics.get("learner_labels_learned_total", 0.0)),
+            run=report.summary,
+            goals=report.goals,
+            model_version=_alert_models(settings, folder),
+            folder=folder,
+            mlflow_uri=settings.mlflow.tracking_uri,
+            report=path,
         )
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack returns above
 
@@ -135,7 +156,7 @@ def run_demo(folder: Path, duration_s: float, console: Console) -> DemoSummary:
 def _service_env(folder: Path, run: str, stack: ExitStack, console: Console) -> dict[str, str]:
     env = {
         "FEATURES_KEY_PREFIX": f"demo-{run}",
-        "FEATURES_LABEL_DELAY": "1d",
+        "FEATURES_LABEL_DELAY": format_duration(LABEL_DELAY),
         "SCORER_GROUP_ID": f"demo-{run}",
         "SCORER_INSTANCE_ID": f"demo-{run}",
         "SCORER_HTTP_PORT": str(free_port()),
@@ -180,6 +201,20 @@ class _Processes:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def run(self, name: str, args: list[str], timeout_s: float = 120.0) -> None:
+        """Run a command to its end; raise when it fails."""
+        self.start(name, args)
+        process = self._running.pop(name)
+        try:
+            code = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+            raise RuntimeError(f"fraudstream {name} took over {timeout_s:.0f} s") from None
+        if code != 0:
+            log = self._folder / f"{name}.log"
+            raise RuntimeError(f"fraudstream {name} exited ({code}); see {log}")
 
     def finished(self, name: str) -> bool:
         return self._running[name].poll() is not None
@@ -263,52 +298,22 @@ def _view(scorer_port: str, learner_port: str, elapsed: float, duration: float) 
     table.add_row("labels learned", f"{labels:,.0f}")
     table.add_row("fraud rate (labelled)", f"{frauds / labels:.2%}" if labels else "-")
     table.add_row(
-        "prequential PR-AUC (latest labels)",
+        "average precision of served scores (latest 5,000 labels)",
         f"{lrn.get('learner_prequential{measure=average_precision}', 0.0):.3f}",
     )
     table.add_row("end-to-end latency p99", f"<= {_p99_ms(s, 'scorer_end_to_end_seconds'):.0f} ms")
     return table
 
 
-def _summarise(
-    folder: Path,
-    settings: Settings,
-    frame: pd.DataFrame,
-    replayed: pd.DataFrame,
-    scorer: dict[str, float],
-    learner: dict[str, float],
-    elapsed: float,
-    report: Path,
-) -> DemoSummary:
+def _alert_models(settings: Settings, folder: Path) -> str:
+    """Which model versions raised the run's alerts; a sample of them goes to a file."""
     alerts = [
         msgspec.json.decode(r.value, type=Alert)
         for r in read_topic(settings.kafka, settings.kafka.alerts_topic, timeout_s=10)
     ]
-    truth = dict(zip(frame["transaction_id"], frame["is_fraud"].astype(bool), strict=True))
-    alerted = {a.transaction_id for a in alerts}
-    true_alerts = sum(truth.get(t, False) for t in alerted)
-    frauds = int(replayed["is_fraud"].sum())
-    scored = scorer.get("scorer_transactions_scored_total", 0.0)
-    versions = sorted({a.model_version for a in alerts}, key=_version_order)
     sample = folder / "alerts-sample.jsonl"
     sample.write_bytes(b"".join(msgspec.json.encode(a) + b"\n" for a in alerts[:20]))
-    return DemoSummary(
-        transactions_replayed=len(replayed),
-        scored=int(scored),
-        alerts=len(alerted),
-        alert_precision=true_alerts / len(alerted) if alerted else 0.0,
-        alert_recall=true_alerts / frauds if frauds else 0.0,
-        prequential_average_precision=learner.get(
-            "learner_prequential{measure=average_precision}", 0.0
-        ),
-        labels_learned=int(learner.get("learner_labels_learned_total", 0.0)),
-        throughput=scored / max(elapsed, 1e-9),
-        latency_p99_ms=_p99_ms(scorer, "scorer_end_to_end_seconds"),
-        model_version=_describe_versions(versions),
-        folder=folder,
-        mlflow_uri=settings.mlflow.tracking_uri,
-        report=report,
-    )
+    return _describe_versions(sorted({a.model_version for a in alerts}, key=_version_order))
 
 
 def _version_order(version: str) -> tuple[str, int]:

@@ -58,18 +58,34 @@ class EmbeddedKafka(StopOnExit):
                 raise ServiceUnavailableError(
                     f"the embedded broker exited ({self._process.returncode})"
                 )
-            try:
-                KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000).close()
-            except KafkaError:
-                time.sleep(0.2)
-                continue
-            return
+            if _listening(self.port) and _answers(self.bootstrap):
+                return
+            time.sleep(0.2)
         self.stop()
         raise ServiceUnavailableError("the embedded broker did not answer in time")
 
     def stop(self) -> None:
         """Stop the broker (its whole process group)."""
         stop_process(self._process, 10.0, group=True)
+
+
+def _listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port`` (a quiet probe:
+    Kafka clients log every refused connection)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _answers(bootstrap: str) -> bool:
+    """Whether the broker answers a Kafka client's metadata request."""
+    try:
+        KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000).close()
+    except KafkaError:
+        return False
+    return True
 
 
 class EmbeddedRedis(StopOnExit):

@@ -3,15 +3,22 @@
 ``fraudstream learn --bootstrap DATASET --until DATE`` computes, for every transaction
 of the dataset before ``DATE``, the features the scorer would have served (the
 offline path, with fraud shares fed by the labels known a label delay later), learns
-all their labels in event-time order, and publishes the result as the first snapshot.
-Replay the stream from ``DATE`` on (``fraudstream replay --start DATE``) so no
-transaction is learned twice.
+in event-time order the labels known by ``DATE`` (those of transactions at least the
+label delay ``D`` older), and publishes the result as the first snapshot. The
+transactions of the last ``D`` wait in the label join with their features, as if they
+had been served: their labels arrive with the stream, and the learner then learns
+them and reports their frauds to the feature store's merchant windows, as a learner
+that had run through the history would. They were not served, so they have no score
+(NaN) and stay out of the prequential window. Replay the stream from ``DATE`` on
+(``fraudstream replay --start DATE``) so no transaction is learned twice.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -19,15 +26,17 @@ import pandas as pd
 from fraudstream.datasets import load_dataset
 from fraudstream.errors import ConfigError, DataFileError
 from fraudstream.features.served import model_inputs
-from fraudstream.learning.join import LabelJoin
+from fraudstream.learning.join import LabelJoin, Served
 from fraudstream.learning.learner import LearnerState
 from fraudstream.learning.models import ModelChoice
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
 
 
 def bootstrap_state(
     path: Path, until: datetime, choice: ModelChoice, *, label_delay: timedelta, max_wait: timedelta
 ) -> LearnerState:
-    """A learner state that has learned every labelled transaction before ``until``."""
+    """A learner state that has learned the labels known by ``until`` (see the module)."""
     dataset = load_dataset(path)
     frame = dataset.frame[dataset.frame["event_time"] < pd.Timestamp(until)].reset_index(drop=True)
     if frame.empty:
@@ -38,14 +47,37 @@ def bootstrap_state(
         model=choice.build(),
         join=LabelJoin(max_wait_ms=int(max_wait.total_seconds() * 1000)),
     )
+    known = (frame["event_time"] + label_delay <= pd.Timestamp(until)).to_numpy()
     labels = frame["is_fraud"].to_numpy(dtype=bool)
-    kept = np.flatnonzero(choice.learns_many(frame["transaction_id"].astype(str).tolist(), labels))
+    ids = frame["transaction_id"].astype(str).tolist()
+    learns = choice.learns_many([ids[i] for i in np.flatnonzero(known)], labels[known])
+    kept = np.flatnonzero(known)[learns]
     for x, is_fraud in zip(
         features.iloc[kept].to_dict("records"), labels[kept].tolist(), strict=True
     ):
         choice.learn(state.model, x, is_fraud)
-    state.labels_learned = len(labels)
+    state.labels_learned = int(known.sum())
+    _wait_for_labels(state, frame[~known], features[~known])
+    state.watermark_ms = (pd.Timestamp(until) - _EPOCH) // pd.Timedelta(milliseconds=1)
     return state
+
+
+def _wait_for_labels(state: LearnerState, frame: pd.DataFrame, features: pd.DataFrame) -> None:
+    """Put the transactions whose labels come after the bootstrap into the join."""
+    event_ms = ((frame["event_time"] - _EPOCH) // pd.Timedelta(milliseconds=1)).tolist()
+    for tx, at, card, merchant, x in zip(
+        frame["transaction_id"].astype(str).tolist(),
+        event_ms,
+        frame["card_id"].tolist(),
+        frame["merchant_id"].tolist(),
+        cast(list[dict[str, float]], features.to_dict("records")),
+        strict=True,
+    ):
+        state.join.add_served(Served(tx, at, x, math.nan, _id(card), _id(merchant)))
+
+
+def _id(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def refuse_overwrite(existing: LearnerState | None) -> None:

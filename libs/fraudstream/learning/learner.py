@@ -171,7 +171,8 @@ class Learner:
                 choice.learn(state.model, served.features, is_fraud)
             state.labels_learned += 1
             day = served.event_ms // 86_400_000
-            state.window.append((served.score, is_fraud, served.card_id, day))
+            if not math.isnan(served.score):  # NaN: learned at bootstrap time, never served
+                state.window.append((served.score, is_fraud, served.card_id, day))
             if served.shadow_score is not None:
                 state.shadow_window.append((served.shadow_score, is_fraud, served.card_id, day))
             if is_fraud and served.merchant_id:

@@ -2,10 +2,11 @@
 
 Built from the served records and labels (:mod:`fraudstream.monitoring.report_data`):
 fraud and alert rate over event time, latency percentiles and throughput over wall
-time, prequential PR-AUC of the champion (and of the shadow challenger when records
-carry ``shadow_score``) over consecutive windows of labelled transactions, and drift
-(PSI per feature against a reference, else of the run's second half against its
-first). Figures are PNGs embedded as base64, so the page is one file to mail or
+time, the average precision of the served scores (the champion's, and the shadow
+challenger's when records carry ``shadow_score``) over all labelled transactions, by
+event day and over consecutive windows of labelled transactions, drift (PSI per feature
+against a reference, else of the run's second half against its first), and the goals a
+caller checked, if any. Figures are PNGs embedded as base64, so the page is one file to mail or
 archive. Useful where Grafana is not running.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Final
 
@@ -46,14 +47,27 @@ class Summary:
     fraud_rate: float
     alert_precision: float
     alert_recall: float
+    #: Average precision of the served scores over every labelled transaction.
     champion_average_precision: float
     challenger_average_precision: float | None
+    #: The same, per event-time day (UTC) with both classes labelled.
+    daily_average_precision: dict[date, float]
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     throughput: float
     first_event: datetime
     last_event: datetime
     model_versions: list[str]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A target a caller checked against the run (the demo's, for example)."""
+
+    name: str
+    target: str
+    measured: str
+    met: bool
 
 
 @dataclass
@@ -66,6 +80,7 @@ class Report:
     drift: dict[str, float]
     drift_basis: str
     figures: dict[str, str] = field(default_factory=dict)  # title -> PNG base64
+    goals: list[Goal] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -85,7 +100,7 @@ def build_report(data: ReportData, reference: Reference | None = None, title: st
         report.figures["Latency percentiles over wall time"] = _png(_latency_figure(scored))
     report.figures["Throughput over wall time"] = _png(_throughput_figure(scored))
     if not joined.empty:
-        report.figures["Prequential PR-AUC"] = _png(_prequential_figure(joined))
+        report.figures["Average precision of the served scores"] = _png(_prequential_figure(joined))
     if drift:
         report.figures["Drift (PSI per column)"] = _png(_drift_figure(drift))
     return report
@@ -136,6 +151,7 @@ def _summary(scored: pd.DataFrame, joined: pd.DataFrame) -> Summary:
         if truth.size
         else 0.0,
         challenger_average_precision=shadow,
+        daily_average_precision=daily_average_precision(joined),
         latency_p50_ms=float(latency.quantile(0.5) * 1000) if len(latency) else None,
         latency_p99_ms=float(latency.quantile(0.99) * 1000) if len(latency) else None,
         throughput=len(scored) / wall if wall > 0 else float(len(scored)),
@@ -144,6 +160,18 @@ def _summary(scored: pd.DataFrame, joined: pd.DataFrame) -> Summary:
         model_versions=versions[:5]
         + ([f"... {len(versions)} in all"] if len(versions) > 5 else []),
     )
+
+
+def daily_average_precision(joined: pd.DataFrame) -> dict[date, float]:
+    """Average precision of ``score`` per event-time day (UTC), for days with a labelled
+    fraud and a labelled genuine transaction."""
+    days = joined["event_time"].dt.tz_convert("UTC").dt.date
+    result: dict[date, float] = {}
+    for day, part in joined.groupby(days, sort=True):
+        truth = part["is_fraud"].to_numpy(dtype=bool)
+        if truth.any() and not truth.all():
+            result[day] = average_precision(truth, part["score"].to_numpy())
+    return result
 
 
 def _drift(data: ReportData, reference: Reference | None) -> tuple[dict[str, float], str]:
@@ -243,7 +271,7 @@ def _prequential_figure(joined: pd.DataFrame) -> Figure:
                 points.append((part["event_time"].iloc[-1], ap))
         if points:
             axes.plot(*zip(*points, strict=True), marker="o", label=label)
-    axes.set_ylabel(f"PR-AUC per {window} labels")
+    axes.set_ylabel(f"average precision per {window} labels")
     axes.set_ylim(0, 1)
     axes.legend()
     figure.autofmt_xdate()

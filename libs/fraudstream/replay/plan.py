@@ -12,6 +12,8 @@ after the replay starts:
   pass go out at the end of that pass);
 - ``max``: everything is due at once.
 
+``--start`` DATE sends the transactions from DATE on and, with them, the labels due
+after DATE of earlier transactions (a deployment started on DATE receives those too).
 ``--loop`` replays the data again and again with event times moved on by the span of
 the data and transaction ids suffixed ``~<pass>``, so every record stays unique.
 
@@ -141,28 +143,50 @@ def plan_chunks(dataset: Dataset, options: ReplayOptions) -> Iterator[Chunk]:
     frame = select(dataset, options)
     if frame.empty:
         return
+    early = _labels_due_after_start(dataset, options)
     remaining = options.limit
-    times = frame["event_time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    times = _ns(frame)
     span = int(times[-1] - times[0]) + 1_000_000_000  # one second between passes
     rng = np.random.default_rng(options.seed)
     passes = 0
     while remaining is None or remaining > 0:
         rows = len(frame) if remaining is None else min(len(frame), remaining)
-        labelled = rng.random(rows) < options.label_fraction
+        part = frame.iloc[:rows]
+        if passes == 0 and not early.empty:
+            part = pd.concat([early, part], ignore_index=True)
+        labelled = rng.random(len(part)) < options.label_fraction
         yield from _pass_chunks(
             dataset,
-            frame.iloc[:rows],
-            times[:rows] + passes * span,
+            part,
+            _ns(part) + passes * span,
             times[0],
             labelled,
             options,
             passes,
+            label_only=len(part) - rows,
         )
         if remaining is not None:
             remaining -= rows
         passes += 1
         if not options.loop:
             break
+
+
+def _labels_due_after_start(dataset: Dataset, options: ReplayOptions) -> pd.DataFrame:
+    """Transactions before ``start`` whose labels come after it: a replay that starts
+    mid-stream sends those labels (not the transactions), as the label feed of a
+    deployment started that day would."""
+    if options.start is None or options.label_delay <= timedelta(0):
+        return dataset.frame.iloc[:0]
+    times = dataset.frame["event_time"]
+    start = pd.Timestamp(options.start)
+    keep = ((times < start) & (times + options.label_delay >= start)).to_numpy()
+    return dataset.frame[keep].reset_index(drop=True)
+
+
+def _ns(frame: pd.DataFrame) -> np.ndarray:
+    """Event times in ns since the epoch."""
+    return frame["event_time"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
 
 
 def plan_items(dataset: Dataset, options: ReplayOptions) -> Iterator[Item]:
@@ -179,15 +203,21 @@ def _pass_chunks(
     labelled: np.ndarray,
     options: ReplayOptions,
     pass_index: int,
+    *,
+    label_only: int = 0,
 ) -> Iterator[Chunk]:
+    """One pass; its first ``label_only`` rows send their label only."""
     n = len(frame)
     delay_ns = int(options.label_delay.total_seconds() * 1e9)
+    tx_rows = np.arange(label_only, n)
     label_rows = np.flatnonzero(labelled)
-    positions = np.concatenate([times, times[label_rows] + delay_ns])
-    rows = np.concatenate([np.arange(n), label_rows])
-    is_label = np.concatenate([np.zeros(n, dtype=bool), np.ones(len(label_rows), dtype=bool)])
+    positions = np.concatenate([times[tx_rows], times[label_rows] + delay_ns])
+    rows = np.concatenate([tx_rows, label_rows])
+    is_label = np.concatenate(
+        [np.zeros(len(tx_rows), dtype=bool), np.ones(len(label_rows), dtype=bool)]
+    )
     order = np.argsort(positions, kind="stable")  # ties: transactions before labels
-    due = _due(options.pace, positions[order], is_label[order], times, origin, pass_index, n)
+    due = _due(options.pace, positions[order], is_label[order], times[tx_rows], origin, pass_index)
     encoder = _Encoder(dataset, frame, pass_index, options.label_delay)
     for begin in range(0, len(order), CHUNK_SIZE):
         part = order[begin : begin + CHUNK_SIZE]
@@ -207,18 +237,18 @@ def _due(
     pace: Pace,
     positions: np.ndarray,
     is_label: np.ndarray,
-    times: np.ndarray,
+    tx_times: np.ndarray,
     origin: int,
     pass_index: int,
-    n: int,
 ) -> np.ndarray:
     if pace.mode == "max":
         return np.zeros(len(positions))
     if pace.mode == "speed":
-        return (positions - origin) / 1e9 / pace.value
+        return np.maximum((positions - origin) / 1e9 / pace.value, 0.0)
     # rate: transaction k of this pass is due at (pass_index * n + k) / rate; a label
     # with the first transaction at or after its position
-    tx_index = np.searchsorted(times, positions, side="left").astype(float)
+    n = len(tx_times)
+    tx_index = np.searchsorted(tx_times, positions, side="left").astype(float)
     tx_index[~is_label] = np.arange(n)
     return (pass_index * n + tx_index) / pace.value
 
