@@ -134,9 +134,9 @@ audit: install ## Audit the locked dependencies for known vulnerabilities (pip-a
 	$(RUN) pip-audit -r .local/requirements-audit.txt --disable-pip \
 		-s $(AUDIT_SERVICE) --progress-spinner off $(AUDIT_ARGS)
 
-DEMO_DURATION ?= 120
+DEMO_DURATION ?= 100
 
-demo: install ## Replay, score and learn for two minutes (a Kafka of its own, embedded Redis)
+demo: install ## Replay, score and learn for about two and a half minutes (own Kafka, embedded Redis)
 	@bash infra/local/demo.sh $(DEMO_DURATION)
 
 clean: services-down ## Stop services, remove the venv, caches and local state

@@ -16,7 +16,7 @@ from fraudstream.logs import configure_logging
 
 
 def demo(
-    duration: Annotated[float, typer.Option(min=10.0, help="Seconds of streaming.")] = 120.0,
+    duration: Annotated[float, typer.Option(min=10.0, help="Seconds of streaming.")] = 100.0,
     folder: Annotated[Path, typer.Option(help="Data, logs and results.")] = Path(".local/demo"),
 ) -> None:
     """The project's main job in one command; embedded Kafka/Redis where none is set.

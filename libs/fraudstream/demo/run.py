@@ -220,9 +220,12 @@ class _Processes:
         return self._running[name].poll() is not None
 
     def check(self) -> None:
-        for name in ("score", "learn"):
+        """Raise when the scorer or the learner stopped, or the replay failed."""
+        for name in ("score", "learn", "replay"):
             process = self._running.get(name)
-            if process is not None and process.poll() is not None:
+            if process is None or process.poll() is None:
+                continue
+            if name != "replay" or process.returncode != 0:
                 log = self._folder / f"{name}.log"
                 raise RuntimeError(f"fraudstream {name} exited ({process.returncode}); see {log}")
 
