@@ -22,6 +22,7 @@ def test_demo_runs_on_embedded_services_and_cleans_up(tmp_path: Path) -> None:
         for k, v in os.environ.items()
         if k not in {"KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MLFLOW_TRACKING_URI"}
     }
+    env["COLUMNS"] = "200"  # tables one row per line, as in a wide terminal
     result = subprocess.run(
         [exe, "demo", "--duration", "30", "--folder", str(tmp_path)],
         env=env,
