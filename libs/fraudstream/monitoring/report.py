@@ -130,7 +130,6 @@ def _summary(scored: pd.DataFrame, joined: pd.DataFrame) -> Summary:
     truth = joined["is_fraud"].to_numpy(dtype=bool)
     alerted = joined["alert"].to_numpy(dtype=bool)
     true_alerts = int((truth & alerted).sum())
-    latency = scored["latency_s"] if "latency_s" in scored.columns else pd.Series(dtype=float)
     wall = (scored["scored_at"].max() - scored["scored_at"].min()).total_seconds()
     shadow = None
     if "shadow_score" in joined.columns and joined["shadow_score"].notna().any():
@@ -152,14 +151,21 @@ def _summary(scored: pd.DataFrame, joined: pd.DataFrame) -> Summary:
         else 0.0,
         challenger_average_precision=shadow,
         daily_average_precision=daily_average_precision(joined),
-        latency_p50_ms=float(latency.quantile(0.5) * 1000) if len(latency) else None,
-        latency_p99_ms=float(latency.quantile(0.99) * 1000) if len(latency) else None,
+        latency_p50_ms=latency_ms(scored, 0.5),
+        latency_p99_ms=latency_ms(scored, 0.99),
         throughput=len(scored) / wall if wall > 0 else float(len(scored)),
         first_event=scored["event_time"].min().to_pydatetime(),
         last_event=scored["event_time"].max().to_pydatetime(),
         model_versions=versions[:5]
         + ([f"... {len(versions)} in all"] if len(versions) > 5 else []),
     )
+
+
+def latency_ms(scored: pd.DataFrame, quantile: float) -> float | None:
+    """A quantile of ``latency_s`` in milliseconds; None without any latency."""
+    if "latency_s" not in scored.columns or scored["latency_s"].dropna().empty:
+        return None
+    return float(scored["latency_s"].quantile(quantile) * 1000)
 
 
 def daily_average_precision(joined: pd.DataFrame) -> dict[date, float]:
