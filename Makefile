@@ -37,7 +37,7 @@ GO_INSTALL := GOBIN=$(TOOLS_BIN) GOPATH=$(CURDIR)/.local/go GOCACHE=$(CURDIR)/.l
 
 .PHONY: help install lint format typecheck test test-unit services-up services-down \
 	services-status env-example demo clean deploy-tools actionlint kustomize validate-deploy \
-	airflow-install airflow-ui airflow-down audit
+	airflow-install airflow-ui airflow-down audit console-screenshots
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -70,6 +70,14 @@ test: install deploy-tools airflow-install ## Start the services, run the whole 
 	@$(SERVICES) up; \
 	status=0; \
 	$(SERVICE_ENV) $(RUN) pytest $(PYTEST_ARGS) || status=$$?; \
+	$(SERVICES) down > .local/services-down.log 2>&1 || status=$$((status ? status : 1)); \
+	exit $$status
+
+console-screenshots: install ## Retake docs/img/console-*.png: the console's browser test, with the services
+	@mkdir -p .local
+	@$(SERVICES) up; \
+	status=0; \
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/img $(SERVICE_ENV) $(RUN) pytest tests/browser $(PYTEST_ARGS) || status=$$?; \
 	$(SERVICES) down > .local/services-down.log 2>&1 || status=$$((status ? status : 1)); \
 	exit $$status
 

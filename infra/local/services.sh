@@ -29,6 +29,8 @@ source "$HERE/redis.sh"
 source "$HERE/mlflow.sh"
 # shellcheck source=infra/local/prometheus.sh
 source "$HERE/prometheus.sh"
+# shellcheck source=infra/local/browser.sh
+source "$HERE/browser.sh"
 
 readonly ALL_SERVICES=(kafka redis mlflow)
 
@@ -61,6 +63,7 @@ cmd_up() {
   if ((${#services[@]} == 0)); then
     services=("${ALL_SERVICES[@]}")
     prometheus_install # the tests run promtool and their own Prometheus
+    browser_install    # the console's browser test drives Chromium
   fi
   local started=$SECONDS name
   # Start everything first, then wait: the three start-ups overlap.

@@ -232,6 +232,14 @@ class LearnerSettings(BaseSettings):
         description="How long (event time) a served record waits for its label, or a label for it.",
     )
     mlflow_every: int = Field(10, ge=0, description="Log every Nth snapshot to MLflow (0: never).")
+    feedback: Literal["separate", "same"] = Field(
+        "separate",
+        description="Investigators' labels: a separate feedback model blended with the "
+        "delayed-label model, or the same model (a new learner state only).",
+    )
+    feedback_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the feedback model's probability."
+    )
     http_host: str = Field("127.0.0.1", description="Where /metrics and /healthz listen.")
     http_port: int = Field(8002, ge=0, le=65535, description="0 picks a free port.")
 
@@ -292,6 +300,27 @@ class ApiSettings(BaseSettings):
     max_batch: int = Field(500, ge=1, description="Most transactions in one request (else 413).")
 
 
+class ConsoleSettings(BaseSettings):
+    """The analysts' alert console (prefix ``CONSOLE_``); see docs/console.md."""
+
+    model_config = _section("CONSOLE_")
+
+    host: str = Field("127.0.0.1", description="Where `fraudstream console` listens.")
+    port: int = Field(8090, ge=0, le=65535, description="Its port.")
+    key: SecretStr | None = Field(
+        None,
+        description="X-API-Key, or the password of HTTP basic auth (the user name is the "
+        "analyst); unset: the console refuses to start; never logged.",
+    )
+    group_id: str = Field("console", description="Consumer group reading the alerts.")
+    key_prefix: str = Field("console", description="Prefix of the console's Redis keys.")
+    max_alerts: int = Field(50_000, ge=1, description="Alerts kept in the queue at most.")
+    retention: Duration = Field(
+        timedelta(days=30), description="How long alerts and verdicts are kept (wall clock)."
+    )
+    page_size: int = Field(100, ge=1, le=1000, description="Alerts shown per queue page.")
+
+
 class Settings(BaseSettings):
     """Every setting of one fraudstream process, by section."""
 
@@ -308,6 +337,7 @@ class Settings(BaseSettings):
         "archive",
         "training",
         "api",
+        "console",
     )
 
     log_level: str = Field(
@@ -326,6 +356,7 @@ class Settings(BaseSettings):
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @classmethod
     def load(cls, **overrides: str) -> Settings:
@@ -361,6 +392,7 @@ def _describe(exc: ValidationError) -> str:
             ArchiveSettings,
             TrainingSettings,
             ApiSettings,
+            ConsoleSettings,
         )
     }
     prefix = prefixes.get(exc.title, "")
@@ -436,6 +468,7 @@ _SECTION_DOCS: dict[str, tuple[str, ...]] = {
     "archive": ("training.md#the-archive",),
     "training": ("training.md",),
     "api": ("api.md",),
+    "console": ("console.md",),
 }
 
 _CONFIGURATION_INTRO = """\
@@ -452,7 +485,7 @@ Durations take a number with a unit, `90s`, `15m`, `12h`, `7d` or `1w` (a bare n
 is seconds). *unset* means no value unless one is given. An invalid value stops the
 process before it starts anything, with exit code 78 and a message naming the
 variable, e.g. `invalid settings: KAFKA_PARTITIONS: Input should be a valid integer`.
-Secrets (`KAFKA_SASL_PASSWORD`, `REDIS_PASSWORD`, `API_KEY`) are never logged
+Secrets (`KAFKA_SASL_PASSWORD`, `REDIS_PASSWORD`, `API_KEY`, `CONSOLE_KEY`) are never logged
 ([security.md](security.md)).
 
 A few variables are read outside these settings, by the tool that needs them: the

@@ -180,6 +180,18 @@ def test_fraud_share_uses_only_reported_frauds_old_enough(make_store: StoreFacto
     assert _features(batch, "merchant_tx_count_30d") == [4.0]
 
 
+def test_recent_fraud_count_uses_reports_at_once(make_store: StoreFactory) -> None:
+    store = make_store(FeatureConfig(label_delay_ms=7 * DAY_MS))
+    store.process([_req("a", 0), _req("b", 60), _req("c", 120)])
+    store.report_frauds([FraudReport("a", "m", T0), FraudReport("b", "m", T0 + 3_600_000)])
+    batch = store.process([_req("d", 180)])
+    assert _features(batch, "merchant_fraud_count_7d") == [2.0]
+    assert _features(batch, "merchant_fraud_share_7d") == [0.0]  # delayed: not yet
+    # a week after a, only b is recent
+    week = 7 * DAY_MS / 60_000
+    assert _features(store.read([_req("e", week + 30)]), "merchant_fraud_count_7d") == [1.0]
+
+
 def test_empty_batch(make_store: StoreFactory) -> None:
     batch = make_store(FeatureConfig()).process([])
     assert len(batch) == 0

@@ -216,7 +216,10 @@ def test_bootstrap_learns_the_history_and_publishes_it(settings: Settings, tmp_p
     with build_redis(settings.redis) as client:
         published = SnapshotStore(client, settings.features.key_prefix).load(current)
     # scorers load the model without the booster's training buffer; the state keeps it
-    published_booster, learner_booster = published.model.members[1], state.model.members[1]
+    # (the delayed-label half of the default FeedbackBlend: the history has no verdicts)
+    published_delayed = getattr(published.model, "delayed", published.model)
+    learner_delayed = getattr(state.model, "delayed", state.model)
+    published_booster, learner_booster = published_delayed.members[1], learner_delayed.members[1]
     assert isinstance(published_booster, RefitBooster)
     assert published_booster.rows is None
     assert learner_booster.rows is not None

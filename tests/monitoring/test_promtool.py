@@ -49,7 +49,7 @@ def test_promtool_rejects_a_broken_rule(tmp_path: Path) -> None:
 def test_every_scrape_job_reads_a_targets_file_that_exists() -> None:
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"scorer", "learner", "archiver", "api"}
+    assert set(jobs) == {"scorer", "learner", "archiver", "api", "console"}
     for job in jobs.values():
         assert job["metrics_path"] == "/metrics"
         for files in job["file_sd_configs"]:

@@ -104,6 +104,19 @@ def test_the_report_and_the_goals(result: QualityResult) -> None:
     assert "snapshot every 50 labels" in text
     assert "goals" in text
     assert "n/a" not in text
+    # every frauded card of the test set is in exactly one scenario, for every model
+    totals = {key: sum(n for _, n in by.values()) for key, by in result.found.items()}
+    assert set(totals) == set(KEYS)
+    assert len(set(totals.values())) == 1
+    assert all(f <= n for by in result.found.values() for f, n in by.values())
+    assert set(result.found[ONLINE]) <= {1, 2, 3}
+    # the hits are CP@k's: k = 10 cards a day over the 3 test days
+    hits = sum(f for f, _ in result.found[ONLINE].values())
+    assert hits == round(result.model(ONLINE).card_precision.value * 10 * 3)  # type: ignore[operator]
+    assert result.best_card_precision is not None
+    assert result.best_card_precision >= result.model(ONLINE).card_precision.value  # type: ignore[operator]
+    assert "compromised terminal" in text
+    assert report["frauded_cards_found_by_scenario"][ONLINE]
 
 
 def test_no_label_arriving_after_the_test_window_changes_a_score(
@@ -150,3 +163,22 @@ def test_windows_outside_the_data_and_seeds_of_a_file_are_refused(
     simulate(TINY).to_parquet(path, index=False)
     with pytest.raises(ProtocolError, match="needs the simulator"):
         bench_quality(settings, _config(dataset=path, repeat_seeds=2))
+
+
+def test_feedback_adds_its_row_and_goal_on_the_same_test_set(settings: Settings) -> None:
+    from fraudstream.bench.quality import ONLINE_FEEDBACK
+
+    fed = bench_quality(settings, _config(feedback=5))
+    assert [m.key for m in fed.models] == [*KEYS[:5], ONLINE_FEEDBACK, *KEYS[5:]]
+    scores = fed.scores[1]
+    assert len(scores[ONLINE_FEEDBACK]) == len(scores[ONLINE])
+    assert not np.array_equal(scores[ONLINE_FEEDBACK], scores[ONLINE])
+    report = json.loads(json.dumps(as_json(fed)))
+    assert report["feedback"]["cards_per_day"] == 5
+    assert report["learner"]["feedback"] == "separate"
+    assert report["goals"][0]["goal"].startswith("feedback on 5 cards a day raises")
+    assert len(goals(fed)) == 6
+    assert any("cards checked a day" in note for note in fed.notes)
+    out = io.StringIO()
+    print_quality(Console(file=out, width=200), fed)
+    assert "feedback on 5 cards a day" in out.getvalue()

@@ -36,6 +36,8 @@ from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.features.memory_store import MemoryFeatureStore
 from fraudstream.observability.health import Health
 from fraudstream.schemas import (
+    LABEL_SCHEMA_VERSION,
+    LABEL_SCHEMA_VERSIONS,
     Alert,
     DeadLetter,
     Label,
@@ -44,6 +46,7 @@ from fraudstream.schemas import (
     Transaction,
     alert_id_for,
     b64,
+    decode_label,
     decode_transaction,
     encode,
 )
@@ -72,6 +75,7 @@ STRUCT_IDS = [s.__name__ for s in STRUCTS]
 OPERATIONS = {
     ("replay", "send", "transactions_topic"),
     ("replay", "send", "labels_topic"),
+    ("console", "send", "labels_topic"),
     ("scorer", "receive", "transactions_topic"),
     ("scorer", "send", "alerts_topic"),
     ("scorer", "send", "scored_topic"),
@@ -388,6 +392,9 @@ def _built_examples(struct: type[msgspec.Struct]) -> list[msgspec.Struct]:
         return [
             sample_label(tx, is_fraud=True),
             Label(**{**_fields_of(sample_label(tx)), "card_id": None}),
+            Label(
+                **{**_fields_of(sample_label(tx)), "source": "investigator", "analyst": "a.martin"}
+            ),
         ]
     if struct is Alert:
         common = {
@@ -549,7 +556,11 @@ def test_asyncapi_types_formats_and_lengths_match_msgspec(struct: type[msgspec.S
         for keyword in ("format", "minLength", "maxLength"):
             if _keyword(expected, keyword) is not None:
                 assert _keyword(documented, keyword) == _keyword(expected, keyword), where
-    assert properties["schema_version"]["const"] == fraudstream.schemas.SCHEMA_VERSION
+    if struct is Label:
+        assert properties["schema_version"]["enum"] == list(LABEL_SCHEMA_VERSIONS)
+        assert properties["schema_version"]["default"] == LABEL_SCHEMA_VERSION
+    else:
+        assert properties["schema_version"]["const"] == fraudstream.schemas.SCHEMA_VERSION
 
 
 def _msgspec_properties(struct: type[msgspec.Struct]) -> dict[str, dict[str, Any]]:
@@ -624,7 +635,8 @@ def test_the_checker_rejects_broken_records(struct: type[msgspec.Struct]) -> Non
     assert _violations({k: v for k, v in good.items() if k != required[0]}, _payload(struct))
     for name in good:
         assert _violations({**good, name: {"not": "this"}}, _payload(struct)), name
-    assert _violations({**good, "schema_version": 2}, _payload(struct))
+    unread = max(LABEL_SCHEMA_VERSIONS) + 1 if struct is Label else 2
+    assert _violations({**good, "schema_version": unread}, _payload(struct))
 
 
 def test_the_checker_knows_date_times() -> None:
@@ -643,6 +655,8 @@ def test_schemas_md_examples_decode_and_validate(struct: type[msgspec.Struct]) -
         data = example.encode()
         if struct is Transaction:
             decode_transaction(data)  # the scorer's own validation
+        if struct is Label:
+            decode_label(data)  # the learner's own validation
         msgspec.json.decode(data, type=struct, strict=True)
         assert _violations(json.loads(data), _payload(struct)) == []
 

@@ -450,6 +450,23 @@ def test_fraud_share_of_each_transaction_as_of_its_time() -> None:
     )
 
 
+def test_recent_fraud_count_takes_reports_at_once_over_the_last_week() -> None:
+    # Reports delivered before "genuine" (position 2): before_lo and at_lo count for
+    # every later transaction within 7 d of them, undelayed; at_hi, not yet recorded
+    # then, never counts.
+    features = compute_features(_share_transactions(), _share_labels(2), _SHARE_CONFIG)
+    assert _column(features, "merchant_fraud_count_7d") == [0.0, 0.0, 2.0, 2.0, 2.0, 2.0]
+    # Delivered before x: x and y see all three; a week after before_lo, it drops out.
+    late = compute_features(_share_transactions(), _share_labels(4), _SHARE_CONFIG)
+    assert _column(late, "merchant_fraud_count_7d")[3:] == [0.0, 3.0, 3.0]
+    week = _transactions(("f", 0, "k1", "m", 1.0), ("x", 7 * DAY_MS, "k2", "m", 1.0))
+    reported = _labels(("f", "m", 0, 1))
+    assert _column(compute_features(week, reported, _SHARE_CONFIG), "merchant_fraud_count_7d") == [
+        0.0,
+        0.0,
+    ]
+
+
 def test_fraud_report_for_a_transaction_never_recorded_is_ignored() -> None:
     config = FeatureConfig(label_delay_ms=DAY_MS, lateness_ms=HOUR_MS)
     transactions = _transactions(

@@ -9,6 +9,7 @@ import pytest
 
 from fraudstream.errors import SchemaError
 from fraudstream.schemas import (
+    LABEL_SCHEMA_VERSION,
     MAX_AMOUNT,
     MAX_MAGNITUDE,
     MAX_RECORD_BYTES,
@@ -125,3 +126,45 @@ def test_an_implausible_event_time_is_out_of_range(year: int) -> None:
     with pytest.raises(SchemaError, match="event_time must be from 1970 to 2200") as raised:
         validate_transaction(tx)
     assert raised.value.reason == "out_of_range"
+
+
+def test_a_version_1_label_is_a_delayed_one() -> None:
+    payload = (
+        b'{"schema_version":1,"transaction_id":"a","is_fraud":true,'
+        b'"labelled_at":"2024-04-08T00:00:00Z","card_id":"c1"}'
+    )
+    label = decode_label(payload)
+    assert (label.schema_version, label.source, label.analyst) == (1, "delayed", None)
+
+
+def test_an_investigator_label_round_trips_as_version_2() -> None:
+    label = Label(
+        transaction_id="a",
+        is_fraud=True,
+        labelled_at=datetime(2024, 4, 1, 2, 51, tzinfo=UTC),
+        card_id="c1",
+        source="investigator",
+        analyst="a.martin",
+    )
+    raw = msgspec.json.decode(encode(label))
+    assert raw["schema_version"] == LABEL_SCHEMA_VERSION == 2
+    assert (raw["source"], raw["analyst"]) == ("investigator", "a.martin")
+    assert decode_label(encode(label)) == label
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"schema_version": 1, "source": "investigator"}, "unknown_field"),
+        ({"schema_version": 1, "analyst": "a.martin"}, "unknown_field"),
+        ({"schema_version": 3}, "unknown_schema_version"),
+        ({"source": "chargeback"}, "invalid_value"),
+        ({"analyst": 7}, "wrong_type"),
+        ({"reviewed": True}, "unknown_field"),
+    ],
+)
+def test_bad_labels_are_rejected_with_a_reason(changes: dict[str, object], reason: str) -> None:
+    raw = msgspec.json.decode(encode(sample_label(sample_transaction())))
+    with pytest.raises(SchemaError) as raised:
+        decode_label(msgspec.json.encode({**raw, **changes}))
+    assert raised.value.reason == reason

@@ -10,16 +10,14 @@ answers ``/healthz``.
 from __future__ import annotations
 
 import gc
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Final
 
 import structlog
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from fraudstream import __version__
@@ -37,7 +35,8 @@ from fraudstream.api.models import (
 )
 from fraudstream.api.service import ScoringService
 from fraudstream.config import Settings
-from fraudstream.errors import ConfigError, ServiceUnavailableError
+from fraudstream.errors import ServiceUnavailableError
+from fraudstream.httpauth import require_api_key, required_key
 from fraudstream.models import ScoringModel
 from fraudstream.schemas import MAX_RECORD_BYTES
 from fraudstream.scoring.core import ScoredBatch
@@ -46,8 +45,6 @@ log = structlog.get_logger(__name__)
 
 #: Seconds a client should wait before retrying after a 503.
 RETRY_AFTER_S: Final = 1
-
-_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key.")
 
 _ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     401: {"model": Problem, "description": "Missing or wrong X-API-Key."},
@@ -61,9 +58,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> FastAPI:
     ``freeze_gc``: once started, move every object to the garbage collector's permanent
     generation (``gc.freeze``), for a process that serves nothing else.
     """
-    if settings.api.key is None or not settings.api.key.get_secret_value():
-        raise ConfigError("API_KEY is not set: the scoring API refuses to start without one")
-    expected = settings.api.key.get_secret_value().encode()
+    expected = required_key(settings.api.key, "API_KEY", "the scoring API")
     max_batch = settings.api.max_batch
     service = ScoringService(settings)
     registry = CollectorRegistry()
@@ -88,16 +83,7 @@ def create_app(settings: Settings, *, freeze_gc: bool = False) -> FastAPI:
         batcher.stop()
         service.close()
 
-    async def require_key(key: Annotated[str | None, Security(_key_header)]) -> None:
-        """401 unless X-API-Key matches (compared in constant time).
-
-        ``async`` although it awaits nothing: FastAPI runs a plain ``def`` dependency on
-        its thread pool, a thread hop per request for a comparison of a few bytes.
-        """
-        if key is None or not hmac.compare_digest(key.encode(), expected):
-            raise HTTPException(
-                401, "missing or wrong X-API-Key", headers={"WWW-Authenticate": "APIKey"}
-            )
+    require_key = require_api_key(expected)
 
     app = FastAPI(
         title="fraudstream scoring API",

@@ -27,6 +27,14 @@ The models:
   (:func:`~fraudstream.learning.prequential.prequential_scores_at`); and the same with
   a snapshot after every label, which prices the cadence. Both come from one pass
   over the labels.
+- **online, with feedback** (``--feedback K``): the deployed online learner while a
+  team of investigators checks, when each day ends, the K cards it scored highest
+  that day and answers within the hour: every label those cards still wait for
+  arrives at once (or their transactions of the last ``feedback_history`` only);
+  their verdicts are learned as the learner takes investigators' labels
+  (``LEARNER_FEEDBACK``), the delayed labels still come
+  (:func:`~fraudstream.learning.feedback_replay.prequential_feedback_scores`). Same
+  seeds, same test set, same snapshot cadence as the row without feedback.
 - **online + batch**: the deployed online learner with the batch model of the
   protocol's window, blended by :mod:`fraudstream.evaluation.blend`: the weight of
   each is learned online from the labels, as they arrive, of the rows after the batch
@@ -67,9 +75,11 @@ from fraudstream.evaluation.protocol import (
     ProtocolError,
     Replicates,
     Windows,
+    best_card_precision,
     bootstrap,
     day_draws,
     evaluation_set,
+    frauded_cards_found,
     has_card_ids,
     interval,
     mean_daily_rank,
@@ -84,6 +94,7 @@ BATCH: Final = "batch"
 BATCH_WINDOW: Final = "batch-train-window"
 ONLINE: Final = "online"
 ONLINE_EVERY: Final = "online-every-label"
+ONLINE_FEEDBACK: Final = "online-feedback"
 COMBINED: Final = "online+batch"
 COMBINED_WINDOW: Final = "online+batch-train-window"
 #: Each combination of the deployed online learner, and its batch part.
@@ -100,6 +111,8 @@ MODEL_KEYS: Final = (COLD, BATCH, BATCH_WINDOW, ONLINE, ONLINE_EVERY, COMBINED, 
 
 ONLINE_AP_GOAL: Final = 0.70
 ONLINE_CP_GOAL: Final = 0.31
+#: What investigators' feedback must add to the deployed learner's Card Precision@k.
+FEEDBACK_CP_GAIN_GOAL: Final = 0.03
 BATCH_AP_GOAL: Final = 0.69
 WALL_GOAL_SECONDS: Final = 600.0
 
@@ -125,10 +138,25 @@ class QualityConfig:
     resamples: int = 1000
     bootstrap_seed: int = 0
     workers: int = 2
+    #: cards investigators check each day (0: no feedback row).
+    feedback: int = 0
+    #: how soon their verdicts arrive after the day's end.
+    feedback_delay: timedelta = timedelta(hours=1)
+    #: how far back from the day's end a checked card's transactions get a verdict
+    #: (None: the label delay, every label the card still waits for).
+    feedback_history: timedelta | None = None
 
     @property
     def seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.repeat_seeds))
+
+    @property
+    def model_keys(self) -> tuple[str, ...]:
+        """The rows of the report, in order."""
+        if not self.feedback:
+            return MODEL_KEYS
+        at = MODEL_KEYS.index(ONLINE_EVERY) + 1
+        return (*MODEL_KEYS[:at], ONLINE_FEEDBACK, *MODEL_KEYS[at:])
 
 
 @dataclass(frozen=True)
@@ -142,6 +170,8 @@ class Plan:
     threshold: float
     model: str
     every: int
+    feedback: str = "separate"
+    feedback_weight: float = 0.5
 
     @classmethod
     def of(cls, settings: Settings) -> Plan:
@@ -160,6 +190,8 @@ class Plan:
             threshold=settings.scorer.threshold,
             model=settings.learner.model,
             every=settings.learner.snapshot_every_labels,
+            feedback=settings.learner.feedback,
+            feedback_weight=settings.learner.feedback_weight,
         )
 
 
@@ -192,6 +224,10 @@ class Prepared:
     k: int
     rows: int
     seconds: float
+    #: cards investigators check a day, and how soon they answer (the feedback task).
+    feedback: int
+    feedback_delay: timedelta
+    feedback_history: timedelta
     #: positions of every row from the training window's end to the test window's
     #: end (the test set's rows among them): what the blend learns from and scores.
     blend_rows: np.ndarray
@@ -200,6 +236,8 @@ class Prepared:
     blend_event_ns: np.ndarray
     blend_arrival_ns: np.ndarray
     cold: Measured | None = None
+    #: the simulator's fraud scenario of each test row (0: genuine), None for a file.
+    scenario: np.ndarray | None = None
 
     @property
     def test_in_blend(self) -> np.ndarray:
@@ -215,9 +253,26 @@ def labels(config: QualityConfig, plan: Plan) -> dict[str, str]:
         BATCH_WINDOW: f"batch, {_days(plan.window)} window (TRAIN_WINDOW)",
         ONLINE: f"online {plan.model}, snapshot every {plan.every:,} labels (deployed)",
         ONLINE_EVERY: f"online {plan.model}, snapshot every label",
+        ONLINE_FEEDBACK: f"online {plan.model} (deployed) + feedback on {config.feedback} "
+        f"cards a day{_history(config, plan)} ({_feedback_label(plan)})",
         COMBINED: f"online (deployed) + batch {_days(config.train)}",
         COMBINED_WINDOW: f"online (deployed) + batch {_days(plan.window)}",
     }
+
+
+def _history(config: QualityConfig, plan: Plan) -> str:
+    history = pd.Timedelta(config.feedback_history or plan.label_delay)
+    if history == pd.Timedelta(plan.label_delay):
+        return ", every label those cards wait for"
+    if history == pd.Timedelta(days=1):
+        return ", their transactions of the day"
+    return f", their transactions of the last {format_duration(history.to_pytimedelta())}"
+
+
+def _feedback_label(plan: Plan) -> str:
+    if plan.feedback == "same":
+        return "learned by the same model"
+    return f"separate model, weight {plan.feedback_weight:g}"
 
 
 def _days(delta: timedelta) -> str:
@@ -313,10 +368,16 @@ def prepare(config: QualityConfig, plan: Plan, seed: int, workdir: str) -> Prepa
         k=config.k,
         rows=len(frame),
         seconds=time.perf_counter() - started,
+        feedback=config.feedback,
+        feedback_delay=config.feedback_delay,
+        feedback_history=config.feedback_history or plan.label_delay,
         blend_rows=blend_rows,
         blend_y=frame["is_fraud"].to_numpy(dtype=bool)[blend_rows],
         blend_event_ns=event_ns[blend_rows],
         blend_arrival_ns=event_ns[blend_rows] + pd.Timedelta(plan.label_delay).value,
+        scenario=frame["fraud_scenario"].to_numpy()[test.positions]
+        if "fraud_scenario" in frame
+        else None,
     )
     _loaded.clear()
     _loaded[paths[0]] = (kept, features)
@@ -407,12 +468,54 @@ def run_online(prepared: Prepared, plan: Plan, key: str) -> list[Measured]:
     ]
 
 
+def run_online_feedback(prepared: Prepared, plan: Plan, key: str) -> list[Measured]:
+    """The deployed online learner's served scores with investigators checking
+    ``prepared.feedback`` cards a day."""
+    from fraudstream.learning.feedback_replay import FeedbackPolicy, prequential_feedback_scores
+    from fraudstream.learning.models import MODEL_CHOICES
+
+    frame, features = _load(prepared)
+    started = time.perf_counter()
+    policy = FeedbackPolicy(
+        prepared.feedback,
+        prepared.feedback_delay,
+        mode="same" if plan.feedback == "same" else "separate",
+        weight=plan.feedback_weight,
+        # a card stays known compromised as long as the test set's rule keeps it out
+        known_for=prepared.windows.test_start - prepared.windows.train_start,
+        history=prepared.feedback_history,
+    )
+    run = prequential_feedback_scores(
+        frame,
+        features,
+        MODEL_CHOICES[plan.model],
+        label_delay=plan.label_delay,
+        policy=policy,
+        snapshot_every_labels=plan.every,
+    )
+    notes = (
+        f"{run.cards_checked / max(1, run.days):.0f} cards checked a day, "
+        f"{run.feedback_labels / max(1, run.days):.0f} transactions labelled by them a day, "
+        f"{run.feedback_frauds / max(1, run.feedback_labels):.0%} of them frauds",
+    )
+    seconds = time.perf_counter() - started
+    return [
+        _measured(prepared, ONLINE_FEEDBACK, run.scores[prepared.test.positions], seconds, notes)
+    ]
+
+
+#: The model tasks, longest first, so the pool's last task is a short one.
 _TASKS: Final[dict[str, Task]] = {
-    # longest first, so the pool's last task is a short one
     ONLINE: run_online,
+    ONLINE_FEEDBACK: run_online_feedback,
     BATCH_WINDOW: run_batch,
     BATCH: run_batch,
 }
+
+
+def _tasks(prepared: Prepared) -> dict[str, Task]:
+    """The tasks of a seed: the feedback pass only when investigators check cards."""
+    return {k: t for k, t in _TASKS.items() if k != ONLINE_FEEDBACK or prepared.feedback}
 
 
 def _quiet_worker() -> None:
@@ -445,7 +548,7 @@ def _execute(
             prepared = prepare(config, plan, seed, workdir)
             runs[seed] = SeedRun(prepared)
             progress(f"seed {seed}: inputs ready ({prepared.seconds:.0f} s)")
-            for key, task in _TASKS.items():
+            for key, task in _tasks(prepared).items():
                 for measured in task(prepared, plan, key):
                     runs[seed].models[measured.key] = measured
                 progress(f"seed {seed}: {key} done")
@@ -463,7 +566,7 @@ def _execute(
                 if isinstance(outcome, Prepared):
                     runs[seed] = SeedRun(outcome)
                     progress(f"seed {seed}: inputs ready ({outcome.seconds:.0f} s)")
-                    for key, task in _TASKS.items():
+                    for key, task in _tasks(outcome).items():
                         pending[pool.submit(task, outcome, plan, key)] = seed
                 else:
                     for measured in outcome:
@@ -564,6 +667,11 @@ class QualityResult:
     notes: list[str]
     #: seed -> model key -> the scores of the seed's test set (not in the JSON).
     scores: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: the highest CP@k any model could reach on the test sets (mean over the seeds).
+    best_card_precision: float | None = None
+    #: model key -> simulator scenario -> (frauded cards found in each day's top k,
+    #: frauded cards), summed over days and seeds; empty without scenarios.
+    found: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
 
     def model(self, key: str) -> ModelFigures:
         return next(m for m in self.models if m.key == key)
@@ -601,7 +709,7 @@ def bench_quality(
         for key in COMBINED_PARTS:
             run.models[key] = run.combinations[key][combiner]
     names = labels(config, plan)
-    models = [_figures(key, names[key], ordered) for key in MODEL_KEYS]
+    models = [_figures(key, names[key], ordered) for key in config.model_keys]
     notes = sorted(
         {
             f"{names[key]}: {note}"
@@ -624,7 +732,40 @@ def bench_quality(
         wall_seconds=time.perf_counter() - started,
         notes=notes,
         scores={r.prepared.seed: {key: m.scores for key, m in r.models.items()} for r in ordered},
+        best_card_precision=_best_card_precision(ordered),
+        found=_found(ordered, config.model_keys),
     )
+
+
+def _best_card_precision(runs: list[SeedRun]) -> float | None:
+    values = [
+        best_card_precision(p.y, p.test.day, p.card_id, days=p.test.days, k=p.k)
+        for p in (run.prepared for run in runs)
+    ]
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if len(known) == len(values) else None
+
+
+def _found(runs: list[SeedRun], keys: tuple[str, ...]) -> dict[str, dict[int, tuple[int, int]]]:
+    """Each model's frauded cards found by scenario, when the data has scenarios."""
+    if any(run.prepared.scenario is None for run in runs) or not has_card_ids(
+        runs[0].prepared.card_id
+    ):
+        return {}
+    found: dict[str, dict[int, tuple[int, int]]] = {}
+    for key in keys:
+        total: dict[int, tuple[int, int]] = {}
+        for run in runs:
+            p = run.prepared
+            assert p.scenario is not None
+            by = frauded_cards_found(
+                p.y, run.models[key].scores, p.test.day, p.card_id, p.scenario, k=p.k
+            )
+            for scenario, (hits, cards) in by.items():
+                before = total.get(scenario, (0, 0))
+                total[scenario] = (before[0] + hits, before[1] + cards)
+        found[key] = dict(sorted(total.items()))
+    return found
 
 
 def _figures(key: str, label: str, runs: list[SeedRun]) -> ModelFigures:
@@ -665,6 +806,7 @@ def goals(result: QualityResult) -> list[Goal]:
     best_ap = result.model(best).average_precision.value or 0.0
     part_ap = result.model(COMBINED_PARTS[best]).average_precision.value or 0.0
     return [
+        *_feedback_goal(result),
         Goal(
             f"online as deployed: AP >= {ONLINE_AP_GOAL:.2f} and >= the batch model "
             f"on the {_days(result.config.train)} window",
@@ -695,6 +837,31 @@ def goals(result: QualityResult) -> list[Goal]:
     ]
 
 
+def _feedback_goal(result: QualityResult) -> list[Goal]:
+    """Feedback's gain in Card Precision@k, when the run had feedback."""
+    if not result.config.feedback:
+        return []
+    k = result.config.k
+    without = result.model(ONLINE).card_precision.value
+    with_feedback = result.model(ONLINE_FEEDBACK).card_precision.value
+    if without is None or with_feedback is None:
+        return [Goal(f"feedback raises CP@{k} by >= {FEEDBACK_CP_GAIN_GOAL}", "n/a", None)]
+    ap = (
+        result.model(ONLINE_FEEDBACK).average_precision.value or 0.0,
+        result.model(ONLINE).average_precision.value or 0.0,
+    )
+    gain = with_feedback - without
+    return [
+        Goal(
+            f"feedback on {result.config.feedback} cards a day raises the deployed online "
+            f"learner's CP@{k} by >= {FEEDBACK_CP_GAIN_GOAL:.2f}",
+            f"{with_feedback:.3f} against {without:.3f}: {gain:+.3f} "
+            f"(AP {ap[0]:.3f} against {ap[1]:.3f})",
+            gain >= FEEDBACK_CP_GAIN_GOAL,
+        )
+    ]
+
+
 def as_json(result: QualityResult) -> dict[str, Any]:
     """The JSON report (``--out``)."""
     config, windows = result.config, result.windows
@@ -712,7 +879,17 @@ def as_json(result: QualityResult) -> dict[str, Any]:
             "train_window_model": str(pd.Timedelta(result.plan.window)),
         },
         "label_delay": str(pd.Timedelta(result.plan.label_delay)),
-        "learner": {"model": result.plan.model, "snapshot_every_labels": result.plan.every},
+        "learner": {
+            "model": result.plan.model,
+            "snapshot_every_labels": result.plan.every,
+            "feedback": result.plan.feedback,
+            "feedback_weight": result.plan.feedback_weight,
+        },
+        "feedback": {
+            "cards_per_day": config.feedback,
+            "delay_after_day_end": str(pd.Timedelta(config.feedback_delay)),
+            "history": str(pd.Timedelta(config.feedback_history or result.plan.label_delay)),
+        },
         "test_rows": result.test_rows,
         "excluded_known_compromised": result.excluded,
         "compromised_from": config.compromised_from,
@@ -741,6 +918,11 @@ def as_json(result: QualityResult) -> dict[str, Any]:
                 key: {name: _round(ap) for name, ap in by_combiner.items()}
                 for key, by_combiner in result.combiner_ap.items()
             },
+        },
+        "best_card_precision": _round(result.best_card_precision),
+        "frauded_cards_found_by_scenario": {
+            key: {str(s): {"found": f, "frauded": n} for s, (f, n) in by.items()}
+            for key, by in result.found.items()
         },
         "goals": [{"goal": g.name, "figure": g.figure, "met": g.met} for g in goals(result)],
         "prepare_seconds_per_seed": round(result.prepare_seconds, 1),

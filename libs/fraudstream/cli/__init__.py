@@ -14,8 +14,10 @@ import typer
 from rich.console import Console
 
 from fraudstream import __version__
+from fraudstream.cli.alerts import alerts_app
 from fraudstream.cli.archive import archive
 from fraudstream.cli.bench import bench_app
+from fraudstream.cli.console import console
 from fraudstream.cli.data import data_app
 from fraudstream.cli.demo import demo
 from fraudstream.cli.drift import drift_app
@@ -55,6 +57,8 @@ app.command()(topics)
 app.add_typer(drift_app, name="drift")
 app.add_typer(features_app, name="features")
 app.command()(report)
+app.command()(console)
+app.add_typer(alerts_app, name="alerts")
 bench_app.command("load")(load_command)
 
 

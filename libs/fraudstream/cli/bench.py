@@ -386,14 +386,32 @@ def quality_command(
     ] = "train-start",
     resamples: Annotated[int, typer.Option(min=1, help="Bootstrap draws of test days.")] = 1000,
     workers: Annotated[int, typer.Option(min=1, help="Processes (1: all in this one).")] = 2,
+    feedback: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Investigators check the K highest-scored cards each day and answer "
+            "within the hour: adds the online learner with their feedback (0: none).",
+        ),
+    ] = 0,
+    feedback_history: Annotated[
+        str | None,
+        typer.Option(
+            help="How far back from the day's end a checked card's transactions get a "
+            "verdict (1d: that day's). Default: the label delay, every label the card "
+            "still waits for."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="JSON report.")] = Path(".local/bench/quality.json"),
 ) -> None:
     """Models side by side under the handbook's protocol: AP, ROC AUC, CP@100 with 95% CIs.
 
     Cold start; the batch challenger on the training window and on TRAIN_WINDOW;
-    the online learner as deployed and with a snapshot after every label; online +
+    the online learner as deployed and with a snapshot after every label; with
+    --feedback, the deployed learner taking investigators' labels too; online +
     batch. The delay period is TRAIN_LABEL_DELAY. Settings: TRAIN_*, LEARNER_MODEL,
-    LEARNER_SNAPSHOT_EVERY_LABELS, SCORER_THRESHOLD.
+    LEARNER_SNAPSHOT_EVERY_LABELS, LEARNER_FEEDBACK, LEARNER_FEEDBACK_WEIGHT,
+    SCORER_THRESHOLD.
     """
     from fraudstream.bench.quality import QualityConfig, as_json, bench_quality
     from fraudstream.durations import parse_duration
@@ -401,6 +419,7 @@ def quality_command(
 
     try:
         train_length, test_length = parse_duration(train), parse_duration(test)
+        history = None if feedback_history is None else parse_duration(feedback_history)
         first_day = None if train_start is None else pd.Timestamp(train_start)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -415,6 +434,8 @@ def quality_command(
         workers=workers,
         train=train_length,
         test=test_length,
+        feedback=feedback,
+        feedback_history=history,
     )
     settings = Settings.load()
     console = Console()
@@ -468,6 +489,8 @@ def print_quality(console: Console, result: QualityResult) -> None:
     )
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
+    if result.found:
+        console.print(_found_table(result))
     goal_table = Table(title="goals (mean over the seeds)")
     for column in ("goal", "figure", ""):
         goal_table.add_column(column)
@@ -476,6 +499,30 @@ def print_quality(console: Console, result: QualityResult) -> None:
         goal_table.add_row(goal.name, goal.figure, verdict)
     console.print(goal_table)
     console.print(f"wall time {result.wall_seconds:.0f} s", highlight=False)
+
+
+#: The simulator's fraud scenarios (fraudstream.datasets.simulator).
+_SCENARIOS = {1: "amount > 220", 2: "compromised terminal", 3: "compromised card"}
+
+
+def _found_table(result: QualityResult) -> Table:
+    """Each model's hits of CP@k by the simulator's fraud scenario, and the ceiling."""
+    k, best = result.config.k, result.best_card_precision
+    ceiling = "" if best is None else f"; the best possible CP@{k} here is {best:.3f}"
+    table = Table(
+        title=f"frauded cards among each day's {k} highest-scored, of all frauded cards, "
+        f"by simulator scenario (days and seeds summed){ceiling}"
+    )
+    table.add_column("model")
+    scenarios = sorted({s for by in result.found.values() for s in by})
+    for scenario in scenarios:
+        table.add_column(f"{scenario}: {_SCENARIOS.get(scenario, '?')}", justify="right")
+    for model in result.models:
+        by = result.found.get(model.key, {})
+        table.add_row(
+            model.label, *(f"{by.get(s, (0, 0))[0]} / {by.get(s, (0, 0))[1]}" for s in scenarios)
+        )
+    return table
 
 
 def _when(stamp: pd.Timestamp) -> str:

@@ -283,6 +283,62 @@ def measure(
     )
 
 
+def frauded_cards_found(
+    y: np.ndarray,
+    score: np.ndarray,
+    day: np.ndarray,
+    card_id: np.ndarray,
+    group: np.ndarray,
+    *,
+    k: int,
+) -> dict[int, tuple[int, int]]:
+    """Per group: the frauded cards among each day's ``k`` highest-scored (the hits of
+    Card Precision@k) and all the frauded cards, summed over the days. A frauded card's
+    group on a day is the smallest ``group`` of its frauds that day (the simulator's
+    ``fraud_scenario``, whose first applying scenario labels a fraud). Ties at the cut
+    go to the card seen first, as in Card Precision@k.
+
+    >>> y = np.array([1, 1, 0, 1])
+    >>> score = np.array([0.9, 0.2, 0.8, 0.1])
+    >>> found = frauded_cards_found(
+    ...     y, score, np.zeros(4), np.array(["a", "b", "c", "d"]), np.array([1, 2, 0, 2]), k=2
+    ... )
+    >>> found  # a (group 1) is in the top 2; b and d (group 2) are not
+    {1: (1, 1), 2: (0, 2)}
+    """
+    frame = pd.DataFrame(
+        {"day": day, "card_id": card_id, "score": score, "is_fraud": y, "group": group}
+    )
+    frame = frame[frame["card_id"].notna()]
+    cards = frame.groupby(["day", "card_id"], sort=False).agg(
+        score=("score", "max"), fraud=("is_fraud", "max")
+    )
+    ranked = cards.sort_values("score", ascending=False, kind="stable")
+    top = ranked.groupby(level="day", sort=True).head(k).index
+    frauds = frame[frame["is_fraud"].astype(bool)]
+    groups = frauds.groupby(["day", "card_id"], sort=False)["group"].min()
+    hit = groups.index.isin(top)
+    found: dict[int, tuple[int, int]] = {}
+    for value in sorted(groups.unique().tolist()):
+        of_group = (groups == value).to_numpy()
+        found[int(value)] = (int((of_group & hit).sum()), int(of_group.sum()))
+    return found
+
+
+def best_card_precision(
+    y: np.ndarray, day: np.ndarray, card_id: np.ndarray, *, days: int, k: int
+) -> float | None:
+    """The highest Card Precision@k any model could reach on this test set: every day,
+    all its frauded cards (up to ``k``) ranked first. None without card ids.
+
+    >>> y, day, card = np.array([1, 1, 0]), np.array([0, 0, 1]), np.array(["a", "b", "a"])
+    >>> best_card_precision(y, day, card, days=2, k=4)  # day 0: 2 of 4; day 1: none
+    0.25
+    """
+    daily = daily_card_precisions(y, y.astype(np.float64), day, card_id, days=days, k=k)
+    return None if daily is None else float(daily.mean())
+
+
 def day_draws(days: int, resamples: int, seed: int) -> np.ndarray:
     """``resamples`` bootstrap draws of ``days`` test days with replacement, as how
     many times each day was drawn (shape ``(resamples, days)``).

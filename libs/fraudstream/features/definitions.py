@@ -3,7 +3,7 @@
 >>> FEATURE_NAMES[:3]
 ('card_tx_count_1h', 'card_tx_count_1d', 'card_tx_count_7d')
 >>> len(FEATURE_NAMES)
-19
+20
 >>> time_features(1_712_000_000_000)  # 2024-04-01 19:33:20 UTC, a Monday
 (19.0, 0.0, 0.0)
 """
@@ -26,6 +26,9 @@ DAY_MS: Final = 24 * HOUR_MS
 CARD_WINDOWS: Final = (("1h", HOUR_MS), ("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
 #: Merchant windows, for counts and for the delayed fraud share.
 MERCHANT_WINDOWS: Final = (("1d", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS))
+#: The merchant's recent frauds: those of the last week already reported, undelayed
+#: (investigators' verdicts arrive within hours, long before the delayed labels).
+RECENT_FRAUD_WINDOW: Final = ("7d", 7 * DAY_MS)
 
 CARD_FEATURES: Final = (
     *(f"card_tx_count_{s}" for s, _ in CARD_WINDOWS),
@@ -36,6 +39,7 @@ CARD_FEATURES: Final = (
 MERCHANT_FEATURES: Final = (
     *(f"merchant_tx_count_{s}" for s, _ in MERCHANT_WINDOWS),
     *(f"merchant_fraud_share_{s}" for s, _ in MERCHANT_WINDOWS),
+    f"merchant_fraud_count_{RECENT_FRAUD_WINDOW[0]}",
 )
 TIME_FEATURES: Final = ("hour_of_day", "is_night", "is_weekend")
 

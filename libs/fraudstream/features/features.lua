@@ -5,12 +5,12 @@
 --
 -- KEYS: none; key names are built here from the prefix and entity ids, so the script
 --   needs a single Redis (see docs/features.md on Redis Cluster).
--- ARGV: 15 settings, then the batch as one MessagePack array holding, per transaction,
+-- ARGV: 16 settings, then the batch as one MessagePack array holding, per transaction,
 --   the array [id, event time (ms), amount (cents), card id, merchant id] (ids nil
 --   when there is none): one argument instead of five per transaction.
 --   1 card horizon  2 merchant horizon  3 lateness  4 cap  5 key ttl  6 label delay
---   7-10 card windows  11-13 merchant windows (all in ms)  14 key prefix
---   15 mode: '1' records the batch; '0' is read-only: each transaction gets the
+--   7-10 card windows  11-13 merchant windows  14 recent-fraud window (all in ms)
+--   15 key prefix  16 mode: '1' records the batch; '0' is read-only: each transaction gets the
 --   features recording it alone would give it now, and nothing is written.
 -- Returns one string: every value as a little-endian 64-bit float (all are whole
 --   numbers below 2^53, so exact), RAW_COLUMNS per transaction, then the count of
@@ -30,9 +30,10 @@ local ttl = tonumber(ARGV[5])
 local delay = tonumber(ARGV[6])
 local card_windows = {tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])}
 local merchant_windows = {tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])}
-local prefix = ARGV[14]
-local recording = ARGV[15] == '1'
-local batch = cmsgpack.unpack(ARGV[16])
+local recent_window = tonumber(ARGV[14])
+local prefix = ARGV[15]
+local recording = ARGV[16] == '1'
+local batch = cmsgpack.unpack(ARGV[17])
 
 local DUPLICATE, LATE = 1, 2
 
@@ -240,14 +241,16 @@ local function count_from(tkey, m, before, hi)
 end
 
 -- a merchant's windows as of t, counting its members from rank m on (those recording
--- would keep), plus `extra` (x itself, when not kept); then the fraud-share counts
+-- would keep), plus `extra` (x itself, when not kept); then the fraud-share counts and
+-- the frauds already reported in (t - recent_window, t], undelayed
 local function merchant_windows_out(tkey, fkey, t, has_fraud, m, extra, out)
   for w = 1, #merchant_windows do
     out[#out + 1] = count_from(tkey, m, tostring(t - merchant_windows[w]), t) + extra
   end
   -- fraud shares: only merchants with a reported fraud need the delayed counts
-  local frauds, counts = {0, 0, 0}, {0, 0, 0}
+  local frauds, counts, recent = {0, 0, 0}, {0, 0, 0}, 0
   if has_fraud then
+    recent = redis.call('ZCOUNT', fkey, '(' .. (t - recent_window), t)
     local hi = '(' .. (t - delay)
     for w = 1, #merchant_windows do
       local lo = t - delay - merchant_windows[w]
@@ -257,6 +260,7 @@ local function merchant_windows_out(tkey, fkey, t, has_fraud, m, extra, out)
   end
   for w = 1, #merchant_windows do out[#out + 1] = frauds[w] end
   for w = 1, #merchant_windows do out[#out + 1] = counts[w] end
+  out[#out + 1] = recent
 end
 
 local function merchant_aggregates(tkey, hkey, fkey, t, id, out)
@@ -428,7 +432,7 @@ for i = 1, #batch do
     end
     flags = bit.bor(flags, mflags)
   else
-    for _ = 1, 3 * #merchant_windows do out[#out + 1] = 0 end
+    for _ = 1, 3 * #merchant_windows + 1 do out[#out + 1] = 0 end
   end
   out[flags_at] = flags
 end

@@ -27,7 +27,12 @@ import redis
 from redis.commands.core import Script
 
 from fraudstream.config import RedisSettings
-from fraudstream.features.definitions import CARD_WINDOWS, MERCHANT_WINDOWS, FeatureConfig
+from fraudstream.features.definitions import (
+    CARD_WINDOWS,
+    MERCHANT_WINDOWS,
+    RECENT_FRAUD_WINDOW,
+    FeatureConfig,
+)
 from fraudstream.features.errors import redis_errors
 from fraudstream.features.store import (
     FeatureAnswers,
@@ -69,6 +74,7 @@ class RedisFeatureStore:
             config.label_delay_ms,
             *(ms for _, ms in CARD_WINDOWS),
             *(ms for _, ms in MERCHANT_WINDOWS),
+            RECENT_FRAUD_WINDOW[1],
             prefix,
         ]
         #: Transactions dropped by the per-entity cap since this store was created.

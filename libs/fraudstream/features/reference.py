@@ -67,6 +67,7 @@ from fraudstream.features.definitions import (
     MERCHANT_FEATURES,
     MERCHANT_WINDOWS,
     MISSING_ENTITY_DEFAULTS,
+    RECENT_FRAUD_WINDOW,
     FeatureConfig,
     epoch_ms,
     time_features,
@@ -355,7 +356,9 @@ def _merchant_features(
         return [MISSING_ENTITY_DEFAULTS.get(name, 0.0) for name in MERCHANT_FEATURES]
     counts = [float(_window_totals(merchant, tx, w)[0]) for _, w in MERCHANT_WINDOWS]
     shares = [_fraud_share(merchant, tx.t, w, label_delay_ms) for _, w in MERCHANT_WINDOWS]
-    return [*counts, *shares]
+    # frauds reported in (t - w, t], whatever their label's delay
+    recent = merchant.fraud_count(tx.t - RECENT_FRAUD_WINDOW[1] + 1, tx.t + 1)
+    return [*counts, *shares, float(recent)]
 
 
 def _fraud_share(merchant: MerchantHistory, t: int, window_ms: int, delay_ms: int) -> float:

@@ -39,6 +39,7 @@ RAW_COLUMNS: Final = (
     *(f"merchant_count_{s}" for s, _ in MERCHANT_WINDOWS),
     *(f"merchant_frauds_{s}" for s, _ in MERCHANT_WINDOWS),
     *(f"merchant_delayed_count_{s}" for s, _ in MERCHANT_WINDOWS),
+    "merchant_recent_frauds",
 )
 DUPLICATE_FLAG: Final = 1
 LATE_FLAG: Final = 2
@@ -178,6 +179,7 @@ def assemble(requests: Sequence[FeatureRequest], raw: np.ndarray) -> FeatureBatc
     merchant_counts = raw[:, m : m + _N_MERCHANT]
     frauds = raw[:, m + _N_MERCHANT : m + 2 * _N_MERCHANT]
     delayed = raw[:, m + 2 * _N_MERCHANT : m + 3 * _N_MERCHANT]
+    recent = raw[:, m + 3 * _N_MERCHANT]
 
     with np.errstate(divide="ignore", invalid="ignore"):
         means = np.where(card_counts > 0, card_cents / 100.0 / card_counts, 0.0)
@@ -190,7 +192,7 @@ def assemble(requests: Sequence[FeatureRequest], raw: np.ndarray) -> FeatureBatc
     card_block[~has_card] = 0.0
     card_block[~has_card, 2 * _N_CARD] = -1.0  # card_seconds_since_prev
     card_block[~has_card, 2 * _N_CARD + 1] = 1.0  # card_amount_over_mean_30d
-    merchant_block = np.column_stack([merchant_counts, share])
+    merchant_block = np.column_stack([merchant_counts, share, recent])
     merchant_block[~has_merchant] = 0.0
 
     hour = (event_ms // HOUR_MS) % 24

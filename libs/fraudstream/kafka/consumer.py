@@ -2,17 +2,20 @@
 
 :func:`build_consumer` is the one way fraudstream builds a consumer: the security
 settings (:func:`~fraudstream.kafka.security.kafka_client_kwargs`) always apply.
-:func:`read_to_end` reads every partition of a topic up to the end offsets it has
-when called. :func:`consume_and_flush` is the loop of the services that buffer what
-they read and write it out now and then (the archiver, the learner): poll, add, flush
-by size or age, flush once more when stopped.
+:func:`assign_topic` gives a consumer every partition of a topic, and
+:func:`poll_until` polls it until its :class:`EndOffsets` are reached, a deadline
+passes or it is stopped: :func:`read_to_end` (every partition of a topic up to the
+end offsets it has when called) and ``fraudstream alerts tail`` read with them.
+:func:`consume_and_flush` is the loop of the services that buffer what they read and
+write it out now and then (the archiver, the learner): poll, add, flush by size or
+age, flush once more when stopped.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -21,9 +24,13 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from fraudstream.config import KafkaSettings
-from fraudstream.errors import ServiceUnavailableError
 from fraudstream.kafka.admin import wait_for_partitions
-from fraudstream.kafka.errors import ReadTimeoutError, TopicNotFoundError, unavailable
+from fraudstream.kafka.errors import (
+    ReadTimeoutError,
+    TopicNotFoundError,
+    reading_failed,
+    unavailable,
+)
 from fraudstream.kafka.security import kafka_client_kwargs
 
 #: Longest single poll of :func:`read_to_end`, so the deadline is checked often.
@@ -90,6 +97,87 @@ def build_subscriber(
     return consumer
 
 
+def assign_topic(consumer: KafkaConsumer, topic: str, wait_s: float) -> list[TopicPartition]:
+    """Assign ``consumer`` every partition of ``topic``; return them in partition order.
+
+    Waits up to ``wait_s`` for the topic to appear, and raises
+    :class:`~fraudstream.kafka.errors.TopicNotFoundError` when it does not.
+    """
+    try:
+        partitions = wait_for_partitions(consumer, topic, wait_s)
+    except KafkaTimeoutError:
+        raise TopicNotFoundError(topic) from None
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    return assigned
+
+
+class EndOffsets:
+    """Where a bounded read ends: each partition's end offset, and the partitions whose
+    position has not reached it yet.
+
+    >>> tp = TopicPartition("alerts", 0)
+    >>> end = EndOffsets({tp: 2, TopicPartition("alerts", 1): 0})
+    >>> end.remaining == {tp}
+    True
+    """
+
+    def __init__(self, end: Mapping[TopicPartition, int]) -> None:
+        self.end: dict[TopicPartition, int] = dict(end)
+        #: Partitions short of their end offset (an empty one never is).
+        self.remaining = {tp for tp, offset in self.end.items() if offset > 0}
+
+    def reached(self, consumer: KafkaConsumer, timeout_ms: int | None = None) -> bool:
+        """Whether every partition's position reached its end offset.
+
+        Every remaining partition's position is checked, not only those that returned
+        records: one ending with an aborted transaction or a commit marker moves on
+        without returning any.
+        """
+        self.remaining = {
+            tp
+            for tp in self.remaining
+            if (consumer.position(tp, timeout_ms=timeout_ms) or 0) < self.end[tp]
+        }
+        return not self.remaining
+
+    def before_end(self, record: ConsumerRecord) -> bool:
+        """Whether ``record`` lies before its partition's end offset (records produced
+        after the end offsets were taken may come along in a fetch)."""
+        offset: int = record.offset
+        return offset < self.end[TopicPartition(record.topic, record.partition)]
+
+
+def poll_until(
+    consumer: KafkaConsumer,
+    *,
+    end: EndOffsets | None = None,
+    stop: threading.Event | None = None,
+    deadline: float | None = None,
+    poll_ms: int = _READ_POLL_MS,
+) -> Iterator[list[ConsumerRecord]]:
+    """Poll ``consumer`` and yield each poll's records (maybe none), in partition then
+    offset order, until ``end`` is reached, ``stop`` is set or ``deadline`` (a
+    :func:`time.monotonic` time) passes; without any of them, for ever.
+
+    ``end`` is checked before the first poll and after each.
+    """
+
+    def left_ms() -> int | None:
+        return None if deadline is None else _left_ms(deadline)
+
+    if end is not None and end.reached(consumer, left_ms()):
+        return
+    while not (stop is not None and stop.is_set()):
+        left = left_ms()
+        if left is not None and left <= 0:
+            return
+        polled = consumer.poll(timeout_ms=poll_ms if left is None else min(poll_ms, left))
+        yield [r for tp in sorted(polled) for r in polled[tp]]
+        if end is not None and end.reached(consumer, left_ms()):
+            return
+
+
 def read_to_end(
     settings: KafkaSettings,
     topic: str,
@@ -115,75 +203,46 @@ def read_to_end(
     deadline = time.monotonic() + timeout_s
     consumer = build_consumer(settings, role)
     try:
-        try:
-            partitions = wait_for_partitions(
-                consumer, topic, _left_s(deadline) if wait_for_topic else 0
-            )
-        except KafkaTimeoutError:
-            raise TopicNotFoundError(topic) from None
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
+        assigned = assign_topic(consumer, topic, _left_s(deadline) if wait_for_topic else 0)
         consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned, timeout_ms=_left_ms(deadline))
-        read = _read(consumer, end, deadline, idle_s)
-        if read.remaining:
+        end = EndOffsets(consumer.end_offsets(assigned, timeout_ms=_left_ms(deadline)))
+        records = _read(consumer, end, deadline, idle_s)
+        if end.remaining:
             raise ReadTimeoutError(
                 f"{topic}: not read to its end within {timeout_s:g} s: "
-                f"{len(read.records)} records read, partitions "
-                f"{sorted(tp.partition for tp in read.remaining)} short of their end offsets",
-                read.records,
+                f"{len(records)} records read, partitions "
+                f"{sorted(tp.partition for tp in end.remaining)} short of their end offsets",
+                records,
             )
-        return read.records
+        return records
     except KafkaTimeoutError as exc:
         raise ReadTimeoutError(
             f"{topic}: not read to its end within {timeout_s:g} s: {exc}"
         ) from exc
     except KafkaError as exc:
-        raise ServiceUnavailableError(
-            f"Kafka at {settings.bootstrap_servers}: reading {topic}: {exc}"
-        ) from exc
+        raise reading_failed(settings, topic, exc) from exc
     finally:
         consumer.close(autocommit=False)
 
 
-@dataclass
-class _Read:
-    records: list[ConsumerRecord]
-    #: Partitions whose end was not reached.
-    remaining: set[TopicPartition]
-
-
 def _read(
-    consumer: KafkaConsumer,
-    end: dict[TopicPartition, int],
-    deadline: float,
-    idle_s: float | None,
-) -> _Read:
-    """Poll until every partition's position reaches its end offset (or time is up).
-
-    Every remaining partition's position is checked after each poll, not only those
-    that returned records: one ending with an aborted transaction or a commit marker
-    moves on without returning any.
-    """
-    read: dict[TopicPartition, list[ConsumerRecord]] = {tp: [] for tp in end}
-    remaining = {tp for tp, offset in end.items() if offset > 0}
+    consumer: KafkaConsumer, end: EndOffsets, deadline: float, idle_s: float | None
+) -> list[ConsumerRecord]:
+    """Poll until ``end`` is reached, the deadline passes or, with ``idle_s``, that long
+    passes without a record (``end`` is then taken as reached); the records in
+    partition then offset order."""
+    read: dict[TopicPartition, list[ConsumerRecord]] = {tp: [] for tp in end.end}
     last_record = time.monotonic()
-    while remaining:
+    for records in poll_until(consumer, end=end, deadline=deadline):
+        for record in records:
+            read[TopicPartition(record.topic, record.partition)].append(record)
         now = time.monotonic()
-        if now >= deadline:
+        if records:
+            last_record = now
+        elif idle_s is not None and now - last_record >= idle_s:
+            end.remaining = set()  # what the broker would give is read
             break
-        if idle_s is not None and now - last_record >= idle_s:
-            remaining = set()  # what the broker would give is read
-            break
-        for tp, records in consumer.poll(timeout_ms=min(_READ_POLL_MS, _left_ms(deadline))).items():
-            read[tp].extend(records)
-            last_record = time.monotonic()
-        remaining = {
-            tp
-            for tp in remaining
-            if (consumer.position(tp, timeout_ms=_left_ms(deadline)) or 0) < end[tp]
-        }
-    return _Read([r for tp in sorted(read) for r in read[tp]], remaining)
+    return [r for tp in sorted(read) for r in read[tp]]
 
 
 def _left_s(deadline: float) -> float:

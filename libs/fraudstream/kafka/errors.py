@@ -25,6 +25,15 @@ def unavailable(settings: KafkaSettings, exc: Exception) -> ServiceUnavailableEr
     return ServiceUnavailableError(f"Kafka at {settings.bootstrap_servers} is unavailable: {exc}")
 
 
+def reading_failed(settings: KafkaSettings, topic: str, exc: Exception) -> ServiceUnavailableError:
+    """The error to raise from ``exc`` when reading ``topic`` fails.
+
+    >>> str(reading_failed(KafkaSettings(bootstrap_servers="a:1"), "alerts", OSError("gone")))
+    'Kafka at a:1: reading alerts: gone'
+    """
+    return ServiceUnavailableError(f"Kafka at {settings.bootstrap_servers}: reading {topic}: {exc}")
+
+
 class TopicNotFoundError(FraudstreamError):
     """The topic does not exist on the broker."""
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -34,9 +34,17 @@ _EPOCH = pd.Timestamp(0, tz="UTC")
 
 
 def bootstrap_state(
-    path: Path, until: datetime, choice: ModelChoice, *, label_delay: timedelta, max_wait: timedelta
+    path: Path,
+    until: datetime,
+    choice: ModelChoice,
+    *,
+    label_delay: timedelta,
+    max_wait: timedelta,
+    model: Any = None,
 ) -> LearnerState:
-    """A learner state that has learned the labels known by ``until`` (see the module)."""
+    """A learner state that has learned the labels known by ``until`` (see the module),
+    into ``model`` (default: a new one of ``choice``'s). The history has only delayed
+    labels."""
     dataset = load_dataset(path)
     frame = dataset.frame[dataset.frame["event_time"] < pd.Timestamp(until)].reset_index(drop=True)
     if frame.empty:
@@ -44,7 +52,7 @@ def bootstrap_state(
     features = model_inputs(frame, label_delay, dataset.feature_columns)
     state = LearnerState(
         model_name=choice.name,
-        model=choice.build(),
+        model=choice.build() if model is None else model,
         join=LabelJoin(max_wait_ms=int(max_wait.total_seconds() * 1000)),
     )
     known = (frame["event_time"] + label_delay <= pd.Timestamp(until)).to_numpy()

@@ -31,9 +31,10 @@ from fraudstream.evaluation.measures import (
     roc_auc,
 )
 from fraudstream.features.store import FeatureStore, FraudReport
-from fraudstream.learning.join import LabelJoin, Served
+from fraudstream.learning.join import Joined, LabelJoin, Served
 from fraudstream.learning.models import ModelChoice
 from fraudstream.models import RiverModel
+from fraudstream.models.feedback import FeedbackBlend
 from fraudstream.models.online import serving_copy
 from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.schemas import ScoredTransaction, decode_label
@@ -146,11 +147,15 @@ class Learner:
         self._store = store
         #: Records that could not be read, by topic.
         self.unreadable: dict[str, int] = {}
+        #: Labels joined, by source (``delayed``, ``investigator``).
+        self.by_source: dict[str, int] = {}
+        #: Delayed labels that followed an investigator's: ``confirmed`` or ``overruled``.
+        self.feedback_outcomes: dict[str, int] = {}
 
     def process(self, records: Sequence[ConsumerRecord]) -> tuple[int, int]:
         """Take a batch (any mix of both topics); return (labels learned, frauds among them)."""
         state = self.state
-        joined: list[tuple[Served, bool]] = []
+        joined: list[Joined] = []
         for record in records:
             try:
                 if record.topic == self._scored_topic:
@@ -160,27 +165,51 @@ class Learner:
                 else:
                     label = decode_label(record.value)
                     at = int(label.labelled_at.timestamp() * 1000)
-                    joined += state.join.add_label(label.transaction_id, label.is_fraud, at)
+                    joined += state.join.add_label(
+                        label.transaction_id, label.is_fraud, at, label.source
+                    )
             except (SchemaError, msgspec.DecodeError, TypeError):
                 self.unreadable[record.topic] = self.unreadable.get(record.topic, 0) + 1
             state.offsets[(record.topic, record.partition)] = record.offset + 1
         frauds: list[FraudReport] = []
-        choice = self._choice
-        for served, is_fraud in joined:
-            if choice.learns(served.transaction_id, is_fraud):
-                choice.learn(state.model, served.features, is_fraud)
+        for item in joined:
+            served, is_fraud = item.served, item.is_fraud
+            self._learn(item)
             state.labels_learned += 1
+            self.by_source[item.source] = self.by_source.get(item.source, 0) + 1
+            if item.feedback is not None:
+                outcome = "confirmed" if item.feedback == is_fraud else "overruled"
+                self.feedback_outcomes[outcome] = self.feedback_outcomes.get(outcome, 0) + 1
             day = served.event_ms // 86_400_000
-            if not math.isnan(served.score):  # NaN: learned at bootstrap time, never served
+            # the prequential windows judge served scores against the truth, once per
+            # transaction: its delayed label
+            if item.source == "delayed" and not math.isnan(served.score):
                 state.window.append((served.score, is_fraud, served.card_id, day))
-            if served.shadow_score is not None:
+            if item.source == "delayed" and served.shadow_score is not None:
                 state.shadow_window.append((served.shadow_score, is_fraud, served.card_id, day))
-            if is_fraud and served.merchant_id:
+            if is_fraud and item.feedback is not True and served.merchant_id:
                 frauds.append(
                     FraudReport(served.transaction_id, served.merchant_id, served.event_ms)
                 )
         self._store.report_frauds(frauds)
-        return len(joined), sum(1 for _, is_fraud in joined if is_fraud)
+        return len(joined), sum(1 for item in joined if item.is_fraud)
+
+    def _learn(self, item: Joined) -> None:
+        """Learn a joined label as docs/learning.md says ("Investigator feedback").
+
+        With a :class:`~fraudstream.models.feedback.FeedbackBlend` the feedback model
+        learns every investigator's label and the delayed model every delayed label
+        it keeps. With one model, an investigator's label is learned as a delayed one
+        would be, and the delayed label that follows it only when it disagrees.
+        """
+        choice, model = self._choice, self.state.model
+        x, is_fraud = item.served.features, item.is_fraud
+        if isinstance(model, FeedbackBlend) and item.source == "investigator":
+            model.learn_feedback(x, is_fraud)
+        elif item.feedback == is_fraud and not isinstance(model, FeedbackBlend):
+            return  # learned already, from the investigator's label
+        elif choice.learns(item.served.transaction_id, is_fraud):
+            choice.learn(model, x, is_fraud)
 
     def publish(self, snapshots: SnapshotStore, states: StateStore) -> str:
         """Save the whole state, then make the model current for the scorers."""

@@ -10,6 +10,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 from fraudstream.learning.join import JoinStats
 from fraudstream.learning.learner import Quality, quality
 
+#: The ``source`` labels of ``learner_labels_by_source``.
+LABEL_SOURCES: Final = ("delayed", "investigator")
+
+#: The ``outcome`` labels of ``learner_feedback_outcomes``.
+FEEDBACK_OUTCOMES: Final = ("confirmed", "overruled")
+
 #: The ``measure`` labels of ``learner_prequential`` and ``learner_shadow_prequential``.
 MEASURES: Final = (
     "average_precision",
@@ -36,9 +42,27 @@ class LearnerMetrics:
         self.fraud_labels = Counter(
             "learner_fraud_labels_learned", "Fraud labels learned", registry=registry
         )
+        self.labels_by_source = Counter(
+            "learner_labels_by_source",
+            "Labels joined and learned, by source (delayed, investigator)",
+            ["source"],
+            registry=registry,
+        )
+        self.feedback_outcomes = Counter(
+            "learner_feedback_outcomes",
+            "Delayed labels of transactions an investigator had labelled: "
+            "confirmed (they agree) or overruled",
+            ["outcome"],
+            registry=registry,
+        )
+        for source in LABEL_SOURCES:
+            self.labels_by_source.labels(source)
+        for outcome in FEEDBACK_OUTCOMES:
+            self.feedback_outcomes.labels(outcome)
         self.join_dropped = Gauge(
             "learner_join_dropped",
-            "Records dropped unjoined after LEARNER_MAX_WAIT, and repeated labels",
+            "Records dropped unjoined after LEARNER_MAX_WAIT, repeated labels, and "
+            "investigators' labels that came after the delayed label",
             ["kind"],
             registry=registry,
         )
@@ -64,6 +88,19 @@ class LearnerMetrics:
         self.join_dropped.labels("served_expired").set(stats.expired_served)
         self.join_dropped.labels("label_expired").set(stats.expired_labels)
         self.join_dropped.labels("label_repeated").set(stats.duplicate_labels)
+        self.join_dropped.labels("feedback_late").set(stats.late_feedback)
+
+    def count(self, counter: Counter, before: dict[str, int], after: dict[str, int]) -> None:
+        """Add to ``counter``, one label value each, what ``after`` counts beyond ``before``.
+
+        >>> metrics = LearnerMetrics(CollectorRegistry())
+        >>> metrics.count(metrics.labels_by_source, {"delayed": 2}, {"delayed": 5})
+        >>> metrics.labels_by_source.labels("delayed")._value.get()
+        3.0
+        """
+        for name, total in after.items():
+            if total > before.get(name, 0):
+                counter.labels(name).inc(total - before.get(name, 0))
 
 
 def _prequential_gauge(name: str, scores: str, registry: CollectorRegistry) -> Gauge:

@@ -23,6 +23,7 @@ import numpy as np
 from river import forest, linear_model, preprocessing, tree
 
 from fraudstream.models import online
+from fraudstream.models.feedback import FEEDBACK_WEIGHT, FeedbackBlend
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,23 @@ MODEL_CHOICES: Final = {
 
 #: The default, chosen by the measurement above.
 DEFAULT_MODEL: Final = "hybrid"
+
+
+def learner_model(
+    choice: ModelChoice, feedback: str = "separate", weight: float = FEEDBACK_WEIGHT
+) -> Any:
+    """A new model for the learner: ``choice``'s, alone (``feedback`` ``same``: it learns
+    investigators' labels too) or as the delayed-label half of a
+    :class:`~fraudstream.models.feedback.FeedbackBlend` whose feedback half is another
+    of ``choice``'s (``separate``).
+
+    >>> type(learner_model(MODEL_CHOICES["logreg"], "separate")).__name__
+    'FeedbackBlend'
+    >>> type(learner_model(MODEL_CHOICES["logreg"], "same")).__name__
+    'Pipeline'
+    """
+    if feedback == "same":
+        return choice.build()
+    if feedback != "separate":
+        raise ValueError(f"feedback must be 'separate' or 'same', got {feedback!r}")
+    return FeedbackBlend(choice.build(), choice.build(), weight=weight)

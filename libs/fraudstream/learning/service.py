@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from fraudstream.config import Settings
+from fraudstream.config import LearnerSettings, Settings
 from fraudstream.errors import ConfigError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore
@@ -29,7 +30,7 @@ from fraudstream.learning.bootstrap import bootstrap_state, refuse_overwrite
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import Learner, LearnerState, StateStore, served_model
 from fraudstream.learning.metrics import LearnerMetrics, publish_quality
-from fraudstream.learning.models import MODEL_CHOICES, ModelChoice
+from fraudstream.learning.models import MODEL_CHOICES, ModelChoice, learner_model
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
 from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.observability.health import Health
@@ -123,9 +124,13 @@ class _LearnedBatch:
         metrics = self.metrics
         for record in records:
             metrics.records.labels(record.topic).inc()
-        learned, frauds = self.learner.process(records) if records else (0, 0)
+        learner = self.learner
+        sources, outcomes = dict(learner.by_source), dict(learner.feedback_outcomes)
+        learned, frauds = learner.process(records) if records else (0, 0)
         metrics.labels_learned.inc(learned)
         metrics.fraud_labels.inc(frauds)
+        metrics.count(metrics.labels_by_source, sources, learner.by_source)
+        metrics.count(metrics.feedback_outcomes, outcomes, learner.feedback_outcomes)
         self.learned += learned
 
     def flush(self) -> None:
@@ -175,6 +180,7 @@ def _initial_state(
             choice,
             label_delay=settings.features.label_delay,
             max_wait=learner_settings.max_wait,
+            model=_new_model(choice, learner_settings),
         )
         states.save(state)
         snapshots.publish(served_model(state))
@@ -182,10 +188,15 @@ def _initial_state(
     if state is None:
         state = LearnerState(
             model_name=choice.name,
-            model=choice.build(),
+            model=_new_model(choice, learner_settings),
             join=LabelJoin(max_wait_ms=int(learner_settings.max_wait.total_seconds() * 1000)),
         )
     return state
+
+
+def _new_model(choice: ModelChoice, learner_settings: LearnerSettings) -> Any:
+    """A new model for ``choice``, taking feedback as ``LEARNER_FEEDBACK`` says."""
+    return learner_model(choice, learner_settings.feedback, learner_settings.feedback_weight)
 
 
 def _consumer(

@@ -20,11 +20,14 @@ from fraudstream.schemas.outputs import (
 )
 from fraudstream.schemas.transactions import (
     EVENT_YEARS,
+    LABEL_SCHEMA_VERSION,
+    LABEL_SCHEMA_VERSIONS,
     MAX_AMOUNT,
     MAX_MAGNITUDE,
     MAX_RECORD_BYTES,
     SCHEMA_VERSION,
     Label,
+    LabelSource,
     Transaction,
     TransactionWire,
     decode_label,
@@ -36,6 +39,8 @@ from fraudstream.schemas.transactions import (
 
 __all__ = [
     "EVENT_YEARS",
+    "LABEL_SCHEMA_VERSION",
+    "LABEL_SCHEMA_VERSIONS",
     "MAX_AMOUNT",
     "MAX_MAGNITUDE",
     "MAX_RECORD_BYTES",
@@ -43,6 +48,7 @@ __all__ = [
     "Alert",
     "DeadLetter",
     "Label",
+    "LabelSource",
     "ModelEvent",
     "ScoredTransaction",
     "Transaction",

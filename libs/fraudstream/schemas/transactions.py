@@ -2,7 +2,9 @@
 
 These are the records that travel on the ``transactions`` and ``labels`` topics, as
 JSON. Every record carries ``schema_version``; a consumer rejects versions it does not
-know. See ``docs/schemas.md`` for the field-by-field contract.
+know. A label is written as version 2 (:data:`LABEL_SCHEMA_VERSION`: it says who gave
+it, ``source`` and ``analyst``) and read as version 1 or 2; a version-1 label is a
+``delayed`` one. See ``docs/schemas.md`` for the field-by-field contract.
 
 Validation happens where data enters: :func:`decode_transaction` checks types and the
 value rules (:func:`validate_transaction`); dataset adapters check their rows before
@@ -30,14 +32,25 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Final, TypeVar
+from typing import Annotated, Final, Literal, TypeAlias, TypeVar
 
 import msgspec
 
 from fraudstream.errors import SchemaError
 
-#: The schema version this code writes and the only one it reads.
+#: The schema version this code writes and the only one it reads (labels aside).
 SCHEMA_VERSION: Final = 1
+
+#: The version of :class:`Label` this code writes: version 1 plus ``source`` and
+#: ``analyst``.
+LABEL_SCHEMA_VERSION: Final = 2
+
+#: The label versions this code reads (a version-1 label is a ``delayed`` one).
+LABEL_SCHEMA_VERSIONS: Final = (1, 2)
+
+#: Where a label comes from: the delayed truth (chargebacks, customer claims; it is
+#: authoritative) or an investigator's verdict (fast, and may be overruled).
+LabelSource: TypeAlias = Literal["delayed", "investigator"]
 
 #: Largest accepted amount: amounts are counted in whole cents, summed per card, and
 #: must stay exact in a double (2**53 cents) in Redis.
@@ -60,10 +73,11 @@ _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-def _check_version(version: int) -> None:
-    if version != SCHEMA_VERSION:
+def _check_version(version: int, readable: tuple[int, ...] = (SCHEMA_VERSION,)) -> None:
+    if version not in readable:
+        reads = " or ".join(str(v) for v in readable)
         raise SchemaError(
-            f"unsupported schema_version {version} (this build reads {SCHEMA_VERSION})",
+            f"unsupported schema_version {version} (this build reads {reads})",
             "unknown_schema_version",
         )
 
@@ -99,8 +113,31 @@ def validate_transaction(tx: Transaction) -> Transaction:
 
 
 def validate_label(label: Label) -> Label:
-    """Check a label's schema version; return it or raise SchemaError."""
-    _check_version(label.schema_version)
+    """Check a label's schema version; return it or raise SchemaError.
+
+    Version 1 has neither ``source`` nor ``analyst``: a version-1 record that carries
+    them is rejected, as any record with a field its version does not define.
+
+    >>> from datetime import UTC, datetime
+    >>> at = datetime(2024, 4, 8, tzinfo=UTC)
+    >>> validate_label(Label(transaction_id="t1", is_fraud=True, labelled_at=at)).source
+    'delayed'
+    >>> validate_label(
+    ...     Label(
+    ...         schema_version=1,
+    ...         transaction_id="t1",
+    ...         is_fraud=True,
+    ...         labelled_at=at,
+    ...         source="investigator",
+    ...     )
+    ... )
+    Traceback (most recent call last):
+    ...
+    fraudstream.errors.SchemaError: schema_version 1 labels have no source or analyst
+    """
+    _check_version(label.schema_version, LABEL_SCHEMA_VERSIONS)
+    if label.schema_version == 1 and (label.source != "delayed" or label.analyst is not None):
+        raise SchemaError("schema_version 1 labels have no source or analyst", "unknown_field")
     return label
 
 
@@ -138,13 +175,21 @@ class TransactionWire(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Label(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The truth about one transaction, known some time after it happened."""
+    """The truth about one transaction, known some time after it happened.
 
-    schema_version: int = SCHEMA_VERSION
+    ``source`` says who gave it: ``delayed`` (the default, and every version-1 label)
+    is the authoritative truth that comes days later; ``investigator`` is an
+    analyst's verdict (``analyst`` names them), which a later delayed label
+    overrules.
+    """
+
+    schema_version: int = LABEL_SCHEMA_VERSION
     transaction_id: _Id
     is_fraud: bool
     labelled_at: _UtcTime
     card_id: _Id | None = None
+    source: LabelSource = "delayed"
+    analyst: str | None = None
 
 
 _encoder = msgspec.json.Encoder()

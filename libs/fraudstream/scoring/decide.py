@@ -47,16 +47,20 @@ class RedisAlertBudget:
     """The daily counts in Redis (``{prefix}:alerts:<day>``), taken atomically by a script."""
 
     def __init__(self, client: redis.Redis, prefix: str = "fs") -> None:
+        self._client = client
         self._prefix = prefix
         self._reserve = client.register_script(_RESERVE)
 
+    def _key(self, day: str) -> str:
+        return f"{self._prefix}:alerts:{day}"
+
     def reserve(self, day: str, wanted: int, per_day: int) -> int:
         """Take up to ``wanted`` of the ``per_day`` alerts ``day`` allows; how many taken."""
-        return int(
-            self._reserve(
-                keys=[f"{self._prefix}:alerts:{day}"], args=[wanted, per_day, _COUNTER_TTL_MS]
-            )
-        )
+        return int(self._reserve(keys=[self._key(day)], args=[wanted, per_day, _COUNTER_TTL_MS]))
+
+    def used(self, day: str) -> int:
+        """How many alerts ``day`` (``YYYY-MM-DD``, UTC) has raised so far."""
+        return int(self._client.get(self._key(day)) or 0)
 
 
 class Decider:

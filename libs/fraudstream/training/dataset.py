@@ -65,12 +65,33 @@ def feature_names(columns: list[str]) -> list[str]:
 
 
 def known_labels(labels: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """The latest label of each transaction among those known at ``cutoff``."""
+    """The label of each transaction among those known at ``cutoff``: a delayed one
+    (authoritative) over an investigator's, and among labels of one source the latest.
+    Rows without a ``source`` (archived before labels had one) are delayed.
+
+    >>> at = pd.to_datetime(["2024-04-08", "2024-04-02", "2024-04-09"], utc=True)
+    >>> labels = pd.DataFrame(
+    ...     {
+    ...         "transaction_id": ["a", "a", "b"],
+    ...         "is_fraud": [False, True, True],
+    ...         "labelled_at": at,
+    ...         "source": [None, "investigator", "investigator"],
+    ...     }
+    ... )
+    >>> known_labels(labels, pd.Timestamp("2024-04-10", tz="UTC"))[LABEL].tolist()
+    [False, True]
+    >>> known_labels(labels, pd.Timestamp("2024-04-05", tz="UTC"))[LABEL].tolist()
+    [True]
+    """
     if labels.empty:
         return pd.DataFrame(columns=["transaction_id", LABEL, "labelled_at"])
     known = labels[pd.to_datetime(labels["labelled_at"], utc=True) <= cutoff]
-    known = known.sort_values("labelled_at", kind="stable")
+    source = known["source"] if "source" in known.columns else pd.Series("delayed", known.index)
+    authoritative = source.fillna("delayed").ne("investigator").astype(int)
+    known = known.assign(_authoritative=authoritative)
+    known = known.sort_values(["_authoritative", "labelled_at"], kind="stable")
     latest = known.drop_duplicates("transaction_id", keep="last")
+    latest = latest.sort_values("labelled_at", kind="stable")
     return latest[["transaction_id", LABEL, "labelled_at"]]
 
 

@@ -1,0 +1,222 @@
+"""The console's state in a real Redis: the alert queue, a card's transactions read back
+from the feature store, and verdicts (once per change, with an audit trail, taken back
+when the label cannot be published)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+import redis
+from kafka.errors import KafkaTimeoutError
+from prometheus_client import CollectorRegistry
+
+from fraudstream.config import Settings
+from fraudstream.console.ingest import IngestMetrics, run_ingest
+from fraudstream.console.queue import AlertFilter, AlertQueue
+from fraudstream.console.verdicts import VerdictDesk
+from fraudstream.errors import ServiceUnavailableError
+from fraudstream.features.recent import recent_card_transactions
+from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.store import FeatureRequest
+from fraudstream.harness.scorer import TopicWatcher, committed_offsets, wait_until
+from fraudstream.kafka.producer import build_producer
+from fraudstream.schemas import Alert, ScoredTransaction, alert_id_for
+
+START = datetime(2024, 4, 1, 12, 0, tzinfo=UTC)
+DAY_MS = 86_400_000
+
+
+def _alert(tx: str, *, minutes: int = 0, score: float = 0.9, merchant: str = "m-1") -> Alert:
+    return Alert(
+        alert_id=alert_id_for(tx),
+        transaction_id=tx,
+        card_id="card-1",
+        merchant_id=merchant,
+        amount=100.0,
+        score=score,
+        threshold=0.5,
+        model_version="cold-start-1",
+        reasons=["amount"],
+        event_time=START + timedelta(minutes=minutes),
+        scored_at=START,
+    )
+
+
+def _queue(client: redis.Redis, prefix: str, max_alerts: int = 100) -> AlertQueue:
+    return AlertQueue(client, prefix, max_alerts=max_alerts, retention_ms=DAY_MS)
+
+
+def test_the_queue_is_newest_first_filtered_and_trimmed(client: redis.Redis, prefix: str) -> None:
+    queue = _queue(client, prefix, max_alerts=4)
+    alerts = [
+        _alert(f"tx-{i}", minutes=i, score=0.5 + i / 10, merchant=f"m-{i % 2}") for i in range(5)
+    ]
+    queue.add(alerts, [])
+    queue.add(alerts[:2], [])  # read again: changes nothing
+    assert queue.size() == 4  # the oldest went
+    assert [a.transaction_id for a in queue.newest(10)] == ["tx-4", "tx-3", "tx-2", "tx-1"]
+    assert [a.transaction_id for a in queue.newest(2)] == ["tx-4", "tx-3"]
+    assert [a.transaction_id for a in queue.newest(10, AlertFilter(min_score=0.75))] == [
+        "tx-4",
+        "tx-3",
+    ]
+    assert [a.transaction_id for a in queue.newest(10, AlertFilter(merchant_id="m-1"))] == [
+        "tx-3",
+        "tx-1",
+    ]
+    window = AlertFilter(since=START + timedelta(minutes=2), until=START + timedelta(minutes=3))
+    assert [a.transaction_id for a in queue.newest(10, window)] == ["tx-3", "tx-2"]
+    assert queue.get("alert:tx-4") == alerts[4]
+    assert queue.get("alert:nope") is None
+
+
+def test_served_features_are_kept_for_alerted_transactions(
+    client: redis.Redis, prefix: str
+) -> None:
+    queue = _queue(client, prefix)
+    served = ScoredTransaction(
+        transaction_id="tx-1",
+        card_id="card-1",
+        merchant_id="m-1",
+        event_time=START,
+        amount=100.0,
+        features={"amount": 100.0, "card_tx_count_1h": 3.0},
+        score=0.9,
+        threshold=0.5,
+        alert=True,
+        model_version="cold-start-1",
+        scored_at=START,
+        partition=0,
+        offset=7,
+        source_timestamp_ms=0,
+    )
+    queue.add([_alert("tx-1")], [served])
+    assert queue.served_features("alert:tx-1") == {"amount": 100.0, "card_tx_count_1h": 3.0}
+    assert queue.served_features("alert:tx-2") == {}
+
+
+def test_a_cards_transactions_are_read_back_with_their_amounts(
+    client: redis.Redis, prefix: str
+) -> None:
+    store = RedisFeatureStore(client, prefix=prefix)
+    start_ms = int(START.timestamp() * 1000)
+    cents = [1250, 399, 10_000, 1]
+    store.process(
+        [
+            FeatureRequest(f"tx-{i}", start_ms + i * 60_000, c, card_id="card-1", merchant_id="m")
+            for i, c in enumerate(cents)
+        ]
+    )
+    recent = recent_card_transactions(client, prefix, "card-1", limit=3)
+    assert [(t.transaction_id, t.amount) for t in recent] == [
+        ("tx-3", 0.01),
+        ("tx-2", 100.0),
+        ("tx-1", 3.99),
+    ]
+    assert recent[0].event_time == START + timedelta(minutes=3)
+    everything = recent_card_transactions(client, prefix, "card-1", limit=10)
+    assert [t.amount for t in everything] == [0.01, 100.0, 3.99, 12.5]
+    assert recent_card_transactions(client, prefix, "card-none") == []
+
+
+@pytest.fixture
+def desk_settings(make_settings: Any) -> Settings:
+    settings: Settings = make_settings("verdicts")
+    return settings
+
+
+def test_a_verdict_is_published_once_per_change_with_an_audit_trail(
+    client: redis.Redis, prefix: str, desk_settings: Settings
+) -> None:
+    kafka = desk_settings.kafka
+    producer = build_producer(kafka)
+    desk = VerdictDesk(
+        client, producer, labels_topic=kafka.labels_topic, prefix=prefix, retention_ms=DAY_MS
+    )
+    alert = _alert("tx-1")
+    try:
+        first = desk.give(alert, "fraud", "ann")
+        assert first.changed
+        assert not desk.give(alert, "fraud", "bob").changed  # same verdict: nothing
+        assert desk.give(alert, "genuine", "bob").changed
+    finally:
+        producer.close(timeout=10)
+    trail = desk.trail(alert.alert_id)
+    assert [(e.verdict, e.analyst, e.previous) for e in trail] == [
+        ("fraud", "ann", None),
+        ("genuine", "bob", "fraud"),
+    ]
+    with TopicWatcher(kafka.servers, kafka.labels_topic) as watcher:
+        watcher.wait_for(2, 20)
+        watcher.settle(quiet_s=0.5)
+        labels = [msgspec.json.decode(r.value) for r in watcher.records]
+        keys = [r.key for r in watcher.records]
+    assert [(x["is_fraud"], x["analyst"], x["source"]) for x in labels] == [
+        (True, "ann", "investigator"),
+        (False, "bob", "investigator"),
+    ]
+    assert keys == [b"card-1", b"card-1"]
+
+
+class _Failing:
+    """A producer whose sends never get acknowledged."""
+
+    def send(self, topic: str, **kwargs: Any) -> Any:
+        raise KafkaTimeoutError("not acknowledged")
+
+
+def test_a_verdict_that_cannot_be_published_is_taken_back(client: redis.Redis, prefix: str) -> None:
+    desk = VerdictDesk(client, _Failing(), labels_topic="t", prefix=prefix, retention_ms=DAY_MS)
+    alert = _alert("tx-1")
+    with pytest.raises(ServiceUnavailableError, match="labels topic"):
+        desk.give(alert, "fraud", "ann")
+    assert desk.trail(alert.alert_id) == []
+    assert desk.current(alert.alert_id) is None
+    # the same click later, with Kafka back, is a change again
+    assert client.hget(f"{prefix}:verdict:{alert.alert_id}", "verdict") is None
+
+
+def test_the_consumer_stores_committed_alerts_only_and_commits(
+    client: redis.Redis, prefix: str, desk_settings: Settings
+) -> None:
+    kafka = desk_settings.kafka
+    settings = desk_settings.model_copy(
+        update={
+            "console": desk_settings.console.model_copy(
+                update={"group_id": f"test-console-{uuid.uuid4().hex[:8]}", "key_prefix": prefix}
+            )
+        }
+    )
+    for txs, abort in ((["kept-1", "kept-2"], False), (["aborted"], True)):
+        producer = build_producer(kafka, transactional_id=f"test-{uuid.uuid4().hex}")
+        try:
+            producer.init_transactions()
+            producer.begin_transaction()
+            for tx in txs:
+                value = msgspec.json.encode(_alert(tx))
+                producer.send(kafka.alerts_topic, value=value, key=b"card-1")
+            producer.flush()
+            producer.abort_transaction() if abort else producer.commit_transaction()
+        finally:
+            producer.close(timeout=10)
+    queue = _queue(client, prefix)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_ingest, args=(settings, queue, IngestMetrics(CollectorRegistry()), stop)
+    )
+    thread.start()
+    try:
+        assert wait_until(lambda: queue.size() >= 2, 30), queue.size()
+        group = settings.console.group_id
+        assert wait_until(
+            lambda: committed_offsets(kafka.servers, group, kafka.alerts_topic) > 0, 10
+        )
+    finally:
+        stop.set()
+        thread.join(20)
+    assert sorted(a.transaction_id for a in queue.newest(10)) == ["kept-1", "kept-2"]
