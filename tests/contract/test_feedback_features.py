@@ -4,42 +4,27 @@ is served the count (in memory and on real Redis)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fraudstream.features.definitions import FEATURE_NAMES, FeatureConfig
 from fraudstream.features.store import FeatureRequest, FeatureStore
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import Learner, LearnerState
 from fraudstream.learning.models import MODEL_CHOICES
-from fraudstream.schemas import Label, LabelSource, ScoredTransaction, encode, encoder
+from fraudstream.schemas import Label, LabelSource, encode, encoder
+from fraudstream.testing.samples import SAMPLE_TIME, sample_scored
 from fraudstream.testing.steps import consumer_record
 
 from .conftest import StoreFactory
 
 LABELS, SCORED = "labels", "transactions.scored"
-EVENT = datetime(2024, 4, 1, 12, 0, tzinfo=UTC)
+EVENT = SAMPLE_TIME
 T0 = int(EVENT.timestamp() * 1000)
 RECENT = FEATURE_NAMES.index("merchant_fraud_count_7d")
 
 
 def _scored(tx: str) -> bytes:
-    record = ScoredTransaction(
-        transaction_id=tx,
-        card_id="c1",
-        merchant_id="m1",
-        event_time=EVENT,
-        amount=10.0,
-        features={"amount": 10.0},
-        score=0.9,
-        threshold=0.5,
-        alert=True,
-        model_version="m-1",
-        scored_at=EVENT,
-        partition=0,
-        offset=0,
-        source_timestamp_ms=0,
-    )
-    return encoder.encode(record)
+    return encoder.encode(sample_scored(transaction_id=tx, card_id="c1", merchant_id="m1"))
 
 
 def _label(tx: str, source: LabelSource, after: timedelta) -> bytes:

@@ -4,7 +4,7 @@ feedback", for one model and for a separate feedback model."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,11 +17,12 @@ from fraudstream.learning.learner import Learner, LearnerState
 from fraudstream.learning.metrics import LearnerMetrics
 from fraudstream.learning.models import ModelChoice
 from fraudstream.models.feedback import FeedbackBlend
-from fraudstream.schemas import Label, LabelSource, ScoredTransaction, encode, encoder
+from fraudstream.schemas import Label, LabelSource, encode, encoder
+from fraudstream.testing.samples import SAMPLE_TIME, sample_scored
 from fraudstream.testing.steps import consumer_record
 
 LABELS, SCORED = "labels", "transactions.scored"
-EVENT = datetime(2024, 4, 1, 12, 0, tzinfo=UTC)
+EVENT = SAMPLE_TIME
 
 
 class Recorder:
@@ -48,21 +49,13 @@ class Reports:
 
 
 def _scored(tx: str, amount: float = 10.0, score: float = 0.9) -> ConsumerRecord:
-    record = ScoredTransaction(
+    record = sample_scored(
         transaction_id=tx,
         card_id="c1",
         merchant_id="m1",
-        event_time=EVENT,
         amount=amount,
         features={"amount": amount},
         score=score,
-        threshold=0.5,
-        alert=True,
-        model_version="m-1",
-        scored_at=EVENT,
-        partition=0,
-        offset=0,
-        source_timestamp_ms=0,
     )
     return consumer_record(encoder.encode(record), topic=SCORED)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any, Final
 
-from fraudstream.schemas import Label, Transaction
+from fraudstream.schemas import Label, ScoredTransaction, Transaction
 
 SAMPLE_TIME: Final = datetime(2024, 4, 1, 12, 0, tzinfo=UTC)
 _ids = count(1)
@@ -62,3 +62,30 @@ def sample_label(
         labelled_at=tx.event_time + delay,
         card_id=tx.card_id,
     )
+
+
+def sample_scored(**overrides: Any) -> ScoredTransaction:
+    """A scored record as the scorer writes it: an alert on ``tx-1`` unless changed.
+
+    >>> scored = sample_scored(transaction_id="t1", score=0.2, alert=False)
+    >>> scored.transaction_id, scored.merchant_id, scored.alert
+    ('t1', 'merchant-1', False)
+    """
+    fields: dict[str, Any] = {
+        "transaction_id": "tx-1",
+        "card_id": "card-1",
+        "merchant_id": "merchant-1",
+        "event_time": SAMPLE_TIME,
+        "amount": 10.0,
+        "features": {"amount": 10.0},
+        "score": 0.9,
+        "threshold": 0.5,
+        "alert": True,
+        "model_version": "m-1",
+        "scored_at": SAMPLE_TIME,
+        "partition": 0,
+        "offset": 0,
+        "source_timestamp_ms": 0,
+    }
+    fields.update(overrides)
+    return ScoredTransaction(**fields)
