@@ -25,7 +25,8 @@ from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.features.store import FeatureRequest
 from fraudstream.harness.scorer import TopicWatcher, committed_offsets, wait_until
 from fraudstream.kafka.producer import build_producer
-from fraudstream.schemas import Alert, ScoredTransaction, alert_id_for
+from fraudstream.schemas import Alert, alert_id_for
+from fraudstream.testing.samples import sample_scored
 
 START = datetime(2024, 4, 1, 12, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
@@ -79,21 +80,8 @@ def test_served_features_are_kept_for_alerted_transactions(
     client: redis.Redis, prefix: str
 ) -> None:
     queue = _queue(client, prefix)
-    served = ScoredTransaction(
-        transaction_id="tx-1",
-        card_id="card-1",
-        merchant_id="m-1",
-        event_time=START,
-        amount=100.0,
-        features={"amount": 100.0, "card_tx_count_1h": 3.0},
-        score=0.9,
-        threshold=0.5,
-        alert=True,
-        model_version="cold-start-1",
-        scored_at=START,
-        partition=0,
-        offset=7,
-        source_timestamp_ms=0,
+    served = sample_scored(
+        transaction_id="tx-1", features={"amount": 100.0, "card_tx_count_1h": 3.0}
     )
     queue.add([_alert("tx-1")], [served])
     assert queue.served_features("alert:tx-1") == {"amount": 100.0, "card_tx_count_1h": 3.0}

@@ -155,6 +155,19 @@ def test_a_delayed_label_meeting_a_waiting_verdict_replaces_it() -> None:
     assert learner.by_source == {"delayed": 1}
 
 
+def test_labels_waiting_for_their_record_count_a_late_verdict_and_a_repeat_apart() -> None:
+    learner, _ = _learner(separate=False)
+    stats = learner.state.join.stats
+    # the delayed label waits, then a verdict comes: the truth is known already
+    _feed(learner, _label("t1", True), _verdict("t1", True))
+    assert (stats.late_feedback, stats.duplicate_labels) == (1, 0)
+    # a verdict waits, then a second one comes: a repeat
+    _feed(learner, _verdict("t2", True), _verdict("t2", False))
+    assert (stats.late_feedback, stats.duplicate_labels) == (1, 1)
+    _feed(learner, _scored("t1"), _scored("t2"))
+    assert learner.by_source == {"delayed": 1, "investigator": 1}
+
+
 def test_a_verdict_that_waited_too_long_expires_like_any_label() -> None:
     learner, _ = _learner(separate=False)
     _feed(learner, _verdict("t1", True))

@@ -152,7 +152,11 @@ class LabelJoin:
             return []
         waiting = self.labels.get(tx)
         if waiting is not None:
-            self._drop(_waiting(waiting).source)
+            # a delayed label waiting: the truth is known; a verdict waiting: a repeat
+            if _waiting(waiting).source == "delayed":
+                self.stats.late_feedback += 1
+            else:
+                self.stats.duplicate_labels += 1
             return []
         served = self.served.pop(tx, None)
         if served is None:
