@@ -307,3 +307,15 @@ def test_an_alert_appears_and_its_verdict_becomes_one_investigator_label(
                 "learner_join_dropped{feedback_late}": 0,
             }
         )
+
+        # the cardholder reviews the card's other transactions: one is disputed
+        box = browser.find_element(By.CSS_SELECTOR, 'input[name="disputed"][value="ok-03-1"]')
+        box.send_keys(Keys.SPACE)  # ticked from the keyboard
+        browser.find_element(By.CSS_SELECTOR, 'button[name="review"]').send_keys(Keys.ENTER)
+        WebDriverWait(browser, 10).until(ec.url_contains("done=reviewed"))
+        assert "review is recorded" in browser.find_element(By.TAG_NAME, "main").text
+        reviewed = [x for x in _console_labels(labels) if x["transaction_id"] != fraud_id]
+        assert sorted((x["transaction_id"], x["is_fraud"]) for x in reviewed) == [
+            (f"ok-03-{k}", k == 1) for k in range(4)
+        ]
+        learner.wait_for({"learner_labels_by_source_total{investigator}": 5})

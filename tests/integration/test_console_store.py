@@ -18,9 +18,9 @@ from prometheus_client import CollectorRegistry
 from fraudstream.config import Settings
 from fraudstream.console.ingest import IngestMetrics, run_ingest
 from fraudstream.console.queue import AlertFilter, AlertQueue
-from fraudstream.console.verdicts import VerdictDesk
+from fraudstream.console.verdicts import VerdictDesk, review_key
 from fraudstream.errors import ServiceUnavailableError
-from fraudstream.features.recent import recent_card_transactions
+from fraudstream.features.recent import CardTransaction, recent_card_transactions
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.features.store import FeatureRequest
 from fraudstream.harness.scorer import TopicWatcher, committed_offsets, wait_until
@@ -149,6 +149,36 @@ def test_a_verdict_is_published_once_per_change_with_an_audit_trail(
         (False, "bob", "investigator"),
     ]
     assert keys == [b"card-1", b"card-1"]
+
+
+def test_the_cardholders_review_labels_each_shown_transaction_once_per_change(
+    client: redis.Redis, prefix: str, desk_settings: Settings
+) -> None:
+    kafka = desk_settings.kafka
+    producer = build_producer(kafka)
+    desk = VerdictDesk(
+        client, producer, labels_topic=kafka.labels_topic, prefix=prefix, retention_ms=DAY_MS
+    )
+    shown = ["tx-a", "tx-b", "tx-c"]
+    try:
+        assert desk.review("card-1", shown, {"tx-b"}, "ann") == 3
+        assert desk.review("card-1", shown, {"tx-b"}, "ann") == 0  # the same review: nothing
+        assert desk.review("card-1", shown, {"tx-b", "tx-c"}, "bob") == 1  # tx-c changed
+    finally:
+        producer.close(timeout=10)
+    history = [CardTransaction(tx, START, 1.0) for tx in shown]
+    assert desk.reviewed(history) == {"tx-a": "genuine", "tx-b": "fraud", "tx-c": "fraud"}
+    assert [e.analyst for e in desk.trail(review_key("tx-c"))] == ["ann", "bob"]
+    with TopicWatcher(kafka.servers, kafka.labels_topic) as watcher:
+        watcher.wait_for(4, 20)
+        watcher.settle(quiet_s=0.5)
+        labels = [msgspec.json.decode(r.value) for r in watcher.records]
+    assert [(x["transaction_id"], x["is_fraud"], x["source"]) for x in labels] == [
+        ("tx-a", False, "investigator"),
+        ("tx-b", True, "investigator"),
+        ("tx-c", False, "investigator"),
+        ("tx-c", True, "investigator"),
+    ]
 
 
 class _Failing:

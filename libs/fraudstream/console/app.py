@@ -59,6 +59,7 @@ def create_console(
     )
     templates = Jinja2Templates(env=_environment())
     _pages(app, services, templates)
+    _review(app, services)
     _health(app, services, ingest=ingest)
 
     async def unavailable(request: Request, exc: Exception) -> HTMLResponse:
@@ -115,6 +116,33 @@ def _pages(app: FastAPI, services: ConsoleServices, templates: Jinja2Templates) 
             log.info("verdict", alert_id=alert_id, verdict=given, analyst=analyst)
         done = "recorded" if outcome.changed else "unchanged"
         return RedirectResponse(f"/alerts/{quote(alert_id)}?done={done}", status_code=303)
+
+
+def _review(app: FastAPI, services: ConsoleServices) -> None:
+    analyst_type = Annotated[str, Depends(services.auth)]
+
+    @app.post("/alerts/{alert_id:path}/review", tags=["verdicts"])
+    async def review(request: Request, alert_id: str, analyst: analyst_type) -> RedirectResponse:
+        """The cardholder's review of the card's latest transactions shown on the alert's
+        page (form fields ``tx`` and ``disputed``, repeated, and ``token``): each shown
+        transaction gets a verdict, fraud when disputed, genuine otherwise; 303 to the page."""
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        if not services.auth.token_ok(form.get("token", [""])[0], analyst, alert_id):
+            raise HTTPException(403, "the form's token does not match: reload the page")
+        alert = services.alert(alert_id)
+        if alert is None:
+            raise HTTPException(404, f"no alert {alert_id} in the queue")
+        card = alert.card_id
+        if not card:
+            raise HTTPException(422, "the alert names no card")
+        known = {t.transaction_id for t in services.context.card_history(card)}
+        shown = [tx for tx in dict.fromkeys(form.get("tx", [])) if tx in known]
+        disputed = set(form.get("disputed", []))
+        if not disputed <= set(shown):
+            raise HTTPException(422, "a disputed transaction is not among the card's shown")
+        changed = redis_call(lambda: services.desk.review(card, shown, disputed, analyst))
+        log.info("review", alert_id=alert_id, card_id=card, disputed=len(disputed), changed=changed)
+        return RedirectResponse(f"/alerts/{quote(alert_id)}?done=reviewed", status_code=303)
 
 
 def _health(app: FastAPI, services: ConsoleServices, *, ingest: bool) -> None:

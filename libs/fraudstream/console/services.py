@@ -119,15 +119,17 @@ class ConsoleServices:
         """What an alert's page shows."""
         alert_id = alert.alert_id
         served = redis_call(lambda: self.queue.served_features(alert_id))
+        history = self.context.card_history(alert.card_id)
         return {
             "analyst": analyst,
             "open": self.auth.open,
             "alert": alert,
             "reasons": [(name, served.get(name)) for name in alert.reasons],
             "served": served,
-            "history": self.context.card_history(alert.card_id),
+            "history": history,
             "merchant": self.context.merchant_share(alert),
             "trail": redis_call(lambda: self.desk.trail(alert_id)),
+            "reviewed": redis_call(lambda: self.desk.reviewed(history)),
             "token": self.auth.token(analyst, alert_id),
             "verdicts": VERDICTS,
             "done": done,

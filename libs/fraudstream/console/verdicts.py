@@ -9,11 +9,16 @@ with ``source="investigator"``. The change is recorded first (atomically, so two
 analysts clicking at once make one event) and then published; when publishing fails
 the change is taken back and the error raised, so Redis never shows a verdict the
 labels topic did not get.
+
+The cardholder's review of a card's recent transactions gives each of them a verdict
+the same way (:meth:`VerdictDesk.review`): the disputed ones ``fraud``, the others
+``genuine``, each kept under ``tx:<transaction id>`` instead of an alert id.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
@@ -24,6 +29,7 @@ from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from fraudstream.errors import ServiceUnavailableError
+from fraudstream.features.recent import CardTransaction
 from fraudstream.schemas import Alert, Label, encode
 
 Verdict = Literal["fraud", "genuine"]
@@ -125,8 +131,54 @@ class VerdictDesk:
         Raises :class:`~fraudstream.errors.ServiceUnavailableError` when the label could
         not be published (the change is then taken back).
         """
+        return self._give(
+            alert.alert_id, alert.transaction_id, alert.card_id, verdict, analyst, now
+        )
+
+    def review(
+        self,
+        card_id: str,
+        transaction_ids: list[str],
+        disputed: set[str],
+        analyst: str,
+        now: datetime | None = None,
+    ) -> int:
+        """The cardholder's review of the card's ``transaction_ids``: the ``disputed``
+        ones are fraud, the others genuine. Returns how many verdicts changed (each
+        change published as :meth:`give` does, and raising as it does)."""
+        return sum(
+            self._give(
+                review_key(tx), tx, card_id, "fraud" if tx in disputed else "genuine", analyst, now
+            ).changed
+            for tx in transaction_ids
+        )
+
+    def reviewed(self, transactions: Sequence[CardTransaction]) -> dict[str, Verdict]:
+        """The verdicts the cardholder's reviews gave these transactions, by id."""
+        if not transactions:
+            return {}
+        keys = [self._keys(review_key(t.transaction_id))[0] for t in transactions]
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(key, "verdict")
+        found = pipe.execute()
+        return {
+            t.transaction_id: "fraud" if v in (b"fraud", "fraud") else "genuine"
+            for t, v in zip(transactions, found, strict=True)
+            if v is not None
+        }
+
+    def _give(
+        self,
+        subject: str,
+        transaction_id: str,
+        card_id: str | None,
+        verdict: Verdict,
+        analyst: str,
+        now: datetime | None,
+    ) -> Outcome:
         at = (now or datetime.now(UTC)).astimezone(UTC)
-        previous = self.current(alert.alert_id)
+        previous = self.current(subject)
         event = VerdictEvent(
             id=uuid.uuid4().hex,
             verdict=verdict,
@@ -135,19 +187,19 @@ class VerdictDesk:
             previous=None if previous is None else previous.verdict,
         )
         label = Label(
-            transaction_id=alert.transaction_id,
+            transaction_id=transaction_id,
             is_fraud=verdict == "fraud",
             labelled_at=at,
-            card_id=alert.card_id,
+            card_id=card_id,
             source="investigator",
             analyst=analyst,
         )
         raw = msgspec.json.encode(event)
-        keys = self._keys(alert.alert_id)
+        keys = self._keys(subject)
         args: list[str | bytes | int] = [verdict, analyst, event.at, raw, event.id, self._ttl]
         if not int(self._record(keys=keys, args=args)):
             return Outcome(changed=False, label=None)
-        key = (alert.card_id or alert.transaction_id).encode()
+        key = (card_id or transaction_id).encode()
         try:
             self._producer.send(self._topic, value=encode(label), key=key).get(
                 timeout=PUBLISH_TIMEOUT_S
@@ -158,3 +210,8 @@ class VerdictDesk:
                 raise ServiceUnavailableError(f"labels topic {self._topic}: {exc}") from exc
             raise
         return Outcome(changed=True, label=label)
+
+
+def review_key(transaction_id: str) -> str:
+    """Where a reviewed transaction's verdict is kept (an alert's is its alert id)."""
+    return f"tx:{transaction_id}"
