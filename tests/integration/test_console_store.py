@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,22 +119,26 @@ def desk_settings(make_settings: Any) -> Settings:
     return settings
 
 
-def test_a_verdict_is_published_once_per_change_with_an_audit_trail(
-    client: redis.Redis, prefix: str, desk_settings: Settings
-) -> None:
+@pytest.fixture
+def desk(client: redis.Redis, prefix: str, desk_settings: Settings) -> Iterator[VerdictDesk]:
+    """A verdict desk publishing to this test's labels topic with a real producer."""
     kafka = desk_settings.kafka
     producer = build_producer(kafka)
-    desk = VerdictDesk(
+    yield VerdictDesk(
         client, producer, labels_topic=kafka.labels_topic, prefix=prefix, retention_ms=DAY_MS
     )
+    producer.close(timeout=10)
+
+
+def test_a_verdict_is_published_once_per_change_with_an_audit_trail(
+    desk: VerdictDesk, desk_settings: Settings
+) -> None:
+    kafka = desk_settings.kafka
     alert = _alert("tx-1")
-    try:
-        first = desk.give(alert, "fraud", "ann")
-        assert first.changed
-        assert not desk.give(alert, "fraud", "bob").changed  # same verdict: nothing
-        assert desk.give(alert, "genuine", "bob").changed
-    finally:
-        producer.close(timeout=10)
+    first = desk.give(alert, "fraud", "ann")
+    assert first.changed
+    assert not desk.give(alert, "fraud", "bob").changed  # same verdict: nothing
+    assert desk.give(alert, "genuine", "bob").changed
     trail = desk.trail(alert.alert_id)
     assert [(e.verdict, e.analyst, e.previous) for e in trail] == [
         ("fraud", "ann", None),
@@ -152,20 +157,13 @@ def test_a_verdict_is_published_once_per_change_with_an_audit_trail(
 
 
 def test_the_cardholders_review_labels_each_shown_transaction_once_per_change(
-    client: redis.Redis, prefix: str, desk_settings: Settings
+    desk: VerdictDesk, desk_settings: Settings
 ) -> None:
     kafka = desk_settings.kafka
-    producer = build_producer(kafka)
-    desk = VerdictDesk(
-        client, producer, labels_topic=kafka.labels_topic, prefix=prefix, retention_ms=DAY_MS
-    )
     shown = ["tx-a", "tx-b", "tx-c"]
-    try:
-        assert desk.review("card-1", shown, {"tx-b"}, "ann") == 3
-        assert desk.review("card-1", shown, {"tx-b"}, "ann") == 0  # the same review: nothing
-        assert desk.review("card-1", shown, {"tx-b", "tx-c"}, "bob") == 1  # tx-c changed
-    finally:
-        producer.close(timeout=10)
+    assert desk.review("card-1", shown, {"tx-b"}, "ann") == 3
+    assert desk.review("card-1", shown, {"tx-b"}, "ann") == 0  # the same review: nothing
+    assert desk.review("card-1", shown, {"tx-b", "tx-c"}, "bob") == 1  # tx-c changed
     history = [CardTransaction(tx, START, 1.0) for tx in shown]
     assert desk.reviewed(history) == {"tx-a": "genuine", "tx-b": "fraud", "tx-c": "fraud"}
     assert [e.analyst for e in desk.trail(review_key("tx-c"))] == ["ann", "bob"]
