@@ -70,6 +70,9 @@ def test_no_server_errors_and_answers_match_the_schema(api_url: str, mode: Gener
         check()
     print(f"{mode.value}: answers by status {dict(sorted(statuses.items()))}")
     assert not any(status >= 500 for status in statuses)
-    assert statuses[200] > 0
     if negative:
+        # invalid input gets a clear error; a case whose only change is one the API
+        # ignores (an unknown query parameter) may still be scored, but need not be
         assert statuses[422] > 0
+    else:
+        assert statuses[200] > 0
