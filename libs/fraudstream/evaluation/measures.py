@@ -92,14 +92,22 @@ def daily_card_precision(frame: pd.DataFrame, k: int) -> pd.Series:
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    top = daily_top_cards(frame, k)
+    frauded = top.groupby(level="day", sort=True)["fraud"].sum().astype(np.float64)
+    return frauded / k
+
+
+def daily_top_cards(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Each day's ``k`` highest-scored cards, as Card Precision@k picks them: indexed by
+    (``day``, ``card_id``), with the card's highest ``score`` that day and ``fraud``, 1
+    when any of its transactions that day was. Ties go to the card seen first; rows
+    without a card id are left out."""
     known = frame[frame["card_id"].notna()]
     cards = known.groupby(["day", "card_id"], sort=False).agg(
         score=("score", "max"), fraud=("is_fraud", "max")
     )
     ranked = cards.sort_values("score", ascending=False, kind="stable")
-    top = ranked.groupby(level="day", sort=True).head(k)
-    frauded = top.groupby(level="day", sort=True)["fraud"].sum().astype(np.float64)
-    return frauded / k
+    return ranked.groupby(level="day", sort=True).head(k)
 
 
 def card_precision_at_k(frame: pd.DataFrame, k: int) -> float:

@@ -43,7 +43,12 @@ import numpy as np
 import pandas as pd
 
 from fraudstream.errors import ConfigError
-from fraudstream.evaluation.measures import average_precision, daily_card_precision, roc_auc
+from fraudstream.evaluation.measures import (
+    average_precision,
+    daily_card_precision,
+    daily_top_cards,
+    roc_auc,
+)
 
 DAY: Final = pd.Timedelta(days=1)
 
@@ -309,13 +314,8 @@ def frauded_cards_found(
     frame = pd.DataFrame(
         {"day": day, "card_id": card_id, "score": score, "is_fraud": y, "group": group}
     )
-    frame = frame[frame["card_id"].notna()]
-    cards = frame.groupby(["day", "card_id"], sort=False).agg(
-        score=("score", "max"), fraud=("is_fraud", "max")
-    )
-    ranked = cards.sort_values("score", ascending=False, kind="stable")
-    top = ranked.groupby(level="day", sort=True).head(k).index
-    frauds = frame[frame["is_fraud"].astype(bool)]
+    top = daily_top_cards(frame, k).index
+    frauds = frame[frame["is_fraud"].astype(bool) & frame["card_id"].notna()]
     groups = frauds.groupby(["day", "card_id"], sort=False)["group"].min()
     hit = groups.index.isin(top)
     found: dict[int, tuple[int, int]] = {}
