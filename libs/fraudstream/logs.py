@@ -7,20 +7,31 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at each write, so that logs follow a swapped stream
+    (pytest's capture, ``contextlib.redirect_stderr``) instead of writing to the one
+    that was current when logging was configured, which may be closed by then."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(
     level: str = "INFO", *, json: bool = False, stream: TextIO | None = None
 ) -> None:
     """Send structured logs to stderr (or ``stream``), as key=value text or as JSON lines."""
-    out = sys.stderr if stream is None else stream
+    out = cast(TextIO, _CurrentStderr()) if stream is None else stream
+    tty = (sys.stderr if stream is None else stream).isatty()
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=tty)
     )
     logging.basicConfig(level=level.upper(), stream=out, format="%(message)s")
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))

@@ -52,6 +52,7 @@ __all__ = [
     "compact_partition",
     "partitions",
     "read_labels",
+    "read_parquet_file",
     "read_scored",
     "read_table",
     "write_rows",
@@ -93,11 +94,20 @@ def _parts(fs: fsspec.AbstractFileSystem, directory: str) -> list[str]:
     )
 
 
-def _read_file(
+def read_parquet_file(
     fs: fsspec.AbstractFileSystem, path: str, columns: list[str] | None = None
 ) -> pa.Table:
-    with fs.open(path, "rb") as handle:
-        return pq.read_table(handle, columns=columns)
+    """One Parquet file of any fsspec filesystem, read whole on this thread.
+
+    ``pq.ParquetFile`` rather than ``pq.read_table``: given a Python file object,
+    ``read_table`` goes through Arrow's dataset layer, whose fragments keep the file
+    and may drop it on an Arrow worker thread after the read returns. If that happens
+    while the interpreter exits, the worker cannot take the GIL and the process aborts
+    ("terminate called without an active exception", apache/arrow#34314). Here the
+    file is owned by the reader and released by the caller, under the GIL.
+    """
+    with fs.open(path, "rb") as handle, pq.ParquetFile(handle) as reader:
+        return reader.read(columns=columns)
 
 
 def _write_file(fs: fsspec.AbstractFileSystem, directory: str, table: pa.Table) -> str:
@@ -156,7 +166,7 @@ def write_rows(root: str, table: Table, rows: pd.DataFrame) -> int:
 def _existing_keys(fs: fsspec.AbstractFileSystem, directory: str, table: Table) -> set[str]:
     keys: set[str] = set()
     for path in _parts(fs, directory):
-        frame = _read_file(fs, path, list(table.key)).to_pandas()
+        frame = read_parquet_file(fs, path, list(table.key)).to_pandas()
         keys.update(_keys(frame, table).tolist())
     return keys
 
@@ -172,7 +182,7 @@ def compact_partition(root: str, table: Table, day: date) -> int:
     paths = _parts(fs, directory)
     if len(paths) < 2:
         return 0
-    frame = _concat([_read_file(fs, p) for p in paths])
+    frame = _concat([read_parquet_file(fs, p) for p in paths])
     frame = _dedupe(frame, table)
     _write_file(fs, directory, pa.Table.from_pandas(frame, preserve_index=False))
     for path in paths:
@@ -213,7 +223,7 @@ def read_table(
     last = (hi - timedelta(microseconds=1)).date()
     while day <= last:
         for path in _parts(fs, _partition_dir(base, table, day)):
-            tables.append(_read_file(fs, path))
+            tables.append(read_parquet_file(fs, path))
         day += timedelta(days=1)
     frame = _concat(tables)
     if frame.empty:

@@ -30,6 +30,7 @@ import structlog
 
 from fraudstream.config import Settings
 from fraudstream.errors import ConfigError, DataFileError, DataValidationError
+from fraudstream.lake.store import read_parquet_file
 from fraudstream.training.dataset import LABEL, Window, build_training_set
 from fraudstream.training.evaluate import REGISTERED_FAMILY, archived_features, best_family
 
@@ -109,8 +110,7 @@ def load_training_set(path: str) -> tuple[pd.DataFrame, dict[str, str]]:
         fs, target = fsspec.core.url_to_fs(path)
         if not fs.exists(target):
             raise DataFileError(path, "no such training set (run extract first)")
-        with fs.open(target, "rb") as handle:
-            table = pq.read_table(handle)
+        table = read_parquet_file(fs, target)
     except (OSError, pa.ArrowException) as exc:
         raise DataFileError(path, f"training set not readable: {exc}") from exc
     raw = (table.schema.metadata or {}).get(_META_KEY, b"{}")
