@@ -62,6 +62,8 @@ from fraudstream.schemas import (
     decode_transaction,
     encode,
 )
+from fraudstream.scoring.metrics import STEP_PHASES
+from fraudstream.streaming.loop import PHASES
 from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction
 
 COLD_START = "cold-start-1"
@@ -313,6 +315,20 @@ def test_malformed_records_land_in_the_dlq_and_the_valid_ones_around_them_are_sc
     )
     assert metric_values(metrics, "scorer_transactions_scored_total") == {(): float(n_valid)}
     assert metric_values(metrics, "scorer_duplicate_transactions_total") == {(): 1.0}
+
+    # every phase of a committed batch was timed, once per batch
+    batches = metric_values(metrics, "stream_transactions_committed_total")[
+        (("service", "scorer"),)
+    ]
+    timed = {
+        dict(labels)["phase"]: count
+        for labels, count in metric_values(metrics, "stream_phase_seconds_count").items()
+        if dict(labels)["service"] == "scorer"
+    }
+    assert set(timed) == set(PHASES)
+    assert all(timed[phase] >= batches for phase in PHASES if phase != "first_send")
+    steps = metric_values(metrics, "scorer_step_phase_seconds_count")
+    assert {dict(k)["phase"]: v for k, v in steps.items()} == dict.fromkeys(STEP_PHASES, batches)
 
 
 @pytest.mark.timeout(60)

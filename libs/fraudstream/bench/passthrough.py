@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from fraudstream.config import Settings
 from fraudstream.errors import SchemaError
 from fraudstream.observability.health import Health
+from fraudstream.observability.http import ObservabilityServer
 from fraudstream.schemas import decode_transaction, encode
 from fraudstream.signals import stop_on_signals
 from fraudstream.streaming.loop import (
@@ -56,7 +57,9 @@ def output_topic(settings: Settings) -> str:
     return f"{settings.kafka.scored_topic}-passthrough"
 
 
-def passthrough_loop(settings: Settings, registry: CollectorRegistry) -> StreamLoop:
+def passthrough_loop(
+    settings: Settings, registry: CollectorRegistry, health: Health | None = None
+) -> StreamLoop:
     """The pass-through over ``settings``' transactions topic, in the scorer's group."""
     kafka, scorer = settings.kafka, settings.scorer
     config = LoopConfig(
@@ -70,17 +73,25 @@ def passthrough_loop(settings: Settings, registry: CollectorRegistry) -> StreamL
         kafka,
         config,
         PassThrough(output_topic(settings)),
-        health=Health(["kafka"]),
+        health=health or Health(["kafka"]),
         metrics=LoopMetrics(registry, "passthrough"),
     )
 
 
 def main() -> None:
-    """Run the pass-through until SIGTERM or SIGINT."""
+    """Run the pass-through until SIGTERM or SIGINT, its metrics served on the
+    scorer's HTTP host and port (``SCORER_HTTP_PORT``) like a scorer's."""
     settings = Settings.load()
+    registry, health = CollectorRegistry(), Health(["kafka"])
+    server = ObservabilityServer(
+        registry, health, settings.scorer.http_host, settings.scorer.http_port
+    )
     stop = threading.Event()
-    with stop_on_signals(stop):
-        passthrough_loop(settings, CollectorRegistry()).run(stop)
+    try:
+        with stop_on_signals(stop):
+            passthrough_loop(settings, registry, health).run(stop)
+    finally:
+        server.close()
 
 
 if __name__ == "__main__":

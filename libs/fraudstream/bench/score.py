@@ -43,13 +43,14 @@ from prometheus_client import CollectorRegistry
 
 from fraudstream.bench.cpu import CpuMeter
 from fraudstream.bench.passthrough import output_topic, passthrough_loop
-from fraudstream.bench.stats import percentiles_ms
+from fraudstream.bench.stats import bucket_quantiles, percentiles_ms
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.redis_store import delete_prefix
+from fraudstream.harness.embedded import free_port
 from fraudstream.harness.kafka import unique_topics
-from fraudstream.harness.scorer import committed_offsets, scorer_env, with_delivery
+from fraudstream.harness.scorer import committed_offsets, http_get, scorer_env, with_delivery
 from fraudstream.kafka.admin import delete_topics, ensure_topics
 from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.observability.health import Health
@@ -90,6 +91,10 @@ class ScoreBenchResult:
     hop_ms: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     #: The same with no service running: one produce-to-consume hop, the floor.
     hop_alone_ms: dict[str, float] = field(default_factory=dict)
+    #: Per latency run, p50/p99 (ms) of each phase of a batch, from the service's
+    #: ``/metrics`` at the end of the run: the loop's (``stream_phase_seconds``) and,
+    #: for the scorer, its step's (``scorer_step_phase_seconds``, as ``step.<phase>``).
+    phases_ms: dict[tuple[str, str], dict[str, dict[str, float]]] = field(default_factory=dict)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)
 
     @property
@@ -151,11 +156,12 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
         ).transactions_sent
         result = ScoreBenchResult(transactions=total)
         # latency before throughput (see the module's docstring); the hop alone first
-        result.latency_rate, result.hop_alone_ms, _ = _latency(settings, path, None)
+        result.latency_rate, result.hop_alone_ms, _, _ = _latency(settings, path, None)
         for run in LATENCY_RUNS:
             service, delivery = run
             latency = _latency(with_delivery(settings, delivery), path, service)
-            result.latency_rate, result.latency_ms[run], result.hop_ms[run] = latency
+            result.latency_rate, result.latency_ms[run], result.hop_ms[run] = latency[:3]
+            result.phases_ms[run] = latency[3]
         meter = CpuMeter(settings.redis)
         result.scorer = _scorer_throughput(base, total, meter)
         result.passthrough = _passthrough_throughput(base, total, meter)
@@ -165,7 +171,9 @@ def bench_score(settings: Settings, *, rss_transactions: int) -> ScoreBenchResul
     return result
 
 
-def bench_scorer_settings(settings: Settings, run: str, instance: str = "") -> Settings:
+def bench_scorer_settings(
+    settings: Settings, run: str, instance: str = "", http_port: int = 0
+) -> Settings:
     """A scorer in group ``bench-RUN`` with its own keys; ``instance`` tells replicas apart.
 
     It serves the default model whatever the MLflow registry holds: a champion
@@ -175,7 +183,7 @@ def bench_scorer_settings(settings: Settings, run: str, instance: str = "") -> S
         update={
             "group_id": f"bench-{run}",
             "instance_id": f"bench-{run}{instance}",
-            "http_port": 0,
+            "http_port": http_port,
             "follow_registry": False,
         }
     )
@@ -220,11 +228,12 @@ def _latency(
     rate: float = 2_000.0,
     seconds: float = 20.0,
     warmup_s: float = 2.0,
-) -> tuple[float, dict[str, float], dict[str, float]]:
+) -> tuple[float, dict[str, float], dict[str, float], dict[str, dict[str, float]]]:
     """Latency percentiles (ms) of ``service`` while the replay offers ``rate`` tx/s,
     leaving out the first ``warmup_s`` seconds; then those of the input records
-    reaching the probe (the produce-to-consume hop). With no service, the probe
-    reads only the input: both are the hop with nothing else running."""
+    reaching the probe (the produce-to-consume hop); then the service's phases (see
+    :func:`_phases`). With no service, the probe reads only the input: both are the
+    hop with nothing else running, and there are no phases."""
     run = uuid.uuid4().hex[:8]
     topics = unique_topics(settings, "bench-latency")
     kafka = topics.kafka
@@ -247,9 +256,9 @@ def _latency(
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    process = None
+    process, port, phases = None, free_port(), {}
     if service is not None:
-        process = start_scorer(settings, topics, run, module=_SERVICES[service])
+        process = start_scorer(settings, topics, run, module=_SERVICES[service], http_port=port)
     try:
         if probe.stdout is None or probe.stdout.readline().strip() != "ready":
             raise RuntimeError("the latency probe did not start")
@@ -259,6 +268,8 @@ def _latency(
             topics, path, ReplayOptions(pace=Pace("rate", rate), limit=expected, label_fraction=0.0)
         )
         encoded, _ = probe.communicate(timeout=PROBE_TIMEOUT_S)
+        if process is not None:
+            phases = _phases(port)
     finally:
         if probe.poll() is None:
             probe.kill()
@@ -268,7 +279,18 @@ def _latency(
         else:
             delete_topics(settings.kafka, bench_topics(topics))
     results, inputs = (HdrHistogram.decode(line.encode()) for line in encoded.split())
-    return report.rate, _latency_ms(results), _latency_ms(inputs)
+    return report.rate, _latency_ms(results), _latency_ms(inputs), phases
+
+
+def _phases(port: int) -> dict[str, dict[str, float]]:
+    """p50/p99 (ms) and count of each phase a service on ``port`` timed since its
+    start: the loop's phases, then the scorer step's as ``step.<phase>``."""
+    status, text = http_get(f"http://127.0.0.1:{port}/metrics")
+    if status != 200:
+        raise RuntimeError(f"the service's /metrics answered {status}: {text[:200]}")
+    phases = bucket_quantiles(text, "stream_phase_seconds", "phase")
+    step = bucket_quantiles(text, "scorer_step_phase_seconds", "phase")
+    return {**phases, **{f"step.{name}": figures for name, figures in step.items()}}
 
 
 def _latency_ms(histogram: HdrHistogram) -> dict[str, float]:
@@ -284,11 +306,12 @@ def start_scorer(
     run: str,
     instance: str = "",
     module: Sequence[str] = ("fraudstream.cli", "score"),
+    http_port: int = 0,
 ) -> subprocess.Popen[bytes]:
     """A ``fraudstream score`` process (or ``module``) on ``topics`` with its own group
-    and keys."""
+    and keys, its metrics on ``http_port`` (0: any free port)."""
     env = {
-        **scorer_env(bench_scorer_settings(topics, run, instance)),
+        **scorer_env(bench_scorer_settings(topics, run, instance, http_port)),
         "FRAUDSTREAM_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from fraudstream.bench.features import bench_features
 from fraudstream.bench.replay import bench_replay
-from fraudstream.bench.score import bench_score
+from fraudstream.bench.score import ScoreBenchResult, bench_score
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import load_canonical
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
@@ -25,6 +25,8 @@ from fraudstream.features.served import served_features
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
 from fraudstream.learning.prequential import run_prequential
 from fraudstream.redis_client import build_redis
+from fraudstream.scoring.metrics import STEP_PHASES
+from fraudstream.streaming.loop import PHASES
 
 if TYPE_CHECKING:
     from fraudstream.bench.quality import Figure, QualityResult
@@ -205,6 +207,10 @@ def score_command(
         "latency_ms": _per_run(latency),
         "kafka_hop_ms": _per_run(result.hop_ms),
         "kafka_hop_alone_ms": {k: round(v, 2) for k, v in result.hop_alone_ms.items()},
+        "phases_ms": {
+            f"{service} {delivery}": phases
+            for (service, delivery), phases in result.phases_ms.items()
+        },
         "rss_mb": [(done, round(mb, 1)) for done, mb in result.rss_mb],
         "rss_growth": round(result.rss_growth, 3),
     }
@@ -252,7 +258,34 @@ def score_command(
             "<= x1.10",
         )
     console.print(table)
+    console.print(_phase_table(result))
     console.print(f"report: {target}")
+
+
+def _phase_table(result: ScoreBenchResult) -> Table:
+    """p50 / p99 of each phase of a batch, per latency run (estimated from buckets)."""
+    runs = list(result.phases_ms)
+    table = Table(
+        title="where a batch's time goes during the latency runs: p50 / p99 ms "
+        "(from the services' histograms)"
+    )
+    table.add_column("phase")
+    for service, delivery in runs:
+        name = "pass-through" if service == "passthrough" else service
+        table.add_column(f"{name} {delivery}", justify="right")
+    phases = [*PHASES, *(f"step.{phase}" for phase in STEP_PHASES)]
+    for phase in phases:
+        cells = [result.phases_ms[run].get(phase, {}) for run in runs]
+        if not any(cell.get("count") for cell in cells):
+            continue
+        table.add_row(
+            phase,
+            *(
+                f"{cell['p50']:.2f} / {cell['p99']:.2f}" if cell.get("count") else "-"
+                for cell in cells
+            ),
+        )
+    return table
 
 
 def _per_run(figures: dict[tuple[str, str], dict[str, float]]) -> dict[str, dict[str, float]]:

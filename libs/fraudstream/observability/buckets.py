@@ -22,5 +22,7 @@ API_REQUEST_SECONDS: Final = (0.0005, 0.001, 0.002, *STEPS)
 END_TO_END_SECONDS: Final = (0.002, *STEPS[:2], 0.015, *STEPS[2:], 5.0, 10.0)
 #: One pipelined feature store answer: 0.5 ms to 250 ms.
 FEATURE_STORE_SECONDS: Final = (0.0005, 0.001, 0.0025, *STEPS[:6])
+#: One phase of a stream batch (a poll, a flush, a commit...): 0.1 ms to 2.5 s.
+PHASE_SECONDS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, *STEPS)
 #: Model scores, in twentieths from 0.05 to 1.
 SCORE: Final = tuple(i / 20 for i in range(1, 21))

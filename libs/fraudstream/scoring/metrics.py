@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from fraudstream.observability.buckets import (
     END_TO_END_SECONDS,
     FEATURE_STORE_SECONDS,
+    PHASE_SECONDS,
     SCORE,
 )
 from fraudstream.observability.histogram import BatchHistogram
+
+#: The phases of the scorer's step (``scorer_step_phase_seconds``), summed over a
+#: batch: decoding the records, waiting for the feature store's answers (and for the
+#: alert markers of repeated transactions), the model (scores, decisions, reasons),
+#: and encoding the results and handing them to the producer.
+STEP_PHASES: Final = ("decode", "features", "model", "records")
 
 
 class ScorerMetrics:
@@ -66,6 +75,14 @@ class ScorerMetrics:
             "Transactions the challenger scored in shadow",
             registry=registry,
         )
+        step_phases = Histogram(
+            "scorer_step_phase_seconds",
+            "Time in each phase of the scorer's step, per batch (see STEP_PHASES)",
+            ["phase"],
+            buckets=PHASE_SECONDS,
+            registry=registry,
+        )
+        self.step_phases = {phase: step_phases.labels(phase) for phase in STEP_PHASES}
         self.registry_failures = Gauge(
             "scorer_registry_failures",
             "Registry polls or version loads that failed since start",

@@ -40,7 +40,7 @@ from fraudstream.scoring.core import ScoringCore, check_feature_names
 from fraudstream.scoring.decide import Decider
 from fraudstream.scoring.holder import ModelHolder
 from fraudstream.scoring.markers import AlertMarkerStore
-from fraudstream.scoring.metrics import ScorerMetrics
+from fraudstream.scoring.metrics import STEP_PHASES, ScorerMetrics
 from fraudstream.streaming.loop import Emit, OutRecord, StepResult
 
 log = structlog.get_logger(__name__)
@@ -70,6 +70,14 @@ class _Counts:
     dead_letters: list[str] = field(default_factory=list)
     scores: list[np.ndarray] = field(default_factory=list)
     timestamps: list[int] = field(default_factory=list)
+    #: Seconds in each of the step's phases (STEP_PHASES), summed over the batch.
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEP_PHASES, 0.0))
+
+    def time(self, phase: str, since: float) -> float:
+        """Add the time from ``since`` (``perf_counter``) to now to ``phase``; return now."""
+        now = time.perf_counter()
+        self.seconds[phase] += now - since
+        return now
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class Scorer:
         outputs: list[OutRecord] = []
         emit = emit or outputs.append
         counts = _Counts()
+        since = time.perf_counter()
         valid: list[tuple[ConsumerRecord, Transaction]] = []
         for record in records:
             try:
@@ -119,6 +128,7 @@ class Scorer:
             except SchemaError as exc:
                 emit(self._dead_letter(record, exc, scored_at))
                 counts.dead_letters.append(exc.reason)
+        counts.time("decode", since)
         alerted: list[str] = []
         if valid:
             model = self._model()
@@ -127,7 +137,9 @@ class Scorer:
             answers = self._core.features_parts(tx_parts)
             try:
                 for part, txs in zip(parts, tx_parts, strict=True):
+                    since = time.perf_counter()
                     features, already = self._features(txs, answers)
+                    counts.time("features", since)
                     alerted += self._score(
                         part, txs, features, already, model, scored_at, emit, counts
                     )
@@ -136,6 +148,8 @@ class Scorer:
             self._health.up("redis")
         counts.alerts = len(alerted)
         counts.timestamps = [r.timestamp for r, _ in valid]
+        for phase, seconds in counts.seconds.items():
+            self._metrics.step_phases[phase].observe(seconds)
         return StepResult(outputs=outputs, after_commit=lambda: self._committed(alerted, counts))
 
     def _model(self) -> ScoringModel:
@@ -185,7 +199,9 @@ class Scorer:
         emit: Emit,
         counts: _Counts,
     ) -> list[str]:
+        since = time.perf_counter()
         scored = self._guarded(lambda: self._core.score(txs, features, model))
+        since = counts.time("model", since)
         model, threshold = scored.model, scored.threshold
         shadow_version = None if scored.shadow_model is None else scored.shadow_model.version
         shadows: list[float | None] = (
@@ -258,6 +274,7 @@ class Scorer:
                     key,
                 )
             )
+        counts.time("records", since)
         counts.scored += len(txs)
         counts.duplicates += int(features.duplicate.sum())
         counts.late += int(features.late.sum())

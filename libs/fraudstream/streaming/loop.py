@@ -75,6 +75,7 @@ from fraudstream.errors import FraudstreamError, ServiceUnavailableError
 from fraudstream.gctune import fewer_collections
 from fraudstream.kafka.consumer import build_subscriber
 from fraudstream.kafka.producer import build_producer
+from fraudstream.observability.buckets import PHASE_SECONDS
 from fraudstream.observability.health import Health
 
 log = structlog.get_logger(__name__)
@@ -174,6 +175,26 @@ class _Then(StrEnum):
 _Client = TypeVar("_Client", KafkaConsumer, KafkaProducer)
 
 
+#: The phases of a batch the loop times (``stream_phase_seconds``), in their order:
+#: the poll that returned the batch; the transaction's begin (exactly-once); the
+#: service's step; sending the offsets to the transaction (on its own thread, while
+#: the step runs) and the wait for it after the step; the flush of the batch's sends;
+#: the commit (the transaction's, or the consumer's offsets at-least-once); and, from
+#: the batch's first send to its acknowledgement, the first send (after a commit, the
+#: next transaction's first partition registration may be refused until the broker
+#: has written the markers).
+PHASES: Final = (
+    "poll",
+    "begin",
+    "step",
+    "send_offsets",
+    "offsets_wait",
+    "flush",
+    "commit",
+    "first_send",
+)
+
+
 class LoopMetrics:
     """The loop's own Prometheus metrics (services add theirs)."""
 
@@ -200,6 +221,14 @@ class LoopMetrics:
             buckets=_BATCH_BUCKETS,
             registry=registry,
         ).labels(service)
+        phases = Histogram(
+            "stream_phase_seconds",
+            "Time in each phase of one batch (see the loop's PHASES)",
+            ["service", "phase"],
+            buckets=PHASE_SECONDS,
+            registry=registry,
+        )
+        self.phases = {phase: phases.labels(service, phase) for phase in PHASES}
         self.lag = Gauge(
             "stream_consumer_lag",
             "Records behind the high-water mark, summed over assigned partitions",
@@ -210,6 +239,13 @@ class LoopMetrics:
 
     def retry(self, cause: str) -> None:
         self.retries.labels(self.service, cause).inc()
+
+    def phase(self, name: str, since: float) -> float:
+        """Count the time from ``since`` (``perf_counter``) to now as phase ``name``;
+        return now."""
+        now = time.perf_counter()
+        self.phases[name].observe(now - since)
+        return now
 
 
 class Backoff:
@@ -239,11 +275,16 @@ class _Batch:
     producer: KafkaProducer
     records: list[ConsumerRecord]
     offsets: dict[TopicPartition, OffsetAndMetadata]
+    metrics: LoopMetrics
     sent: list[FutureRecordMetadata] = field(default_factory=list)
 
     def emit(self, out: OutRecord) -> None:
         """Send a record (in the batch's transaction, when there is one)."""
-        self.sent.append(self.producer.send(out.topic, value=out.value, key=out.key))
+        future = self.producer.send(out.topic, value=out.value, key=out.key)
+        if not self.sent:  # timed from here to its acknowledgement, on the I/O thread
+            since = time.perf_counter()
+            future.add_both(lambda _: self.metrics.phase("first_send", since))
+        self.sent.append(future)
 
     def flush(self) -> None:
         """Wait until every send is acknowledged or failed; raise the first failure."""
@@ -326,9 +367,11 @@ class StreamLoop:
         consumer, producer = clients
         try:
             while not stop.is_set():
+                since = time.perf_counter()
                 polled = consumer.poll(timeout_ms=self._config.poll_timeout_ms)
                 if not polled:
                     continue
+                self._metrics.phase("poll", since)
                 then = self._process(consumer, producer, polled, stop)
                 if then is _Then.NEW_CONSUMER:
                     consumer.close(autocommit=False)
@@ -432,6 +475,7 @@ class StreamLoop:
                 tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
                 for tp, records in polled.items()
             },
+            metrics=self._metrics,
         )
         transactional = self._config.transactional
         try:
@@ -468,28 +512,43 @@ class StreamLoop:
 
     def _in_transaction(self, batch: _Batch) -> StepResult:
         """Exactly-once: the step's records and the offsets in one transaction."""
-        producer = batch.producer
+        producer, metrics = batch.producer, self._metrics
+        since = time.perf_counter()
         producer.begin_transaction()
-        offsets_sent = self._offsets.submit(
-            producer.send_offsets_to_transaction, batch.offsets, batch.consumer.group_metadata()
-        )
+        since = metrics.phase("begin", since)
+        offsets_sent = self._offsets.submit(self._send_offsets, batch)
         try:
             result = self._run_step(batch)
         except BaseException:
             wait([offsets_sent])  # settled before the transaction is aborted
             raise
+        since = metrics.phase("step", since)
         offsets_sent.result()
+        since = metrics.phase("offsets_wait", since)
         # kafka-python 3.0.12's commit waits forever when a send fails after the
         # commit began (a record the broker rejects, measured): fail the batch first
         batch.flush()
+        since = metrics.phase("flush", since)
         producer.commit_transaction()
+        metrics.phase("commit", since)
         return result
+
+    def _send_offsets(self, batch: _Batch) -> None:
+        """The batch's offsets into its transaction (on the offsets thread)."""
+        since = time.perf_counter()
+        batch.producer.send_offsets_to_transaction(batch.offsets, batch.consumer.group_metadata())
+        self._metrics.phase("send_offsets", since)
 
     def _at_least_once(self, batch: _Batch) -> StepResult:
         """At-least-once: every record acknowledged, then the offsets committed."""
+        metrics = self._metrics
+        since = time.perf_counter()
         result = self._run_step(batch)
+        since = metrics.phase("step", since)
         batch.flush()
+        since = metrics.phase("flush", since)
         batch.consumer.commit(batch.offsets)
+        metrics.phase("commit", since)
         return result
 
     def _run_step(self, batch: _Batch) -> StepResult:
