@@ -26,16 +26,17 @@ In the order it runs:
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import psutil
 from hdrh.histogram import HdrHistogram
@@ -59,6 +60,8 @@ from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.scoring.service import build_scorer_loop
 from fraudstream.streaming.loop import StreamLoop
+
+_Key = TypeVar("_Key")
 
 #: The latency runs, in order: (service, delivery).
 LATENCY_RUNS: Final = (
@@ -110,6 +113,133 @@ class ScoreBenchResult:
         tenth = self.rss_mb[-1][0] / 10
         base = next(mb for done, mb in self.rss_mb if done >= tenth)
         return self.rss_mb[-1][1] / base
+
+
+def median_result(results: Sequence[ScoreBenchResult]) -> ScoreBenchResult:
+    """Every figure of ``results`` as its median over the runs (the memory samples: the
+    last run that took them).
+
+    >>> runs = [
+    ...     ScoreBenchResult(10, scorer=Throughput(r, {"process": r / 100}))
+    ...     for r in (9.0, 12.0, 10.0)
+    ... ]
+    >>> median = median_result(runs)
+    >>> median.scorer.rate, median.scorer.cpu_us
+    (10.0, {'process': 0.1})
+    """
+    if not results:
+        raise ValueError("no run to take the median of")
+    last = results[-1]
+    return ScoreBenchResult(
+        transactions=last.transactions,
+        scorer=_median_throughput([r.scorer for r in results]),
+        passthrough=_median_throughput([r.passthrough for r in results]),
+        latency_rate=statistics.median(r.latency_rate for r in results),
+        latency_ms=_median_nested([r.latency_ms for r in results]),
+        hop_ms=_median_nested([r.hop_ms for r in results]),
+        hop_alone_ms=_median_flat([r.hop_alone_ms for r in results]),
+        phases_ms={
+            run: _median_nested([r.phases_ms.get(run, {}) for r in results])
+            for run in last.phases_ms
+        },
+        rss_mb=next((r.rss_mb for r in reversed(results) if r.rss_mb), []),
+    )
+
+
+def _median_throughput(runs: Sequence[Throughput]) -> Throughput:
+    return Throughput(
+        statistics.median(t.rate for t in runs), _median_flat([t.cpu_us for t in runs])
+    )
+
+
+def _median_flat(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Per key, the median of the runs that have it."""
+    keys = dict.fromkeys(k for run in runs for k in run)
+    return {k: statistics.median(run[k] for run in runs if k in run) for k in keys}
+
+
+def _median_nested(
+    runs: Sequence[Mapping[_Key, Mapping[str, float]]],
+) -> dict[_Key, dict[str, float]]:
+    keys = dict.fromkeys(k for run in runs for k in run)
+    return {k: _median_flat([run[k] for run in runs if k in run]) for k in keys}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal of the benchmark: a measured figure against its limit."""
+
+    name: str
+    value: float
+    limit: float
+    #: True: the value must not exceed the limit; False: it must reach it.
+    at_most: bool
+    unit: str = ""
+
+    @property
+    def met(self) -> bool:
+        """Whether the figure is on the right side of its limit (a missing one: not)."""
+        if self.value != self.value or self.limit != self.limit:  # NaN: not measured
+            return False
+        return self.value <= self.limit if self.at_most else self.value >= self.limit
+
+
+def score_goals(result: ScoreBenchResult) -> list[Goal]:
+    """The goals, each against a floor measured in the same run(s) (pass
+    :func:`median_result` of several runs): exactly-once costs at most 30 ms of p99
+    over at-least-once; the scorer's at-least-once p99 is within 1.25x the
+    pass-through's; the pass-through's exactly-once p99 within 3x one bare hop's; the
+    scorer runs at least half as fast as the pass-through (both exactly-once).
+
+    >>> result = ScoreBenchResult(
+    ...     1,
+    ...     scorer=Throughput(6.0),
+    ...     passthrough=Throughput(10.0),
+    ...     latency_ms={
+    ...         ("scorer", "exactly-once"): {"p99": 60.0},
+    ...         ("scorer", "at-least-once"): {"p99": 40.0},
+    ...         ("passthrough", "at-least-once"): {"p99": 30.0},
+    ...         ("passthrough", "exactly-once"): {"p99": 50.0},
+    ...     },
+    ...     hop_alone_ms={"p99": 15.0},
+    ... )
+    >>> [(goal.value, goal.limit, goal.met) for goal in score_goals(result)]
+    [(60.0, 70.0, True), (40.0, 37.5, False), (50.0, 45.0, False), (0.6, 0.5, True)]
+    """
+
+    def p99(service: str, delivery: str) -> float:
+        return result.latency_ms.get((service, delivery), {}).get("p99", float("nan"))
+
+    hop = result.hop_alone_ms.get("p99", float("nan"))
+    return [
+        Goal(
+            "scorer exactly-once p99 <= scorer at-least-once p99 + 30 ms",
+            p99("scorer", "exactly-once"),
+            p99("scorer", "at-least-once") + 30.0,
+            at_most=True,
+            unit="ms",
+        ),
+        Goal(
+            "scorer at-least-once p99 <= 1.25x pass-through at-least-once p99",
+            p99("scorer", "at-least-once"),
+            1.25 * p99("passthrough", "at-least-once"),
+            at_most=True,
+            unit="ms",
+        ),
+        Goal(
+            "pass-through exactly-once p99 <= 3x the bare hop's p99",
+            p99("passthrough", "exactly-once"),
+            3.0 * hop,
+            at_most=True,
+            unit="ms",
+        ),
+        Goal(
+            "throughput scorer / pass-through (both exactly-once) >= 0.5",
+            result.ratio,
+            0.5,
+            at_most=False,
+        ),
+    ]
 
 
 def _run_until(loop: StreamLoop, total: int, meter: CpuMeter, timeout_s: float) -> Throughput:
