@@ -13,6 +13,7 @@ translate errors in one place.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 
@@ -27,6 +28,44 @@ class ConfigError(FraudstreamError):
     """A setting is missing or invalid."""
 
     exit_code = 78  # EX_CONFIG
+
+
+def untrusted_certificate(
+    exc: BaseException, where: str, setting: str, cafile: Path | None
+) -> ConfigError | None:
+    """The error naming ``setting`` (the CA bundle, now ``cafile``) when ``exc``, or an
+    exception it was raised from, is a failed check of the certificate of the server
+    at ``where``; else None. Clients wrap the :class:`ssl.SSLCertVerificationError`,
+    some keep only its text.
+
+    >>> failed = OSError(
+    ...     "Error 1 connecting to h:6380. [SSL: CERTIFICATE_VERIFY_FAILED] certificate "
+    ...     "verify failed: self-signed certificate in certificate chain (_ssl.c:1006)."
+    ... )
+    >>> print(untrusted_certificate(failed, "Redis at h", "REDIS_SSL_CA_CERTS", None))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Redis at h: the server's certificate is not trusted (self-signed certificate in
+    certificate chain): check REDIS_SSL_CA_CERTS (unset: the system's CA bundle was used)
+    >>> untrusted_certificate(OSError("connection refused"), "h", "X", None) is None
+    True
+    """
+    seen: BaseException | None = exc
+    reason = None
+    while seen is not None and reason is None:
+        text = str(seen)
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            reason = str(seen.verify_message or seen)
+        elif "CERTIFICATE_VERIFY_FAILED" in text:
+            reason = text.rpartition("certificate verify failed: ")[2].split(" (_ssl")[0]
+        seen = seen.__cause__ or seen.__context__
+    if reason is None:
+        return None
+    given = (
+        f"{setting}={cafile}" if cafile else f"{setting} (unset: the system's CA bundle was used)"
+    )
+    return ConfigError(
+        f"{where}: the server's certificate is not trusted ({reason}): check {given}"
+    )
 
 
 class DataFileError(FraudstreamError):

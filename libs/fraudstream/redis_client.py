@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from fraudstream.config import RedisSettings
-from fraudstream.errors import ConfigError, ServiceUnavailableError
+from fraudstream.errors import ConfigError, ServiceUnavailableError, untrusted_certificate
 
 
 def redact_url(url: str, mask: str | None = "***") -> str:
@@ -71,16 +71,27 @@ def check_redis(client: redis.Redis, settings: RedisSettings) -> None:
     """Ping Redis once.
 
     Raises :class:`~fraudstream.errors.ConfigError` when Redis refuses the password
-    (or wants one and none is set) and
+    (or wants one and none is set) or, over TLS, its certificate is not signed by a
+    trusted CA (``REDIS_SSL_CA_CERTS``), and
     :class:`~fraudstream.errors.ServiceUnavailableError` when it cannot be reached.
     """
     where = redact_url(settings.url)
     try:
         client.ping()
     except redis.AuthenticationError as exc:
-        given = "REDIS_PASSWORD is unset" if settings.password is None else "check REDIS_PASSWORD"
+        if settings.password is not None:
+            given = "check REDIS_PASSWORD"
+        elif urlsplit(settings.url).password is not None:
+            given = "check the password in REDIS_URL"
+        else:
+            given = "REDIS_PASSWORD is unset"
         raise ConfigError(f"Redis at {where} refused the connection: {exc} ({given})") from exc
     except redis.RedisError as exc:
+        untrusted = untrusted_certificate(
+            exc, f"Redis at {where}", "REDIS_SSL_CA_CERTS", settings.ssl_ca_certs
+        )
+        if untrusted is not None:
+            raise untrusted from exc
         raise ServiceUnavailableError(f"Redis at {where} is unavailable: {exc}") from exc
 
 

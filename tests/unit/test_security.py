@@ -1,17 +1,38 @@
-"""Security settings: Kafka SASL/TLS arguments, Redis AUTH/TLS clients, secrets hidden."""
+"""Security settings: Kafka SASL/TLS arguments, Redis AUTH/TLS clients, secrets hidden,
+and refused logins or untrusted certificates reported as the setting to fix."""
 
 from __future__ import annotations
 
+import logging
+import socket
+import ssl
+import struct
+import threading
 from pathlib import Path
+from typing import cast
 
 import pytest
+import redis
+from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
 
 from fraudstream.config import KafkaSettings, RedisSettings, Settings
-from fraudstream.errors import ConfigError
+from fraudstream.errors import ConfigError, ServiceUnavailableError
+from fraudstream.kafka.errors import unavailable, watching_connections
 from fraudstream.kafka.security import kafka_client_kwargs, kafka_security_kwargs
-from fraudstream.redis_client import build_redis, redact_url
+from fraudstream.redis_client import build_redis, check_redis, redact_url
 
 SECRET = "pa55-w0rd-never-logged"
+
+
+def _sasl(ssl_cafile: Path | None = None) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers="127.0.0.1:9094",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="scorer",
+        sasl_password=SECRET,
+        ssl_cafile=ssl_cafile,
+    )
 
 
 def test_plaintext_is_the_default_and_adds_nothing() -> None:
@@ -21,16 +42,8 @@ def test_plaintext_is_the_default_and_adds_nothing() -> None:
 def test_sasl_ssl_passes_every_setting(tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    settings = KafkaSettings(
-        bootstrap_servers="127.0.0.1:9092",
-        security_protocol="SASL_SSL",
-        sasl_mechanism="SCRAM-SHA-512",
-        sasl_username="scorer",
-        sasl_password=SECRET,
-        ssl_cafile=ca,
-    )
-    assert kafka_client_kwargs(settings, "scorer") == {
-        "bootstrap_servers": ["127.0.0.1:9092"],
+    assert kafka_client_kwargs(_sasl(ssl_cafile=ca), "scorer") == {
+        "bootstrap_servers": ["127.0.0.1:9094"],
         "client_id": "fraudstream-scorer",
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
@@ -88,3 +101,151 @@ def test_secrets_never_show_in_reprs_or_dumps() -> None:
     for text in (repr(settings), str(settings), settings.model_dump_json()):
         assert SECRET not in text
     assert SECRET not in redact_url(f"redis://user:{SECRET}@host:1/0")
+
+
+def test_connection_errors_kafka_python_logs_are_collected() -> None:
+    refused_login = SaslAuthenticationFailedError("invalid credentials")
+    with watching_connections() as failures:
+        logging.getLogger("kafka.net.connection").error("%s: lost: %s", "conn", refused_login)
+        logging.getLogger("kafka.net.manager").info("%s", OSError("not kept: INFO"))
+    logging.getLogger("kafka.net.connection").error("%s", OSError("after the block"))
+    assert failures.errors == [refused_login]
+
+
+def test_a_refused_sasl_login_is_a_config_error_naming_the_password() -> None:
+    error = unavailable(
+        _sasl(),
+        KafkaTimeoutError("Unable to bootstrap"),
+        [OSError("socket disconnected"), SaslAuthenticationFailedError("invalid credentials")],
+    )
+    assert isinstance(error, ConfigError)
+    assert "KAFKA_SASL_USERNAME=scorer" in str(error)
+    assert "check KAFKA_SASL_PASSWORD" in str(error)
+    assert SECRET not in str(error)
+
+
+def test_an_untrusted_broker_certificate_is_a_config_error_naming_the_ca(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "unable to get local issuer certificate"
+    try:
+        raise OSError("Handshake failed") from verify
+    except OSError as wrapped:
+        error = unavailable(
+            _sasl(ssl_cafile=ca), KafkaTimeoutError("Unable to bootstrap"), [wrapped]
+        )
+    assert isinstance(error, ConfigError)
+    assert str(error) == (
+        "Kafka at 127.0.0.1:9094: the server's certificate is not trusted "
+        f"(unable to get local issuer certificate): check KAFKA_SSL_CAFILE={ca}"
+    )
+
+
+def test_other_connection_errors_leave_kafka_unavailable() -> None:
+    error = unavailable(_sasl(), KafkaTimeoutError("Unable to bootstrap"), [OSError("refused")])
+    assert type(error) is ServiceUnavailableError
+
+
+class _Refusing:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def ping(self) -> None:
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    ("settings", "exc", "error", "message"),
+    [
+        (
+            RedisSettings(url="rediss://:in-url@h:6380/0"),
+            redis.AuthenticationError("invalid username-password pair"),
+            ConfigError,
+            "(check the password in REDIS_URL)",
+        ),
+        (
+            RedisSettings(url="rediss://h:6380/0", password=SECRET),
+            redis.AuthenticationError("invalid username-password pair"),
+            ConfigError,
+            "(check REDIS_PASSWORD)",
+        ),
+        (
+            RedisSettings(url="rediss://:in-url@h:6380/0"),
+            redis.ConnectionError(
+                "Error 1 connecting to h:6380. [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+                "failed: self-signed certificate in certificate chain (_ssl.c:1006)."
+            ),
+            ConfigError,
+            "not trusted (self-signed certificate in certificate chain): check REDIS_SSL_CA_CERTS "
+            "(unset: the system's CA bundle was used)",
+        ),
+        (
+            RedisSettings(url="rediss://h:6380/0"),
+            redis.ConnectionError("Connection refused"),
+            ServiceUnavailableError,
+            "is unavailable: Connection refused",
+        ),
+    ],
+)
+def test_redis_refusals_name_the_setting(
+    settings: RedisSettings, exc: Exception, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as raised:
+        check_redis(cast("redis.Redis", _Refusing(exc)), settings)
+    assert type(raised.value) is error
+    assert message in str(raised.value)
+    assert "in-url" not in str(raised.value)
+    assert SECRET not in str(raised.value)
+
+
+def _fake_broker(answers: list[bytes]) -> tuple[str, threading.Thread]:
+    """A loopback listener that answers each request of one connection with the next of
+    ``answers`` (a response body after the correlation id), then closes at once."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        with server, server.accept()[0] as conn:
+            for body in answers:
+                size = struct.unpack(">i", conn.recv(4, socket.MSG_WAITALL))[0]
+                request = conn.recv(size, socket.MSG_WAITALL)
+                correlation = request[4:8]
+                conn.sendall(struct.pack(">i", 4 + len(body)) + correlation + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"127.0.0.1:{port}", thread
+
+
+def _plain(bootstrap: str) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="scorer",
+        sasl_password=SECRET,
+    )
+
+
+def test_a_refusal_kafka_python_lost_is_found_by_one_login() -> None:
+    handshake = struct.pack(">hi", 0, 1) + struct.pack(">h", 5) + b"PLAIN"
+    message = b"Authentication failed: Invalid username or password"
+    refusal = struct.pack(">hh", 58, len(message)) + message + struct.pack(">iq", 0, 0)
+    bootstrap, broker = _fake_broker([handshake, refusal])
+    error = unavailable(_plain(bootstrap), KafkaTimeoutError("Unable to bootstrap"))
+    broker.join(5)
+    assert isinstance(error, ConfigError)
+    assert str(error) == (
+        f"Kafka at {bootstrap} refused the SASL login of KAFKA_SASL_USERNAME=scorer "
+        f"({message.decode()}): check KAFKA_SASL_PASSWORD"
+    )
+
+
+def test_a_mechanism_the_broker_lacks_names_the_mechanism_setting() -> None:
+    offered = struct.pack(">hi", 33, 1) + struct.pack(">h", 13) + b"SCRAM-SHA-512"
+    bootstrap, broker = _fake_broker([offered])
+    error = unavailable(_plain(bootstrap), KafkaTimeoutError("Unable to bootstrap"))
+    broker.join(5)
+    assert isinstance(error, ConfigError)
+    assert "the broker offers SCRAM-SHA-512, not PLAIN: check KAFKA_SASL_MECHANISM" in str(error)

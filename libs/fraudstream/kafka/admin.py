@@ -13,7 +13,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import ServiceUnavailableError
-from fraudstream.kafka.errors import unavailable
+from fraudstream.kafka.errors import unavailable, watching_connections
 from fraudstream.kafka.security import kafka_client_kwargs
 
 log = structlog.get_logger(__name__)
@@ -29,13 +29,14 @@ def ensure_topics(
     """
     wanted = list(dict.fromkeys(topics))
     count = partitions or settings.partitions
-    try:
-        admin = KafkaAdminClient(
-            **kafka_client_kwargs(settings, "admin"),
-            request_timeout_ms=settings.request_timeout_ms,
-        )
-    except KafkaError as exc:
-        raise unavailable(settings, exc) from exc
+    with watching_connections() as failures:
+        try:
+            admin = KafkaAdminClient(
+                **kafka_client_kwargs(settings, "admin"),
+                request_timeout_ms=settings.request_timeout_ms,
+            )
+        except KafkaError as exc:
+            raise unavailable(settings, exc, failures.errors) from exc
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]

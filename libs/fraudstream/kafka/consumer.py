@@ -30,6 +30,7 @@ from fraudstream.kafka.errors import (
     TopicNotFoundError,
     reading_failed,
     unavailable,
+    watching_connections,
 )
 from fraudstream.kafka.security import kafka_client_kwargs
 
@@ -64,10 +65,11 @@ def build_consumer(
         "request_timeout_ms": settings.request_timeout_ms,
     }
     config.update(overrides)
-    try:
-        return KafkaConsumer(**config)
-    except KafkaError as exc:
-        raise unavailable(settings, exc) from exc
+    with watching_connections() as failures:
+        try:
+            return KafkaConsumer(**config)
+        except KafkaError as exc:
+            raise unavailable(settings, exc, failures.errors) from exc
 
 
 def build_subscriber(

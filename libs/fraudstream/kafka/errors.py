@@ -1,5 +1,7 @@
 """What the Kafka clients raise: :class:`~fraudstream.errors.ServiceUnavailableError`
-when Kafka cannot be reached, and what reading a topic may raise besides.
+when Kafka cannot be reached, :class:`~fraudstream.errors.ConfigError` when the broker
+refuses the client's credentials or the client does not trust the broker's
+certificate, and what reading a topic may raise besides.
 
 >>> err = ReadTimeoutError("scored: not read to its end within 5 s")
 >>> err.records, err.exit_code
@@ -8,21 +10,132 @@ when Kafka cannot be reached, and what reading a topic may raise besides.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+import struct
+from collections.abc import Iterator, Sequence
+from typing import Final
 
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import (
+    KafkaError,
+    SaslAuthenticationFailedError,
+    UnsupportedSaslMechanismError,
+)
 
 from fraudstream.config import KafkaSettings
-from fraudstream.errors import FraudstreamError, ServiceUnavailableError
+from fraudstream.errors import (
+    ConfigError,
+    FraudstreamError,
+    ServiceUnavailableError,
+    untrusted_certificate,
+)
+from fraudstream.kafka.login import LoginRefusedError, try_login
+from fraudstream.kafka.security import kafka_client_kwargs
+
+#: How many connection errors a :class:`ConnectionFailures` keeps.
+_MAX_KEPT: Final = 50
+
+#: Longest wait of the one login that tells a refusal from an outage.
+_LOGIN_TIMEOUT_S: Final = 10.0
 
 
-def unavailable(settings: KafkaSettings, exc: Exception) -> ServiceUnavailableError:
-    """The error to raise from ``exc`` when a client of ``settings`` cannot be built.
+class ConnectionFailures(logging.Handler):
+    """The exceptions kafka-python logs while it connects.
+
+    Its bootstrap retries a refused login or an untrusted certificate like any other
+    failed connection, until its timeout, and then reports only "Unable to bootstrap";
+    the cause is in what it logged on the way (at WARNING and above).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the exceptions among the record's arguments."""
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if isinstance(arg, BaseException) and len(self.errors) < _MAX_KEPT:
+                self.errors.append(arg)
+
+
+@contextlib.contextmanager
+def watching_connections() -> Iterator[ConnectionFailures]:
+    """Collect the connection errors kafka-python logs inside the block (any thread)."""
+    logger = logging.getLogger("kafka.net")
+    failures = ConnectionFailures()
+    logger.addHandler(failures)
+    try:
+        yield failures
+    finally:
+        logger.removeHandler(failures)
+
+
+def refused(settings: KafkaSettings, errors: Sequence[BaseException]) -> ConfigError | None:
+    """The configuration error that explains ``errors`` (logged while connecting), if any.
+
+    A refused SASL login names ``KAFKA_SASL_PASSWORD``, an unsupported mechanism
+    ``KAFKA_SASL_MECHANISM``, a broker certificate not signed by a trusted CA
+    ``KAFKA_SSL_CAFILE``. No secret is ever part of the message.
+
+    >>> settings = KafkaSettings(bootstrap_servers="b:9094", security_protocol="SSL")
+    >>> err = OSError(
+    ...     "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+    ...     "self-signed certificate in certificate chain (_ssl.c:1006)"
+    ... )
+    >>> print(refused(settings, [err]))  # doctest: +NORMALIZE_WHITESPACE
+    Kafka at b:9094: the server's certificate is not trusted (self-signed certificate in
+    certificate chain): check KAFKA_SSL_CAFILE (unset: the system's CA bundle was used)
+    >>> refused(settings, [OSError("connection refused")]) is None
+    True
+    """
+    where = f"Kafka at {settings.bootstrap_servers}"
+    for exc in errors:
+        if isinstance(exc, SaslAuthenticationFailedError | LoginRefusedError):
+            detail = str(exc.args[0] if exc.args else exc)
+            return ConfigError(
+                f"{where} refused the SASL login of KAFKA_SASL_USERNAME={settings.sasl_username}"
+                f" ({detail.removeprefix('SaslAuthenticationFailedError: ')}): "
+                "check KAFKA_SASL_PASSWORD"
+            )
+        if isinstance(exc, UnsupportedSaslMechanismError):
+            return ConfigError(f"{where}: {exc}: check KAFKA_SASL_MECHANISM")
+        untrusted = untrusted_certificate(exc, where, "KAFKA_SSL_CAFILE", settings.ssl_cafile)
+        if untrusted is not None:
+            return untrusted
+    return None
+
+
+def _login_error(settings: KafkaSettings) -> list[BaseException]:
+    """What one login of :func:`~fraudstream.kafka.login.try_login` ran into ([] if none)."""
+    timeout_s = min(settings.request_timeout_ms / 1000, _LOGIN_TIMEOUT_S)
+    try:
+        try_login(settings, kafka_client_kwargs(settings, "login"), timeout_s)
+    except (OSError, KafkaError, LoginRefusedError, struct.error, ValueError) as exc:
+        return [exc]
+    return []
+
+
+def unavailable(
+    settings: KafkaSettings, exc: Exception, logged: Sequence[BaseException] = ()
+) -> FraudstreamError:
+    """The error to raise from ``exc`` when a client of ``settings`` cannot be built:
+    the :func:`refused` configuration error that ``logged`` (the connection errors seen
+    meanwhile) explains, else :class:`~fraudstream.errors.ServiceUnavailableError`.
+
+    kafka-python may have lost a refusal (see :mod:`fraudstream.kafka.login`): with a
+    secured protocol and nothing explained, one login of our own settles it.
 
     >>> str(unavailable(KafkaSettings(bootstrap_servers="a:1"), OSError("refused")))
     'Kafka at a:1 is unavailable: refused'
     """
-    return ServiceUnavailableError(f"Kafka at {settings.bootstrap_servers} is unavailable: {exc}")
+    found = refused(settings, logged)
+    if found is None and settings.security_protocol != "PLAINTEXT":
+        found = refused(settings, _login_error(settings))
+    return found or ServiceUnavailableError(
+        f"Kafka at {settings.bootstrap_servers} is unavailable: {exc}"
+    )
 
 
 def reading_failed(settings: KafkaSettings, topic: str, exc: Exception) -> ServiceUnavailableError:

@@ -19,7 +19,7 @@ from kafka.partitioner.default import DefaultPartitioner, murmur2
 from kafka.producer.future import FutureRecordMetadata
 
 from fraudstream.config import KafkaSettings
-from fraudstream.kafka.errors import unavailable
+from fraudstream.kafka.errors import unavailable, watching_connections
 from fraudstream.kafka.security import kafka_client_kwargs
 
 #: How many delivery errors a tracker keeps word for word (all are counted).
@@ -70,10 +70,11 @@ def build_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
         "partitioner": CachedKeyPartitioner(),
     }
     config.update(overrides)
-    try:
-        return KafkaProducer(**config)
-    except KafkaError as exc:
-        raise unavailable(settings, exc) from exc
+    with watching_connections() as failures:
+        try:
+            return KafkaProducer(**config)
+        except KafkaError as exc:
+            raise unavailable(settings, exc, failures.errors) from exc
 
 
 @dataclass
