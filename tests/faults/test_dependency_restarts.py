@@ -138,6 +138,7 @@ class LocalBroker:
             "FRAUDSTREAM_STATE_DIR": str(state_dir),
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(free_port()),
+            "KAFKA_SASL_PORT": "off",  # plaintext only: this broker is restarted at will
         }
 
     @property
