@@ -132,18 +132,18 @@ def test_the_command_prints_json_lines_and_stops_on_sigterm(settings: Settings) 
     )
     assert [json.loads(line)["alert_id"] for line in done.stdout.splitlines()] == ["alert:first"]
 
-    follow = subprocess.Popen(
+    with subprocess.Popen(  # leaving the block closes its stdout
         [exe, "alerts", "tail", "--follow", "--from", "1m"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert follow.stdout is not None
-        _publish(settings, ["second"])
-        line = follow.stdout.readline()
-        assert json.loads(line)["transaction_id"] in {"first", "second"}
-        follow.send_signal(signal.SIGTERM)
-        assert follow.wait(20) == 0
-    finally:
-        stop_process(follow, 10.0)
+    ) as follow:
+        try:
+            assert follow.stdout is not None
+            _publish(settings, ["second"])
+            line = follow.stdout.readline()
+            assert json.loads(line)["transaction_id"] in {"first", "second"}
+            follow.send_signal(signal.SIGTERM)
+            assert follow.wait(20) == 0
+        finally:
+            stop_process(follow, 10.0)

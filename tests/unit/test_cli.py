@@ -14,6 +14,7 @@ import pytest
 import typer.main
 
 from fraudstream.cli import app
+from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.lake.store import LABELS, SCORED, write_rows
 from fraudstream.testing.files import write_ulb_csv
 
@@ -62,7 +63,8 @@ def test_generate_writes_parquet_and_prints_summary(tmp_path: Path) -> None:
     assert "frauds" in result.stdout
     info = run("data", "info", str(out), "--json")
     summary = json.loads(info.stdout)
-    assert summary["name"] == "simulated"
+    assert summary["kind"] == "simulated"
+    assert "fraud_scenario" in summary["columns"]
     assert summary["rows"] > 0
     assert 2 < summary["days"] <= 3
     assert summary["cards"] <= 200
@@ -89,6 +91,34 @@ def test_generate_uses_the_data_dir_setting(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "d" / "simulated.parquet").is_file()
+
+
+def test_info_tells_a_canonical_parquet_file_from_a_simulated_one(tmp_path: Path) -> None:
+    times = pd.date_range("2024-04-01", periods=4, freq="h", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "transaction_id": ["a", "b", "c", "d"],
+            "event_time": times,
+            "card_id": ["c1", "c1", "c2", None],
+            "merchant_id": ["m1", "m2", "m1", "m3"],
+            "amount": [1.0, 2.0, 3.0, 4.0],
+            "is_fraud": np.array([0, 1, 0, 0], dtype="int8"),
+            "V1": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
+    path = tmp_path / "converted.parquet"
+    write_parquet_atomic(frame, path)
+    summary = json.loads(run("data", "info", str(path), "--json").stdout)
+    assert summary["kind"] == "canonical"
+    assert summary["columns"] == list(frame.columns)
+    assert (summary["rows"], summary["frauds"], summary["cards"]) == (4, 1, 2)
+    table = run("data", "info", str(path))
+    assert table.returncode == 0, table.stderr
+    assert "canonical" in table.stdout
+    assert "V1" in table.stdout
+    other = tmp_path / "other.parquet"
+    write_parquet_atomic(frame.drop(columns=["card_id"]), other)
+    _one_line_error(run("data", "info", str(other)), 65, "unknown layout")
 
 
 def test_info_on_ulb_file(tmp_path: Path) -> None:
@@ -179,9 +209,16 @@ def test_train_fails_clearly_without_frauds_or_mlflow(tmp_path: Path) -> None:
         "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:1",
     }
+    # MLflow is asked first: no extraction, no training, before it is known to be down
+    nothing = _run_env(tmp_path, "train", "--cutoff", "2024-05-01", **env)
+    _one_line_error(nothing, 69, "MLflow at http://127.0.0.1:1 does not answer")
+    assert "make services-up" in nothing.stderr
+    assert "sqlite:///" in nothing.stderr
+    assert not (tmp_path / "data" / "training").exists()
     write_rows(root, LABELS, labels.assign(is_fraud=False))
+    local = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     _one_line_error(
-        _run_env(tmp_path, "train", "--cutoff", "2024-05-01", **env, TRAIN_MIN_FRAUD_RATE="0"),
+        _run_env(tmp_path, "train", "--cutoff", "2024-05-01", **local, TRAIN_MIN_FRAUD_RATE="0"),
         65,
         "frauds: no fraud in the set to learn from",
     )
@@ -194,3 +231,44 @@ def test_train_fails_clearly_without_frauds_or_mlflow(tmp_path: Path) -> None:
         69,
         "MLflow at http://127.0.0.1:1 does not answer",
     )
+
+
+def test_promote_without_mlflow_says_how_to_start_one(tmp_path: Path) -> None:
+    result = _run_env(tmp_path, "promote", "3", MLFLOW_TRACKING_URI="http://127.0.0.1:1")
+    _one_line_error(result, 69, "MLflow at http://127.0.0.1:1 does not answer")
+    assert "make services-up" in result.stderr
+
+
+def test_archive_from_dataset_takes_the_label_arrival_apart_from_the_feature_delay(
+    tmp_path: Path,
+) -> None:
+    from fraudstream.datasets.simulator import SimulatorConfig, simulate
+    from fraudstream.lake.store import read_labels, read_scored
+
+    data = tmp_path / "sim.parquet"
+    write_parquet_atomic(simulate(SimulatorConfig(customers=30, terminals=60, days=5)), data)
+    env = {"TRAIN_LABEL_DELAY": "7d", "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data")}
+
+    def archived(name: str, *extra: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        root = str(tmp_path / name)
+        args = ("archive", "--from-dataset", str(data), "--path", root, *extra)
+        result = _run_env(tmp_path, *args, **env)
+        assert result.returncode == 0, result.stderr
+        return read_scored(root, "2024-01-01", "2025-01-01"), read_labels(
+            root, "2024-01-01", "2025-01-01"
+        )
+
+    def delays(labels: pd.DataFrame, scored: pd.DataFrame) -> set[pd.Timedelta]:
+        times = scored.set_index("transaction_id")["event_time"]
+        return set(labels["labelled_at"] - pd.to_datetime(labels["transaction_id"].map(times)))
+
+    scored, labels = archived("default")
+    assert delays(labels, scored) == {pd.Timedelta(days=7)}
+    early_scored, early = archived("early", "--label-arrival", "2d")
+    assert delays(early, early_scored) == {pd.Timedelta(days=2)}
+    features = sorted(c for c in scored.columns if c.startswith("features."))
+    assert features
+    pd.testing.assert_frame_equal(early_scored[features], scored[features])  # same delay
+    refused = _run_env(tmp_path, "archive", "--from-dataset", str(data), "--label-arrival", "soon")
+    assert refused.returncode == 2
+    assert "--label-arrival" in refused.stderr

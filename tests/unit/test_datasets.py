@@ -183,7 +183,17 @@ def test_sparkov_unparsable_time_names_line_and_column(tmp_path: Path) -> None:
 def test_detect_kind(tmp_path: Path) -> None:
     assert detect_kind(write_ulb_csv(tmp_path / "a.csv", n=2)) == "ulb"
     assert detect_kind(write_sparkov_csv(tmp_path / "b.csv", n=2)) == "sparkov"
+    simulated = simulate(SimulatorConfig(customers=20, terminals=40, days=1, seed=3))
+    write_parquet_atomic(simulated, tmp_path / "c.parquet")
     assert detect_kind(tmp_path / "c.parquet") == "simulated"
+    write_parquet_atomic(simulated.drop(columns=["fraud_scenario"]), tmp_path / "d.parquet")
+    assert detect_kind(tmp_path / "d.parquet") == "canonical"
+    assert load_dataset(tmp_path / "d.parquet").name == "canonical"
+    write_parquet_atomic(simulated.drop(columns=["amount"]), tmp_path / "e.parquet")
+    with pytest.raises(DataFileError, match=r"unknown layout.*this one has transaction_id"):
+        detect_kind(tmp_path / "e.parquet")
+    with pytest.raises(DataFileError, match="not a readable Parquet file"):
+        detect_kind(tmp_path / "missing.parquet")
 
 
 # --- canonical Parquet ---------------------------------------------------------------
@@ -234,3 +244,33 @@ def test_not_a_parquet_file(tmp_path: Path) -> None:
     path.write_text("hello")
     with pytest.raises(DataFileError, match="not a readable Parquet file"):
         load_canonical(path)
+
+
+def test_arrow_tables_are_those_pyarrow_builds_without_its_deprecated_read() -> None:
+    import warnings
+
+    import pyarrow as pa
+
+    from fraudstream.datasets.arrow import arrow_table
+
+    frame = pd.DataFrame(
+        {
+            "transaction_id": pd.array(["a", None, "c"], dtype="string"),
+            "event_time": pd.to_datetime(
+                ["2024-04-01 10:00:00.5", None, "2024-04-02 00:00:00.0"], utc=True
+            ),
+            "local": pd.date_range("2024-04-01", periods=3, tz="Europe/Paris", unit="ns"),
+            "naive": pd.date_range("2024-04-01", periods=3),
+            "features.amount": [1.0, float("nan"), 3.0],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.Pandas4Warning)
+        expected = pa.Table.from_pandas(frame, preserve_index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = arrow_table(frame)
+    assert table.schema.equals(expected.schema, check_metadata=True)
+    assert str(table.schema.field("local").type) == "timestamp[ns, tz=Europe/Paris]"
+    assert table.equals(expected)
+    pd.testing.assert_frame_equal(table.to_pandas(), frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 from rich.console import Console
 
 from fraudstream.config import Settings
+from fraudstream.durations import parse_duration
 from fraudstream.logs import configure_logging
 
 
@@ -22,6 +24,14 @@ def archive(
     ] = None,
     days: Annotated[int, typer.Option(min=1, help="With 'simulated': days to simulate.")] = 30,
     seed: Annotated[int, typer.Option(help="With 'simulated': simulator seed.")] = 42,
+    label_arrival: Annotated[
+        str | None,
+        typer.Option(
+            help="With --from-dataset: when each label reaches the archive, after its "
+            "transaction: 0, 90s, 12h, 7d (default: TRAIN_LABEL_DELAY, the delay the "
+            "served features count labels with)."
+        ),
+    ] = None,
     path: Annotated[
         str | None, typer.Option(help="Archive folder or fsspec URL (default ARCHIVE_PATH).")
     ] = None,
@@ -32,6 +42,10 @@ def archive(
     until SIGTERM, writing every ARCHIVE_FLUSH_EVERY or ARCHIVE_FLUSH_ROWS rows and
     committing offsets after each write. /metrics and /healthz on
     ARCHIVE_HTTP_HOST:ARCHIVE_HTTP_PORT. Settings: ARCHIVE_*, KAFKA_*.
+
+    With --from-dataset: the served features count the labels known TRAIN_LABEL_DELAY
+    after their transactions, and each label is archived --label-arrival after its
+    transaction (default: TRAIN_LABEL_DELAY too). Settings: ARCHIVE_PATH, TRAIN_LABEL_DELAY.
     """
     overrides = {"ARCHIVE_PATH": path} if path else {}
     settings = Settings.load(**overrides)
@@ -43,6 +57,7 @@ def archive(
         return
     from fraudstream.lake.offline import write_archive_from_dataset
 
+    arrival = _duration(label_arrival, "--label-arrival") if label_arrival else None
     dataset = None if from_dataset == "simulated" else Path(from_dataset)
     console = Console()
     with console.status("computing the served features and writing the archive..."):
@@ -52,6 +67,7 @@ def archive(
             days=days,
             seed=seed,
             label_delay=settings.training.label_delay,
+            label_arrival=arrival,
         )
     console.print(
         f"archive {settings.archive.path}: {summary.scored:,} scored rows and "
@@ -59,3 +75,11 @@ def archive(
         f"{summary.start} .. {summary.end}",
         highlight=False,
     )
+
+
+def _duration(text: str, option: str) -> timedelta:
+    """``text`` (0, 90s, 12h, 7d) as a duration, or a usage error naming ``option``."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from exc

@@ -71,7 +71,12 @@ def info(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print rows, time span, fraud rate and card count of a dataset file."""
+    """Print a dataset file's kind, rows, time span, fraud rate, card count and columns.
+
+    Kinds: ulb and sparkov (CSV), simulated (Parquet from `data generate`, with the
+    fraud_scenario column) and canonical (another Parquet file with the canonical
+    columns).
+    """
     summary = load_dataset(path, kind).summary()
     if as_json:
         typer.echo(json.dumps(summary_dict(summary)))
@@ -92,6 +97,8 @@ def download(
     folder = dest or settings.data.dir
     if kind == "simulated":
         raise typer.BadParameter("use `fraudstream data generate` for simulated data")
+    if kind == "canonical":
+        raise typer.BadParameter("canonical Parquet files are written, not downloaded")
     if source == "openml" and kind == "ulb":
         with console.status("downloading ULB from OpenML..."):
             paths = [
@@ -115,6 +122,7 @@ def summary_dict(summary: DatasetSummary) -> dict[str, object]:
     """A summary as plain JSON-ready values."""
     return {
         "name": summary.name,
+        "kind": summary.name,
         "source": summary.source,
         "rows": summary.rows,
         "start": summary.start.isoformat() if summary.start else None,
@@ -125,12 +133,14 @@ def summary_dict(summary: DatasetSummary) -> dict[str, object]:
         "cards": summary.cards,
         "merchants": summary.merchants,
         "bad_rows": summary.bad_rows,
+        "columns": list(summary.columns),
     }
 
 
 def print_summary(summary: DatasetSummary, scenarios: Mapping[int, int] | None = None) -> None:
     """Print a dataset summary as a table."""
     table = Table(title=f"{summary.name}: {summary.source}", show_header=False)
+    table.add_row("kind", summary.name)
     table.add_row("rows", f"{summary.rows:,}")
     table.add_row("from", str(summary.start))
     table.add_row("to", str(summary.end))
@@ -140,6 +150,7 @@ def print_summary(summary: DatasetSummary, scenarios: Mapping[int, int] | None =
     table.add_row("merchants", "n/a" if summary.merchants is None else f"{summary.merchants:,}")
     if summary.bad_rows:
         table.add_row("bad rows skipped", f"{summary.bad_rows:,}")
+    table.add_row("columns", ", ".join(summary.columns))
     if scenarios is not None:
         names = ", ".join(f"{k}: {v:,}" for k, v in scenarios.items())
         table.add_row("rows by scenario", names)

@@ -12,6 +12,7 @@ from fraudstream.logs import configure_logging
 from fraudstream.promotion.aliases import promote as promote_version
 from fraudstream.promotion.aliases import rollback as rollback_champion
 from fraudstream.registry.client import Registry
+from fraudstream.training.tracking import require_server
 
 
 def promote(
@@ -36,6 +37,7 @@ def promote(
         raise typer.BadParameter("give a VERSION or --rollback (one of them)")
     settings = Settings.load()
     configure_logging(settings.log_level, json=settings.log_json)
+    require_server(settings.mlflow.tracking_uri)  # MLflow's client retries a dead one for minutes
     registry = Registry(settings.mlflow.tracking_uri, settings.mlflow.registered_model_name)
     if version is not None:
         event = promote_version(settings, registry, version, reason)

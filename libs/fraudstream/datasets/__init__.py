@@ -1,8 +1,9 @@
 """Dataset adapters: files in, a time-ordered stream of (Transaction, Label) out.
 
-Three kinds are known: ``ulb`` (Kaggle/OpenML creditcard.csv), ``sparkov`` (Kaggle
-fraudTrain.csv / fraudTest.csv) and ``simulated`` (Parquet written by
-``fraudstream data generate``). :func:`load_dataset` picks the adapter from the
+Four kinds are known: ``ulb`` (Kaggle/OpenML creditcard.csv), ``sparkov`` (Kaggle
+fraudTrain.csv / fraudTest.csv), ``simulated`` (Parquet written by
+``fraudstream data generate``) and ``canonical`` (any other Parquet file with the
+canonical columns). :func:`load_dataset` picks the adapter from the
 file's columns when the kind is not given.
 """
 

@@ -76,6 +76,8 @@ class DatasetSummary:
     cards: int | None
     merchants: int | None
     bad_rows: int
+    #: The dataset's columns: the canonical ones, its features and any metadata.
+    columns: tuple[str, ...] = ()
 
     @property
     def fraud_rate(self) -> float:
@@ -155,4 +157,5 @@ class Dataset:
             cards=int(cards.nunique()) if len(cards) else None,
             merchants=int(merchants.nunique()) if len(merchants) else None,
             bad_rows=self.bad_row_count,
+            columns=tuple(str(c) for c in frame.columns),
         )

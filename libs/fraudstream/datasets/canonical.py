@@ -2,7 +2,9 @@
 
 The file holds the canonical columns (see :data:`~fraudstream.datasets.base.CANONICAL_COLUMNS`),
 optionally ``fraud_scenario`` (simulator metadata, never a model feature) and any
-numeric feature columns. Files are written atomically: a reader never sees half a file.
+numeric feature columns. A file with ``fraud_scenario`` is a ``simulated`` dataset,
+one without it a ``canonical`` one (any dataset converted to the canonical columns).
+Files are written atomically: a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -10,19 +12,45 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fraudstream.datasets.arrow import arrow_table
 from fraudstream.datasets.base import CANONICAL_COLUMNS, BadRow, BadRowPolicy, Dataset
 from fraudstream.datasets.table import MAX_REPORTED_BAD_ROWS
 from fraudstream.errors import DataFileError
 
+#: The simulator's column saying which fraud scenario made a row (0: none).
+SCENARIO_COLUMN: Final = "fraud_scenario"
 #: Columns that describe a row but must never feed a model.
-METADATA_COLUMNS: Final = frozenset({"fraud_scenario"})
+METADATA_COLUMNS: Final = frozenset({SCENARIO_COLUMN})
+
+#: What a canonical Parquet file holds: simulated transactions, or others.
+ParquetKind = Literal["simulated", "canonical"]
+
+
+def parquet_kind(path: Path) -> ParquetKind:
+    """``simulated`` for a file written by the simulator (it has ``fraud_scenario``),
+    ``canonical`` for another file with the canonical columns; a
+    :class:`~fraudstream.errors.DataFileError` for any other file, naming its columns.
+    """
+    try:
+        columns = pq.read_schema(path).names
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataFileError(path, f"not a readable Parquet file: {exc}") from exc
+    missing = [c for c in CANONICAL_COLUMNS if c not in columns]
+    if missing:
+        raise DataFileError(
+            path,
+            f"unknown layout: a dataset's Parquet file has the columns "
+            f"{', '.join(CANONICAL_COLUMNS)}; this one has {', '.join(columns) or 'none'}",
+            column=missing[0],
+        )
+    return "simulated" if SCENARIO_COLUMN in columns else "canonical"
 
 
 def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
@@ -32,7 +60,7 @@ def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        frame.to_parquet(tmp, index=False)
+        pq.write_table(arrow_table(frame), tmp, compression="snappy")
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -73,7 +101,7 @@ def load_canonical(path: Path, *, on_bad_row: BadRowPolicy = "raise") -> Dataset
     )
     frame = frame.sort_values("event_time", kind="stable").reset_index(drop=True)
     return Dataset(
-        name="simulated",
+        name="simulated" if SCENARIO_COLUMN in frame.columns else "canonical",
         source=path,
         frame=frame,
         feature_columns=features,

@@ -1,7 +1,7 @@
 """Pick the adapter for a file and load it.
 
 >>> DATASET_KINDS
-('ulb', 'sparkov', 'simulated')
+('ulb', 'sparkov', 'simulated', 'canonical')
 """
 
 from __future__ import annotations
@@ -10,20 +10,20 @@ from pathlib import Path
 from typing import Final, Literal
 
 from fraudstream.datasets.base import BadRowPolicy, Dataset
-from fraudstream.datasets.canonical import load_canonical
+from fraudstream.datasets.canonical import load_canonical, parquet_kind
 from fraudstream.datasets.sparkov import load_sparkov
 from fraudstream.datasets.table import read_header
 from fraudstream.datasets.ulb import load_ulb
 from fraudstream.errors import DataFileError
 
-DatasetKind = Literal["ulb", "sparkov", "simulated"]
-DATASET_KINDS: Final[tuple[DatasetKind, ...]] = ("ulb", "sparkov", "simulated")
+DatasetKind = Literal["ulb", "sparkov", "simulated", "canonical"]
+DATASET_KINDS: Final[tuple[DatasetKind, ...]] = ("ulb", "sparkov", "simulated", "canonical")
 
 
 def detect_kind(path: Path) -> DatasetKind:
-    """Tell the dataset kind from the file name and header."""
+    """Tell the dataset kind from the file name and header (a Parquet file's schema)."""
     if path.suffix.lower() in {".parquet", ".pq"}:
-        return "simulated"
+        return parquet_kind(path)
     header = set(read_header(path))
     if {"V1", "Amount", "Class"} <= header:
         return "ulb"

@@ -101,9 +101,20 @@ def write_archive_from_frame(
 
 
 def write_archive_from_dataset(
-    root: str, dataset: Path | None, *, days: int, seed: int, label_delay: timedelta
+    root: str,
+    dataset: Path | None,
+    *,
+    days: int,
+    seed: int,
+    label_delay: timedelta,
+    label_arrival: timedelta | None = None,
 ) -> ArchiveSummary:
-    """Archive a dataset file, or ``days`` of simulated data when ``dataset`` is None."""
+    """Archive a dataset file, or ``days`` of simulated data when ``dataset`` is None.
+
+    The served features count the labels known ``label_delay`` after their
+    transactions; the archived labels arrive ``label_arrival`` after them (default:
+    ``label_delay``, the same delay).
+    """
     from fraudstream.datasets import load_dataset
     from fraudstream.datasets.simulator import SimulatorConfig, simulate
     from fraudstream.features.served import model_inputs
@@ -115,4 +126,5 @@ def write_archive_from_dataset(
         loaded = load_dataset(dataset)
         frame, own = loaded.frame, loaded.feature_columns
     features = model_inputs(frame, label_delay, own)
-    return write_archive_from_frame(root, frame, features, label_delay=label_delay)
+    arrival = label_delay if label_arrival is None else label_arrival
+    return write_archive_from_frame(root, frame, features, label_delay=arrival)

@@ -45,6 +45,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.core import url_to_fs
 
+from fraudstream.datasets.arrow import arrow_table
+
 __all__ = [
     "LABELS",
     "SCORED",
@@ -158,7 +160,7 @@ def write_rows(root: str, table: Table, rows: pd.DataFrame) -> int:
         new = group[~group["_key"].isin(existing)].drop(columns=["_key"])
         if new.empty:
             continue
-        _write_file(fs, directory, pa.Table.from_pandas(new, preserve_index=False))
+        _write_file(fs, directory, arrow_table(new))
         written += len(new)
     return written
 
@@ -184,7 +186,7 @@ def compact_partition(root: str, table: Table, day: date) -> int:
         return 0
     frame = _concat([read_parquet_file(fs, p) for p in paths])
     frame = _dedupe(frame, table)
-    _write_file(fs, directory, pa.Table.from_pandas(frame, preserve_index=False))
+    _write_file(fs, directory, arrow_table(frame))
     for path in paths:
         fs.rm(path)
     return len(paths)

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import structlog
 
 from fraudstream.config import Settings
+from fraudstream.datasets.arrow import arrow_table
 from fraudstream.errors import ConfigError, DataFileError, DataValidationError
 from fraudstream.lake.store import read_parquet_file
 from fraudstream.training.dataset import LABEL, Window, build_training_set
@@ -86,7 +87,7 @@ def extract(settings: Settings, cutoff: str, out_dir: str) -> dict[str, Any]:
         "start": window.start.isoformat(),
         "end": window.end.isoformat(),
     }
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = arrow_table(frame)
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta)}
     )
@@ -232,7 +233,13 @@ def register(settings: Settings, run_id: str) -> dict[str, str]:
 
 
 def run_all(settings: Settings, cutoff: str, out_dir: str) -> dict[str, Any]:
-    """extract -> validate -> train -> register; every step's result, by step."""
+    """extract -> validate -> train -> register; every step's result, by step.
+
+    MLflow is asked first: without it no step's work could be kept.
+    """
+    from fraudstream.training.tracking import require_server
+
+    require_server(settings.mlflow.tracking_uri)
     extracted = extract(settings, cutoff, out_dir)
     report = validate(settings, extracted["path"])
     trained = train(settings, extracted["path"])

@@ -72,9 +72,26 @@ def _mlflow_errors() -> tuple[type[BaseException], ...]:
     return (MlflowException, OSError)
 
 
+#: How to get a tracking server, appended to the error saying none answers.
+START_HINT: Final = (
+    "start the local services with `make services-up`, or set MLFLOW_TRACKING_URI to a "
+    "local store such as sqlite:///mlflow.db"
+)
+
+
 def require_server(tracking_uri: str, timeout_s: float = 5.0) -> None:
     """Raise :class:`TrackingError` unless the MLflow server at ``tracking_uri`` answers
-    its ``/health`` within ``timeout_s`` (other URIs, such as a local folder, pass)."""
+    its ``/health`` within ``timeout_s`` (other URIs, such as a local folder, pass).
+
+    >>> try:
+    ...     require_server("http://127.0.0.1:1", timeout_s=1)
+    ... except TrackingError as exc:
+    ...     print(exc.exit_code, *str(exc).split("; "), sep="\\n")  # doctest: +ELLIPSIS
+    69
+    MLflow at http://127.0.0.1:1 does not answer: ...
+    start the local services with `make services-up`, or set MLFLOW_TRACKING_URI to a ...
+    >>> require_server("sqlite:///mlflow.db")  # nothing to ask
+    """
     parsed = urlparse(tracking_uri)
     if parsed.scheme not in {"http", "https"}:
         return
@@ -84,7 +101,9 @@ def require_server(tracking_uri: str, timeout_s: float = 5.0) -> None:
             response.read(64)
     except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
         reason = getattr(exc, "reason", exc)
-        raise TrackingError(f"MLflow at {tracking_uri} does not answer: {reason}") from exc
+        raise TrackingError(
+            f"MLflow at {tracking_uri} does not answer: {reason}; {START_HINT}"
+        ) from exc
 
 
 def log_training(
@@ -127,7 +146,7 @@ def log_training(
             mlflow.log_metrics(metrics)
             with tempfile.TemporaryDirectory() as tmp:
                 _log_artifacts(Path(tmp), result, validation)
-            example = sample.head(5).astype("float64")
+            example = _input_example(sample)
             scores = result.booster.inplace_predict(example.to_numpy(dtype=np.float32))
             logged = mlflow.xgboost.log_model(
                 unnamed(result.booster),
@@ -142,6 +161,20 @@ def log_training(
             return str(run.info.run_id)
     except _mlflow_errors() as exc:
         raise TrackingError(f"MLflow at {tracking_uri} did not take the run: {exc}") from exc
+
+
+def _input_example(sample: pd.DataFrame) -> pd.DataFrame:
+    """The first rows of ``sample`` as floats, for MLflow's signature and input example.
+
+    The column labels are an object index: MLflow compares them to a ``range`` when it
+    stores the example, which pandas deprecates for its string index (and not for an
+    object one).
+
+    >>> _input_example(pd.DataFrame({"amount": [1, 2]})).columns.dtype
+    dtype('O')
+    """
+    example = sample.head(5).astype("float64")
+    return example.set_axis(pd.Index(list(example.columns), dtype=object), axis=1)
 
 
 def unnamed(booster: xgb.Booster) -> xgb.Booster:
