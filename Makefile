@@ -22,7 +22,12 @@ export KAFKA_PORT REDIS_PORT MLFLOW_PORT
 # What the tests and the demo talk to: the services started by `make services-up`.
 SERVICE_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_PORT) \
 	REDIS_URL=redis://127.0.0.1:$(REDIS_PORT)/0 \
-	MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT)
+	MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT) \
+	KAFKA_SASL_BOOTSTRAP_SERVERS=127.0.0.1:$(or $(KAFKA_SASL_PORT),$(shell echo $$(($(KAFKA_PORT) + 2)))) \
+	KAFKA_SASL_TEST_USER=$(or $(KAFKA_SASL_TEST_USER),fraudstream) \
+	KAFKA_SASL_TEST_PASSWORD=$(or $(KAFKA_SASL_TEST_PASSWORD),fraudstream-local-scram) \
+	REDIS_TLS_URL=rediss://:$(or $(REDIS_TLS_PASSWORD),fraudstream-local-redis)@127.0.0.1:$(or $(REDIS_TLS_PORT),$(shell echo $$(($(REDIS_PORT) + 1))))/0 \
+	LOCAL_TLS_CAFILE=$(or $(FRAUDSTREAM_STATE_DIR),$(CURDIR)/.local/services)/tls/ca.pem
 
 PYTEST_ARGS ?=
 
