@@ -17,6 +17,7 @@ from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
 
 from fraudstream.config import KafkaSettings, RedisSettings, Settings
 from fraudstream.errors import ConfigError, ServiceUnavailableError
+from fraudstream.harness.embedded import free_port
 from fraudstream.kafka.errors import unavailable, watching_connections
 from fraudstream.kafka.security import kafka_client_kwargs, kafka_security_kwargs
 from fraudstream.redis_client import build_redis, check_redis, redact_url
@@ -143,7 +144,10 @@ def test_an_untrusted_broker_certificate_is_a_config_error_naming_the_ca(tmp_pat
 
 
 def test_other_connection_errors_leave_kafka_unavailable() -> None:
-    error = unavailable(_sasl(), KafkaTimeoutError("Unable to bootstrap"), [OSError("refused")])
+    # nothing listens there, so the library's own login is refused by the OS too (the
+    # shared services may run a real SASL_SSL listener on 9094)
+    away = _sasl().model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    error = unavailable(away, KafkaTimeoutError("Unable to bootstrap"), [OSError("refused")])
     assert type(error) is ServiceUnavailableError
 
 
