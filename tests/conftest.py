@@ -1,25 +1,31 @@
 """Fixtures that reach the real services: Kafka, Redis, MLflow.
 
 Each fixture takes the service's address from its standard variable
-(``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``MLFLOW_TRACKING_URI``). ``make test``
-starts the project's own local services (``infra/local/services.sh``) and sets them,
-and CI runs the suite that way (``.ci/run`` runs ``make lint`` and ``make test``; the
-GitHub workflow sets them for its service containers). Only where a variable is unset
-and a Docker engine answers is a testcontainer started instead. Where neither, the
-test fails with a message saying how to start the services: integration tests never
-skip.
+(``KAFKA_BOOTSTRAP_SERVERS``, ``REDIS_URL``, ``MLFLOW_TRACKING_URI``) when it is set:
+``make test`` starts the project's own local services (``infra/local/services.sh``)
+and sets all three, and CI runs the suite that way (``.ci/run`` runs ``make lint`` and
+``make test``). Where a variable is unset and a Docker engine answers, the fixture
+starts the service in a container (testcontainers) for the session and exports its
+address in that variable, so that everything the tests start sees it too: that is
+how the GitHub workflow's integration job and a laptop with Docker run the suite.
+Where neither, the test fails with a message saying how to start the services:
+integration tests never skip. docs/development.md describes both paths.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, Literal, NoReturn
 from urllib.parse import urlparse
 
 import pytest
@@ -33,15 +39,27 @@ from fraudstream.harness.scorer import (
     ScorerProcess,
     create_topics,
     delete_keys,
+    free_port,
     scorer_env,
     scorer_settings,
 )
 from fraudstream.processes import stop_process
 
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
+
 HOW_TO_START = (
     "start the local services with `make services-up` and export the variables it prints, "
-    "or run the suite with `make test`"
+    "run the suite with `make test`, or start a Docker engine (the fixtures then start "
+    "the services in containers)"
 )
+
+# The images the fixtures start where no address is given: the Kafka of
+# docker-compose.yml, a patch release of its Redis 7.4, the MLflow of the Dockerfile.
+KAFKA_IMAGE = "apache/kafka:4.1.1"
+REDIS_IMAGE = "redis:7.4.6"
+MLFLOW_IMAGE = "ghcr.io/mlflow/mlflow:v3.17.2"
+CONTAINER_START_TIMEOUT_S = 180
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,88 +69,291 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+@dataclass(frozen=True)
+class Service:
+    """A service the integration tests need, and the variable that gives its address."""
+
+    name: str
+    variable: str
+    default_port: int
+
+    def endpoint(self, address: str) -> tuple[str, int]:
+        """The ``(host, port)`` to reach from ``address``, the variable's value: a URL,
+        or a list of ``host:port`` (Kafka's bootstrap servers; the first is tried).
+
+        >>> KAFKA.endpoint("broker-1:9092,broker-2:9092")
+        ('broker-1', 9092)
+        >>> REDIS.endpoint("redis://:secret@10.0.0.5/0")
+        ('10.0.0.5', 6379)
+        """
+        if "://" in address:
+            parsed = urlparse(address)
+            return parsed.hostname or "127.0.0.1", parsed.port or self.default_port
+        host, _, port = address.split(",", maxsplit=1)[0].strip().rpartition(":")
+        return host or "127.0.0.1", int(port or self.default_port)
+
+
+KAFKA = Service("Kafka", "KAFKA_BOOTSTRAP_SERVERS", 9092)
+REDIS = Service("Redis", "REDIS_URL", 6379)
+MLFLOW = Service("MLflow", "MLFLOW_TRACKING_URI", 5000)
+
+Source = Literal["environment", "container", "unavailable"]
+
+
+def service_source(
+    service: Service, environ: Mapping[str, str], docker_available: Callable[[], bool]
+) -> Source:
+    """Where ``service`` comes from: the address in its variable, a container, or
+    nowhere. Docker is asked only when the variable is unset (or empty).
+
+    >>> service_source(REDIS, {"REDIS_URL": "redis://127.0.0.1:6379/0"}, lambda: True)
+    'environment'
+    >>> service_source(REDIS, {}, lambda: True)
+    'container'
+    >>> service_source(REDIS, {"REDIS_URL": ""}, lambda: False)
+    'unavailable'
+    """
+    if environ.get(service.variable):
+        return "environment"
+    return "container" if docker_available() else "unavailable"
+
+
 def _docker_available() -> bool:
-    if shutil.which("docker") is None:
+    """A Docker engine answers, the way testcontainers reaches it (``DOCKER_HOST`` or
+    the default socket)."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=10)
+    except DockerException:
         return False
     try:
-        result = subprocess.run(["docker", "info"], capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        return bool(client.ping())
+    except (DockerException, OSError):
         return False
-    return result.returncode == 0
+    finally:
+        client.close()
 
 
-def _check_reachable(name: str, variable: str, host: str, port: int) -> None:
+def _check_reachable(service: Service, address: str) -> None:
+    host, port = service.endpoint(address)
     try:
         socket.create_connection((host, port), timeout=3).close()
     except OSError as exc:
         pytest.fail(
-            f"{name} at {host}:{port} (from {variable}) does not answer: {exc}; " + HOW_TO_START,
+            f"{service.name} at {host}:{port} (from {service.variable}) does not answer: "
+            f"{exc}; " + HOW_TO_START,
             pytrace=False,
         )
 
 
-def _unavailable(name: str, variable: str) -> NoReturn:
+def _unavailable(service: Service) -> NoReturn:
     pytest.fail(
-        f"{name} is needed: {variable} is unset and no Docker engine answers; " + HOW_TO_START,
+        f"{service.name} is needed: {service.variable} is unset and no Docker engine "
+        "answers; " + HOW_TO_START,
         pytrace=False,
     )
+
+
+@contextmanager
+def _exported(variable: str, value: str) -> Iterator[str]:
+    """``os.environ[variable] = value`` inside the block, for the processes the tests
+    start and the settings they load."""
+    previous = os.environ.get(variable)
+    os.environ[variable] = value
+    try:
+        yield value
+    finally:
+        if previous is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = previous
+
+
+@contextmanager
+def _started(container: DockerContainer) -> Iterator[DockerContainer]:
+    """The container started (and waited for), removed at the end."""
+    try:
+        container.start()
+        yield container
+    finally:
+        container.stop()
+
+
+def _service(service: Service, container: Callable[[], Iterator[str]]) -> Iterator[str]:
+    """The body of a service fixture: the variable's address, else ``container()``'s
+    (exported in the variable meanwhile), else a failure."""
+    source = service_source(service, os.environ, _docker_available)
+    if source == "environment":
+        address = os.environ[service.variable]
+        _check_reachable(service, address)
+        yield address
+    elif source == "container":
+        for address in container():
+            with _exported(service.variable, address):
+                yield address
+    else:
+        _unavailable(service)
+
+
+def _kafka_container() -> Iterator[str]:
+    """Apache Kafka (KRaft, one node) in a container.
+
+    Clients reach the PLAINTEXT listener on a host port chosen here, so that the
+    broker can advertise it from the start; the broker reaches itself (transaction
+    markers, say) on the BROKER listener inside the container.
+    """
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    port = free_port()
+    container = DockerContainer(KAFKA_IMAGE)
+    host = container.get_docker_client().host()
+    container.with_bind_ports(9092, port).with_envs(
+        KAFKA_NODE_ID="1",
+        KAFKA_PROCESS_ROLES="broker,controller",
+        KAFKA_LISTENERS="PLAINTEXT://:9092,BROKER://:9093,CONTROLLER://:9094",
+        KAFKA_ADVERTISED_LISTENERS=f"PLAINTEXT://{host}:{port},BROKER://localhost:9093",
+        KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=(
+            "PLAINTEXT:PLAINTEXT,BROKER:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        ),
+        KAFKA_INTER_BROKER_LISTENER_NAME="BROKER",
+        KAFKA_CONTROLLER_LISTENER_NAMES="CONTROLLER",
+        KAFKA_CONTROLLER_QUORUM_VOTERS="1@localhost:9094",
+        KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR="1",
+        KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR="1",
+        KAFKA_TRANSACTION_STATE_LOG_MIN_ISR="1",
+        KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS="0",
+    ).waiting_for(
+        LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(
+            CONTAINER_START_TIMEOUT_S
+        )
+    )
+    with _started(container):
+        yield f"{host}:{port}"
+
+
+def _redis_container() -> Iterator[str]:
+    """Redis in a container (testcontainers waits until it answers PING)."""
+    from testcontainers.community.redis import RedisContainer
+
+    with _started(RedisContainer(REDIS_IMAGE)) as redis:
+        host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
+        yield f"redis://{host}:{port}/0"
+
+
+def _mlflow_container() -> Iterator[str]:
+    """An MLflow tracking server in a container, as infra/local/mlflow.sh starts one:
+    SQLite backend, artifacts served by the server itself."""
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import HttpWaitStrategy
+
+    container = DockerContainer(MLFLOW_IMAGE)
+    host = container.get_docker_client().host()
+    container.with_exposed_ports(5000).with_command(
+        [
+            "mlflow",
+            "server",
+            "--host=0.0.0.0",
+            "--port=5000",
+            "--workers=1",
+            "--backend-store-uri=sqlite:////tmp/mlflow.db",
+            "--serve-artifacts",
+            "--artifacts-destination=/tmp/mlartifacts",
+            # the clients' Host header: the Docker host with the mapped port
+            f"--allowed-hosts={host}:*",
+        ]
+    ).waiting_for(HttpWaitStrategy(5000, "/health").with_startup_timeout(CONTAINER_START_TIMEOUT_S))
+    with _started(container) as mlflow:
+        yield f"http://{mlflow.get_container_host_ip()}:{mlflow.get_exposed_port(5000)}"
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """``host:port`` of a real Apache Kafka broker."""
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if servers:
-        host, _, port = servers.split(",")[0].rpartition(":")
-        _check_reachable("Kafka", "KAFKA_BOOTSTRAP_SERVERS", host, int(port))
-        yield servers
-        return
-    if not _docker_available():
-        _unavailable("Kafka", "KAFKA_BOOTSTRAP_SERVERS")
-    from testcontainers.kafka import KafkaContainer
-
-    with KafkaContainer().with_kraft() as kafka:
-        yield kafka.get_bootstrap_server()
+    yield from _service(KAFKA, _kafka_container)
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of a real Redis server."""
-    url = os.environ.get("REDIS_URL")
-    if url:
-        parsed = urlparse(url)
-        _check_reachable("Redis", "REDIS_URL", parsed.hostname or "127.0.0.1", parsed.port or 6379)
-        yield url
-        return
-    if not _docker_available():
-        _unavailable("Redis", "REDIS_URL")
-    from testcontainers.redis import RedisContainer
-
-    with RedisContainer("redis:7") as redis:
-        yield f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
+    yield from _service(REDIS, _redis_container)
 
 
 @pytest.fixture(scope="session")
 def mlflow_uri() -> Iterator[str]:
     """URI of a real MLflow tracking server."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        parsed = urlparse(uri)
-        _check_reachable(
-            "MLflow", "MLFLOW_TRACKING_URI", parsed.hostname or "127.0.0.1", parsed.port or 5000
-        )
-        yield uri
-        return
-    if not _docker_available():
-        _unavailable("MLflow", "MLFLOW_TRACKING_URI")
-    from testcontainers.core.container import DockerContainer
-    from testcontainers.core.waiting_utils import wait_for_logs
+    yield from _service(MLFLOW, _mlflow_container)
 
-    image = "ghcr.io/mlflow/mlflow:v3.17.2"
-    command = "mlflow server --host 0.0.0.0 --port 5000 --workers 1"
-    with DockerContainer(image).with_command(command).with_exposed_ports(5000) as mlflow:
-        wait_for_logs(mlflow, "Uvicorn running|Listening at", timeout=120)
-        yield f"http://{mlflow.get_container_host_ip()}:{mlflow.get_exposed_port(5000)}"
+
+@pytest.fixture(autouse=True)
+def _services_of_integration_tests(request: pytest.FixtureRequest) -> None:
+    """An integration test has all three services, also the ones it reaches only
+    through the settings it loads or the processes it starts: with containers, their
+    addresses are exported before it runs."""
+    if request.node.get_closest_marker("integration") is not None:
+        for fixture in ("kafka_bootstrap", "redis_url", "mlflow_uri"):
+            request.getfixturevalue(fixture)
+
+
+def coverage_by_package(files: Mapping[str, Mapping[str, int]]) -> dict[str, tuple[int, int]]:
+    """``(statements run, statements)`` per package of fraudstream, from the per-file
+    summaries of ``coverage json``; the modules at the package's top form one group.
+
+    >>> coverage_by_package(
+    ...     {
+    ...         "libs/fraudstream/scoring/core.py": {"covered_lines": 8, "num_statements": 10},
+    ...         "libs/fraudstream/scoring/io/kafka.py": {"covered_lines": 1, "num_statements": 2},
+    ...         "libs/fraudstream/config.py": {"covered_lines": 5, "num_statements": 5},
+    ...     }
+    ... )
+    {'fraudstream (top-level modules)': (5, 5), 'fraudstream.scoring': (9, 12)}
+    """
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for path, summary in files.items():
+        parts = Path(path).parts
+        inner = parts[len(parts) - parts[::-1].index("fraudstream") :]
+        group = f"fraudstream.{inner[0]}" if len(inner) > 1 else "fraudstream (top-level modules)"
+        totals[group][0] += summary["covered_lines"]
+        totals[group][1] += summary["num_statements"]
+    return {group: (run, statements) for group, (run, statements) in sorted(totals.items())}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """With ``--cov`` (``make test``): the coverage of each package of fraudstream, from
+    the data pytest-cov has just combined (the tests' and their subprocesses')."""
+    if not config.getoption("cov_source", None) or config.getoption("no_cov", False):
+        return
+    import coverage
+    from coverage.exceptions import CoverageException
+
+    cov = coverage.Coverage()
+    report = Path(cov.config.data_file).with_name("coverage.json")
+    try:
+        cov.load()
+        total = cov.json_report(outfile=str(report))
+    except CoverageException as exc:
+        terminalreporter.write_line(f"no coverage summary: {exc}")
+        return
+    files = {
+        path: data["summary"] for path, data in json.loads(report.read_text())["files"].items()
+    }
+    packages = coverage_by_package(files)
+    terminalreporter.write_sep("-", "coverage of libs/fraudstream by package")
+    for group, (run, statements) in packages.items():
+        percent = 100.0 * run / statements if statements else 100.0
+        terminalreporter.write_line(f"{group:34} {percent:5.1f}%  {run:>6} of {statements:>6}")
+    run = sum(run for run, _ in packages.values())
+    statements = sum(statements for _, statements in packages.values())
+    terminalreporter.write_line(f"{'total':34} {total:5.1f}%  {run:>6} of {statements:>6}")
+    terminalreporter.write_line(
+        "statements run; the floor is fail_under in pyproject.toml, and "
+        "`make coverage-html` shows the lines"
+    )
 
 
 @pytest.fixture
