@@ -87,7 +87,7 @@ def test_feedback_is_given_on_the_top_cards_after_their_day(mode: str) -> None:
         features,
         MODEL_CHOICES["logreg"],
         label_delay=timedelta(days=60),  # no delayed label arrives: feedback alone
-        policy=FeedbackPolicy(3, mode=mode),  # type: ignore[arg-type]
+        policy=FeedbackPolicy(3, mode=mode, review="day-end"),  # type: ignore[arg-type]
     )
     fed = run.feedback_at >= 0
     assert run.cards_checked == 3 * 8
@@ -104,6 +104,45 @@ def test_feedback_is_given_on_the_top_cards_after_their_day(mode: str) -> None:
         assert len(checked) == 3
         assert best[checked].min() >= best.drop(checked).max()
         known |= set(day.loc[day["fed"] & (day["is_fraud"] == 1), "card_id"])
+
+
+@pytest.mark.parametrize("mode", ["same", "separate"])
+def test_alerts_are_reviewed_as_they_come_and_the_budget_left_at_the_days_end(
+    mode: str,
+) -> None:
+    frame, features = _data()
+    run = prequential_feedback_scores(
+        frame,
+        features,
+        MODEL_CHOICES["logreg"],
+        label_delay=timedelta(days=60),  # no delayed label arrives: feedback alone
+        policy=FeedbackPolicy(3, mode=mode),  # type: ignore[arg-type]
+    )
+    day_ns, hour_ns = 86_400_000_000_000, 3_600_000_000_000
+    times = pd.to_datetime(frame["event_time"]).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    frame = frame.assign(score=run.scores, at=run.feedback_at, time=times, day=times // day_ns)
+    fed = frame[frame["at"] >= 0]
+    reviewed_on = (fed["at"] - hour_ns - 1) // day_ns  # the day of the alert or its end
+    assert run.cards_checked == 3 * 8
+    threshold, as_alerts = np.inf, 0
+    for number, day in frame.groupby("day"):
+        day_end = (int(number) + 1) * day_ns
+        verdicts = fed[reviewed_on == number]
+        assert verdicts["card_id"].nunique() == 3
+        for card, judged in verdicts.groupby("card_id"):
+            if (judged["at"] == day_end + hour_ns).all():
+                continue  # the budget left at the day's end
+            # an hour after the card's first score at the threshold that day, on what
+            # it did up to then
+            today = day[day["card_id"] == card]
+            alert = today.loc[today["score"] >= threshold, "time"].min()
+            assert (judged["at"] == alert + hour_ns).all()
+            assert judged["time"].max() <= alert
+            as_alerts += 1
+        known = set(fed.loc[(fed["is_fraud"] == 1) & (fed["at"] < day_end), "card_id"])
+        best = day[~day["card_id"].isin(known)].groupby("card_id")["score"].max()
+        threshold = best.nlargest(3).min()
+    assert as_alerts > 0
 
 
 def test_one_model_learns_each_transaction_once() -> None:
@@ -174,7 +213,7 @@ def test_a_longer_history_labels_the_cards_earlier_transactions_once() -> None:
             features,
             MODEL_CHOICES["logreg"],
             label_delay=DELAY,
-            policy=FeedbackPolicy(5, history=timedelta(days=days)),
+            policy=FeedbackPolicy(5, history=timedelta(days=days), review="day-end"),
         )
         for days in (1, 3)
     }

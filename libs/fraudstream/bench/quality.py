@@ -28,9 +28,11 @@ The models:
   a snapshot after every label, which prices the cadence. Both come from one pass
   over the labels.
 - **online, with feedback** (``--feedback K``): the deployed online learner while a
-  team of investigators checks, when each day ends, the K cards it scored highest
-  that day and answers within the hour: every label those cards still wait for
-  arrives at once (or their transactions of the last ``feedback_history`` only);
+  team of investigators checks K cards a day: the alerts as they come (a card whose
+  score reaches the previous day's K-th highest card score), each answered within the
+  hour, and the budget left at the day's end on the day's highest-scored cards: every
+  label a checked card still waits for arrives at once (or its transactions of the
+  last ``feedback_history`` only);
   their verdicts are learned as the learner takes investigators' labels
   (``LEARNER_FEEDBACK``), the delayed labels still come
   (:func:`~fraudstream.learning.feedback_replay.prequential_feedback_scores`). Same

@@ -3,14 +3,17 @@
 As :func:`~fraudstream.learning.prequential.prequential_scores`, transactions are
 scored in event-time order by the snapshot the learner had published, and every
 delayed label arrives ``label_delay`` after its transaction. On top of that a team of
-investigators works every day: when a day ends they check the ``cards_per_day`` cards
-whose highest score that day was highest (leaving out cards already known
-compromised: a fraud of theirs in the last ``known_for``, as long as the protocol's
-training window and delay, whose label, delayed or feedback, had arrived), and their
-verdicts on those cards' transactions of the day (of the last ``history``, when
-longer; a transaction is judged once, and not after its delayed label came) arrive
-``delay`` later (an hour). The selection uses only the scores served that day, so
-nothing is learned from the future.
+investigators works every day with a budget of ``cards_per_day`` cards. They review
+the alerts as they come: a card is checked when its score first reaches the day's
+alert threshold (the previous day's ``cards_per_day``-th highest card score), first
+come first served, and the verdict on its transactions up to the alert (of the last
+``history``) arrives ``delay`` (an hour) after the alert. The budget left when the day
+ends goes to the day's highest-scored cards not checked yet, answered ``delay`` after
+the day's end (``review="day-end"``: all of it, so). Cards already known compromised
+are left out (a fraud of theirs in the last ``known_for``, as long as the protocol's
+training window and delay, whose label, delayed or feedback, had arrived); a
+transaction is judged once, and not after its delayed label came. The selection uses
+only the scores served until then, so nothing is learned from the future.
 
 Confirmed frauds reach the feature store at once, as the learner reports them: the
 merchant's recent fraud count (``merchant_fraud_count_7d``, docs/features.md) of a
@@ -53,6 +56,10 @@ from fraudstream.models.feedback import FEEDBACK_WEIGHT, FeedbackBlend
 FeedbackMode: TypeAlias = Literal["same", "separate"]
 FEEDBACK_MODES: Final = ("same", "separate")
 
+#: When the investigators check cards: the alerts as they come, or the day's best at its end.
+Review: TypeAlias = Literal["alerts", "day-end"]
+REVIEWS: Final = ("alerts", "day-end")
+
 _DAY_NS: Final = 86_400 * 10**9
 
 #: The served feature investigators' frauds feed at once, and its window.
@@ -78,6 +85,24 @@ class FeedbackPolicy:
     #: (those whose delayed label had not come and that no verdict covered yet):
     #: with the label delay, every label the card still waits for.
     history: timedelta = timedelta(days=1)
+    #: ``alerts``: a card is checked when its score first reaches the day's alert
+    #: threshold (the previous day's ``cards_per_day``-th best card), first come first
+    #: served, and the budget left at the day's end goes to its best cards unchecked;
+    #: ``day-end``: all of them at the day's end.
+    review: Review = "alerts"
+    #: how often alerts are collected for review (their verdicts arrive ``delay``
+    #: after the alert, so at least this long after it).
+    review_every: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.cards_per_day < 0:
+            raise ValueError("cards_per_day must be >= 0")
+        if self.mode not in FEEDBACK_MODES:
+            raise ValueError(f"mode must be one of {FEEDBACK_MODES}")
+        if self.review not in REVIEWS:
+            raise ValueError(f"review must be one of {REVIEWS}")
+        if self.delay < self.review_every:
+            raise ValueError("delay must be at least review_every: verdicts follow their round")
 
 
 @dataclass(frozen=True)
@@ -148,10 +173,6 @@ def prequential_feedback_scores(
     every = snapshot_every_labels
     if every < 1:
         raise ValueError("snapshot_every_labels must be >= 1")
-    if policy.cards_per_day < 0:
-        raise ValueError("cards_per_day must be >= 0")
-    if policy.mode not in FEEDBACK_MODES:
-        raise ValueError(f"mode must be one of {FEEDBACK_MODES}")
     times = _nanoseconds(frame["event_time"])
     delay = _nanoseconds_of(label_delay)
     features = features.copy()  # its recent fraud counts grow with the verdicts
@@ -166,28 +187,102 @@ def prequential_feedback_scores(
     )
     ends = [*starts[1:], len(frame)]
     checked = 0
+    round_ns = _nanoseconds_of(policy.review_every)
+    history = _nanoseconds_of(policy.history)
+    threshold = np.inf  # no day before the first: no alert to review as it comes
     for first, end in zip(starts, ends, strict=True):
-        recent.serve(first, end)
-        target = stream.arrived_before(times[first:end]) // every * every
-        run_starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
-        for a, b in zip(run_starts, [*run_starts[1:], len(target)], strict=True):
-            stream.learn_until(int(target[a]))
-            rows = slice(first + a, first + b)
-            if b - a < _SMALL_RUN:
-                for i, x in enumerate(features.iloc[rows].to_dict("records")):
-                    scores[first + a + i] = stream.model.predict_proba_one(x).get(True, 0.0)
-            else:
-                scores[rows] = served.score(features.iloc[rows])
         day_end = (int(day[first]) + 1) * _DAY_NS
+        team = _Team(policy.cards_per_day, threshold)
+        rounds = times[first:end] // round_ns
+        round_starts = first + np.flatnonzero(np.r_[True, rounds[1:] != rounds[:-1]])
+        for r_first, r_end in zip(round_starts, [*round_starts[1:], end], strict=True):
+            recent.serve(int(r_first), int(r_end))
+            _score(stream, served, features, scores, every, int(r_first), int(r_end))
+            if policy.review == "alerts" and team.left:
+                known = stream.known_compromised(int(times[r_first]))
+                alerted = team.review(cards, scores, int(r_first), int(r_end), known)
+                if alerted:
+                    since = int(np.searchsorted(times, int(times[r_first]) - history))
+                    rows, arrivals = stream.give_feedback_each(
+                        min(int(r_first), since), int(r_end), alerted, policy.delay
+                    )
+                    recent.confirm(rows, arrivals)
         known = stream.known_compromised(day_end)
-        top = _top_cards(cards[first:end], scores[first:end], known, policy.cards_per_day)
-        checked += len(top)
+        threshold = _kth_best(cards[first:end], scores[first:end], known, policy.cards_per_day)
+        top = _top_cards(cards[first:end], scores[first:end], known | team.checked, team.left)
+        team.checked |= top
+        checked += len(team.checked)
         at = day_end + _nanoseconds_of(policy.delay)
-        since = int(np.searchsorted(times, day_end - _nanoseconds_of(policy.history)))
-        recent.confirm(stream.give_feedback(min(first, since), end, top, at), at)
+        since = int(np.searchsorted(times, day_end - history))
+        rows = stream.give_feedback(min(first, since), end, top, at)
+        recent.confirm(rows, np.full(len(rows), at, dtype=np.int64))
     fed = stream.feedback_at >= 0
     frauds = int(frame["is_fraud"].to_numpy(dtype=bool)[fed].sum())
     return FeedbackScores(scores, stream.feedback_at, checked, len(starts), frauds, recent.values)
+
+
+def _score(
+    stream: _LabelStream,
+    served: RiverModel,
+    features: pd.DataFrame,
+    scores: np.ndarray,
+    every: int,
+    first: int,
+    end: int,
+) -> None:
+    """Score rows ``first..end`` with the snapshots the learner had published then."""
+    target = stream.arrived_before(stream.times[first:end]) // every * every
+    run_starts = np.flatnonzero(np.r_[True, target[1:] != target[:-1]])
+    for a, b in zip(run_starts, [*run_starts[1:], len(target)], strict=True):
+        stream.learn_until(int(target[a]))
+        rows = slice(first + a, first + b)
+        if b - a < _SMALL_RUN:
+            for i, x in enumerate(features.iloc[rows].to_dict("records")):
+                scores[first + a + i] = stream.model.predict_proba_one(x).get(True, 0.0)
+        else:
+            scores[rows] = served.score(features.iloc[rows])
+
+
+class _Team:
+    """One day of the investigators' work: the alerts they review as they come."""
+
+    def __init__(self, budget: int, threshold: float) -> None:
+        self.left = budget
+        self.threshold = threshold
+        #: the cards checked today.
+        self.checked: set[Any] = set()
+
+    def review(
+        self, cards: np.ndarray, scores: np.ndarray, first: int, end: int, known: set[Any]
+    ) -> dict[Any, int]:
+        """The cards of rows ``first..end`` alerted (score at the threshold, not known
+        compromised, not checked today), first come first served while the budget
+        lasts: card -> the row of its alert."""
+        alerted: dict[Any, int] = {}
+        for i in first + np.flatnonzero(scores[first:end] >= self.threshold):
+            card = cards[i]
+            if pd.isna(card) or card in known or card in self.checked or card in alerted:
+                continue
+            alerted[card] = int(i)
+            if len(alerted) == self.left:
+                break
+        self.checked |= alerted.keys()
+        self.left -= len(alerted)
+        return alerted
+
+
+def _kth_best(cards: np.ndarray, scores: np.ndarray, known: set[Any], k: int) -> float:
+    """The ``k``-th highest of the cards' best scores, known cards left out: the next
+    day's alert threshold (the lowest best score when fewer cards; never, for none).
+
+    >>> _kth_best(np.array(["a", "b", "b", "c"]), np.array([0.2, 0.1, 0.9, 0.5]), {"c"}, 2)
+    0.2
+    """
+    if k == 0 or len(cards) == 0:
+        return float("inf")
+    day = pd.DataFrame({"card": cards, "score": scores}).dropna(subset=["card"])
+    best = day[~day["card"].isin(known)].groupby("card", sort=False)["score"].max()
+    return float(best.nlargest(k).min()) if len(best) else float("inf")
 
 
 def _top_cards(cards: np.ndarray, scores: np.ndarray, known: set[Any], k: int) -> set[Any]:
@@ -242,10 +337,12 @@ class _RecentFrauds:
         self.values[first:end] += extra
         self._features.iloc[first:end, self._column] = self.values[first:end]
 
-    def confirm(self, rows: np.ndarray, at: int) -> None:
-        """The investigators' verdicts on ``rows`` arrive ``at``: keep the frauds."""
-        for i in rows[self._fraud[rows] & (self._merchants[rows] >= 0)]:
-            self._confirmed.append((int(self._merchants[i]), int(self._times[i]), at))
+    def confirm(self, rows: np.ndarray, at: np.ndarray) -> None:
+        """The investigators' verdicts on ``rows`` arrive ``at`` (ns, one per row):
+        keep the frauds."""
+        kept = self._fraud[rows] & (self._merchants[rows] >= 0)
+        for i, when in zip(rows[kept], at[kept], strict=True):
+            self._confirmed.append((int(self._merchants[i]), int(self._times[i]), int(when)))
 
 
 class _LabelStream:
@@ -291,7 +388,7 @@ class _LabelStream:
         self._next_known = 0  # the next queued feedback not yet counted in _latest
         #: card -> event time (ns) of its latest fraud whose label has arrived.
         self._latest: dict[Any, int] = {}
-        self._times = times
+        self.times = times
         self._known_for = _nanoseconds_of(policy.known_for)
 
     def arrived_before(self, times: np.ndarray) -> np.ndarray:
@@ -348,7 +445,7 @@ class _LabelStream:
         return {card for card, t in latest.items() if t >= since}
 
     def _remember(self, i: int) -> None:
-        card, t = self._cards[i], int(self._times[i])
+        card, t = self._cards[i], int(self.times[i])
         if t > self._latest.get(card, -1):
             self._latest[card] = t
 
@@ -362,14 +459,34 @@ class _LabelStream:
             & (self._arrival[first:end] > at)
             & (self.feedback_at[first:end] < 0)
         )
+        self._enqueue(rows, np.full(len(rows), at, dtype=np.int64))
+        return rows
+
+    def give_feedback_each(
+        self, first: int, end: int, alerted: dict[Any, int], delay: timedelta
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The verdicts on the ``alerted`` cards (card -> the row of its alert), each
+        arriving ``delay`` after its alert, on their transactions among rows
+        ``first..end`` up to the alert: their rows and arrival times, in arrival order."""
+        alert = pd.Series(self._cards[first:end]).map(alerted).to_numpy(dtype=np.float64)
+        index = first + np.flatnonzero(~np.isnan(alert))
+        alert_row = alert[index - first].astype(np.int64)
+        at = self.times[alert_row] + _nanoseconds_of(delay)
+        keep = (index <= alert_row) & (self._arrival[index] > at) & (self.feedback_at[index] < 0)
+        order = np.argsort(at[keep], kind="stable")
+        rows, at = index[keep][order], at[keep][order]
+        self._enqueue(rows, at)
+        return rows, at
+
+    def _enqueue(self, rows: np.ndarray, at: np.ndarray) -> None:
+        """Queue the verdicts on ``rows``, arriving ``at`` (ns, non-decreasing)."""
         if not rows.size:
-            return rows
+            return
         self.feedback_at[rows] = at
         records = self._features.iloc[rows].to_dict("records")
-        self._queue.extend((at, int(i), x) for i, x in zip(rows, records, strict=True))
-        self._queue_times.extend([at] * len(rows))
+        self._queue.extend((int(t), int(i), x) for t, i, x in zip(at, rows, records, strict=True))
+        self._queue_times.extend(at.tolist())
         if not self._separate:
             skipped = np.zeros(len(self._arrival), dtype=np.int64)
             skipped[rows] = 1
             self._skipped += np.r_[0, np.cumsum(skipped)]
-        return rows
