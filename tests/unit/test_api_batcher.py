@@ -28,10 +28,13 @@ class _Core:
         self.calls: list[tuple[list[str], bool]] = []
         self.gate = threading.Event()
         self.gate.set()
+        #: set when a call has started (and waits at the gate, if it is held)
+        self.entered = threading.Event()
         self.poison: set[str] = set()
         self.unavailable = False
 
     def score(self, txs: Sequence[Transaction], record: bool) -> ScoredBatch:
+        self.entered.set()
         self.gate.wait(10)
         ids = [tx.transaction_id for tx in txs]
         self.calls.append((ids, record))
@@ -62,7 +65,8 @@ async def _score_while_held(
     try:
         core.gate.clear()
         first = asyncio.ensure_future(batcher.score(_txs("warm"), record=True))
-        await asyncio.sleep(0.05)  # the thread now waits in the held call
+        # the thread now waits in the held call (however slow the machine)
+        assert await asyncio.to_thread(core.entered.wait, 10)
         tasks = [asyncio.ensure_future(batcher.score(t, record=r)) for t, r in requests]
         await asyncio.sleep(0.05)
         core.gate.set()
