@@ -10,7 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudstream.learning.feedback_replay import FeedbackPolicy, prequential_feedback_scores
+from fraudstream.learning.feedback_replay import (
+    FeedbackPolicy,
+    FeedbackScores,
+    prequential_feedback_scores,
+)
 from fraudstream.learning.models import MODEL_CHOICES, ModelChoice
 from fraudstream.learning.prequential import prequential_scores
 
@@ -60,6 +64,15 @@ class Counting:
         return self.inner.predict_proba_many(frame)
 
 
+def _feedback_alone(
+    frame: pd.DataFrame, features: pd.DataFrame, policy: FeedbackPolicy
+) -> FeedbackScores:
+    """The pass with investigators and no delayed label arriving: feedback alone."""
+    return prequential_feedback_scores(
+        frame, features, MODEL_CHOICES["logreg"], label_delay=timedelta(days=60), policy=policy
+    )
+
+
 def test_without_investigators_it_is_the_plain_pass() -> None:
     frame, features = _data()
     choice = MODEL_CHOICES["logreg"]
@@ -82,13 +95,7 @@ def test_without_investigators_it_is_the_plain_pass() -> None:
 @pytest.mark.parametrize("mode", ["same", "separate"])
 def test_feedback_is_given_on_the_top_cards_after_their_day(mode: str) -> None:
     frame, features = _data()
-    run = prequential_feedback_scores(
-        frame,
-        features,
-        MODEL_CHOICES["logreg"],
-        label_delay=timedelta(days=60),  # no delayed label arrives: feedback alone
-        policy=FeedbackPolicy(3, mode=mode, review="day-end"),  # type: ignore[arg-type]
-    )
+    run = _feedback_alone(frame, features, FeedbackPolicy(3, mode=mode, review="day-end"))  # type: ignore[arg-type]
     fed = run.feedback_at >= 0
     assert run.cards_checked == 3 * 8
     day_ns = 86_400_000_000_000
@@ -111,13 +118,7 @@ def test_alerts_are_reviewed_as_they_come_and_the_budget_left_at_the_days_end(
     mode: str,
 ) -> None:
     frame, features = _data()
-    run = prequential_feedback_scores(
-        frame,
-        features,
-        MODEL_CHOICES["logreg"],
-        label_delay=timedelta(days=60),  # no delayed label arrives: feedback alone
-        policy=FeedbackPolicy(3, mode=mode),  # type: ignore[arg-type]
-    )
+    run = _feedback_alone(frame, features, FeedbackPolicy(3, mode=mode))  # type: ignore[arg-type]
     day_ns, hour_ns = 86_400_000_000_000, 3_600_000_000_000
     times = pd.to_datetime(frame["event_time"]).to_numpy().astype("datetime64[ns]").astype(np.int64)
     frame = frame.assign(score=run.scores, at=run.feedback_at, time=times, day=times // day_ns)

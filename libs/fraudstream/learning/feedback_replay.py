@@ -187,7 +187,8 @@ def prequential_feedback_scores(
     )
     ends = [*starts[1:], len(frame)]
     checked = 0
-    round_ns = _nanoseconds_of(policy.review_every)
+    # at the day's end only, a day is one round: nothing to review before it ends
+    round_ns = _nanoseconds_of(policy.review_every) if policy.review == "alerts" else _DAY_NS
     history = _nanoseconds_of(policy.history)
     threshold = np.inf  # no day before the first: no alert to review as it comes
     for first, end in zip(starts, ends, strict=True):
@@ -278,11 +279,8 @@ def _kth_best(cards: np.ndarray, scores: np.ndarray, known: set[Any], k: int) ->
     >>> _kth_best(np.array(["a", "b", "b", "c"]), np.array([0.2, 0.1, 0.9, 0.5]), {"c"}, 2)
     0.2
     """
-    if k == 0 or len(cards) == 0:
-        return float("inf")
-    day = pd.DataFrame({"card": cards, "score": scores}).dropna(subset=["card"])
-    best = day[~day["card"].isin(known)].groupby("card", sort=False)["score"].max()
-    return float(best.nlargest(k).min()) if len(best) else float("inf")
+    best = _best_of_day(cards, scores, known, k)
+    return float(best.min()) if len(best) else float("inf")
 
 
 def _top_cards(cards: np.ndarray, scores: np.ndarray, known: set[Any], k: int) -> set[Any]:
@@ -291,12 +289,16 @@ def _top_cards(cards: np.ndarray, scores: np.ndarray, known: set[Any], k: int) -
     >>> sorted(_top_cards(np.array(["a", "b", "b", "c"]), np.array([0.2, 0.1, 0.9, 0.5]), {"c"}, 2))
     ['a', 'b']
     """
+    return set(_best_of_day(cards, scores, known, k).index)
+
+
+def _best_of_day(cards: np.ndarray, scores: np.ndarray, known: set[Any], k: int) -> pd.Series:
+    """The ``k`` highest of the cards' best scores, by card, known cards left out."""
     if k == 0 or len(cards) == 0:
-        return set()
+        return pd.Series(dtype=np.float64)
     day = pd.DataFrame({"card": cards, "score": scores}).dropna(subset=["card"])
-    day = day[~day["card"].isin(known)]
-    best = day.groupby("card", sort=False)["score"].max()
-    return set(best.nlargest(k).index)
+    best = day[~day["card"].isin(known)].groupby("card", sort=False)["score"].max()
+    return best.nlargest(k)
 
 
 class _RecentFrauds:
