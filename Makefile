@@ -27,7 +27,8 @@ SERVICE_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(KAFKA_PORT) \
 	KAFKA_SASL_TEST_USER=$(or $(KAFKA_SASL_TEST_USER),fraudstream) \
 	KAFKA_SASL_TEST_PASSWORD=$(or $(KAFKA_SASL_TEST_PASSWORD),fraudstream-local-scram) \
 	REDIS_TLS_URL=rediss://:$(or $(REDIS_TLS_PASSWORD),fraudstream-local-redis)@127.0.0.1:$(or $(REDIS_TLS_PORT),$(shell echo $$(($(REDIS_PORT) + 1))))/0 \
-	LOCAL_TLS_CAFILE=$(or $(FRAUDSTREAM_STATE_DIR),$(CURDIR)/.local/services)/tls/ca.pem
+	LOCAL_TLS_CAFILE=$(or $(FRAUDSTREAM_STATE_DIR),$(CURDIR)/.local/services)/tls/ca.pem \
+	REDIS_CLUSTER_TEST_NODES=$(shell p=$(or $(REDIS_CLUSTER_PORT),7001); echo 127.0.0.1:$$p,127.0.0.1:$$((p + 1)),127.0.0.1:$$((p + 2)))
 
 PYTEST_ARGS ?=
 

@@ -2,14 +2,15 @@
 #
 # Start/stop the local services fraudstream's integration tests need, without
 # Docker: Apache Kafka (KRaft; a PLAINTEXT and a SASL_SSL listener), Redis, a
-# second Redis over TLS with a password (redis-tls) and an MLflow tracking
-# server, all on 127.0.0.1; Prometheus on request (`up prometheus`; the default
-# `up` only installs it, for promtool and the tests). See infra/local/README.md.
+# second Redis over TLS with a password (redis-tls), a Redis Cluster of three
+# masters (redis-cluster) and an MLflow tracking server, all on 127.0.0.1;
+# Prometheus on request (`up prometheus`; the default `up` only installs it,
+# for promtool and the tests). See infra/local/README.md.
 #
-#   bash infra/local/services.sh up      [kafka|redis|redis-tls|mlflow|prometheus ...]
-#   bash infra/local/services.sh down    [kafka|redis|redis-tls|mlflow|prometheus ...]
-#   bash infra/local/services.sh status  [kafka|redis|redis-tls|mlflow|prometheus ...]
-#   bash infra/local/services.sh restart [kafka|redis|redis-tls|mlflow|prometheus ...]
+#   bash infra/local/services.sh up      [kafka|redis|redis-tls|redis-cluster|mlflow|prometheus ...]
+#   bash infra/local/services.sh down    [kafka|redis|redis-tls|redis-cluster|mlflow|prometheus ...]
+#   bash infra/local/services.sh status  [kafka|redis|redis-tls|redis-cluster|mlflow|prometheus ...]
+#   bash infra/local/services.sh restart [kafka|redis|redis-tls|redis-cluster|mlflow|prometheus ...]
 #   bash infra/local/services.sh env     # print the exports only
 #   bash infra/local/services.sh check   # end-to-end smoke test of running services
 #   bash infra/local/services.sh clean   # down, then delete all state (data, logs)
@@ -30,6 +31,8 @@ source "$HERE/kafka.sh"
 source "$HERE/redis.sh"
 # shellcheck source=infra/local/redis_tls.sh
 source "$HERE/redis_tls.sh"
+# shellcheck source=infra/local/redis_cluster.sh
+source "$HERE/redis_cluster.sh"
 # shellcheck source=infra/local/mlflow.sh
 source "$HERE/mlflow.sh"
 # shellcheck source=infra/local/prometheus.sh
@@ -37,7 +40,7 @@ source "$HERE/prometheus.sh"
 # shellcheck source=infra/local/browser.sh
 source "$HERE/browser.sh"
 
-readonly ALL_SERVICES=(kafka redis redis-tls mlflow)
+readonly ALL_SERVICES=(kafka redis redis-tls redis-cluster mlflow)
 
 usage() {
   sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
@@ -62,6 +65,11 @@ print_env() {
   if redis_tls_on; then
     printf 'export REDIS_TLS_URL=%s\n' "$(redis_tls_url)"
   fi
+  # The cluster's seed nodes, under a test-only name (REDIS_CLUSTER_NODES would put
+  # every process of the suite in cluster mode); the cluster tests pass it on.
+  if redis_cluster_on; then
+    printf 'export REDIS_CLUSTER_TEST_NODES=%s\n' "$(redis_cluster_nodes)"
+  fi
 }
 
 # A service's functions are named after it, `-` spelt `_` (redis-tls_up -> redis_tls_up).
@@ -72,7 +80,7 @@ select_services() {
   local name
   for name in "$@"; do
     case $name in
-      kafka | redis | redis-tls | mlflow | prometheus) ;;
+      kafka | redis | redis-tls | redis-cluster | mlflow | prometheus) ;;
       *) die "unknown service '$name' (expected: ${ALL_SERVICES[*]} prometheus)" ;;
     esac
   done
@@ -125,9 +133,10 @@ cmd_check() {
 
 cmd_clean() {
   cmd_down
-  log "deleting $STATE_DIR/{kafka,redis,redis-tls,mlflow,tls,logs,run,env.sh}" \
+  log "deleting $STATE_DIR/{kafka,redis,redis-tls,redis-cluster,mlflow,tls,logs,run,env.sh}" \
     "(jar cache $CACHE_DIR is kept)"
-  rm -rf "${STATE_DIR:?}/kafka" "$STATE_DIR/redis" "$STATE_DIR/redis-tls" "$STATE_DIR/mlflow" \
+  rm -rf "${STATE_DIR:?}/kafka" "$STATE_DIR/redis" "$STATE_DIR/redis-tls" "$STATE_DIR/redis-cluster" \
+    "$STATE_DIR/mlflow" \
     "$TLS_DIR" "$LOG_DIR" "$RUN_DIR" "$STATE_DIR/env.sh"
 }
 

@@ -114,12 +114,23 @@ class RedisSettings(BaseSettings):
 
     model_config = _section("REDIS_")
 
-    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL.")
+    url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="redis:// or rediss:// URL of one Redis (unused when CLUSTER_NODES is set).",
+    )
+    cluster_nodes: str = Field(
+        "",
+        description=(
+            "Redis Cluster seed nodes, host:port,host:port (empty: the one Redis of URL)."
+        ),
+    )
     socket_timeout_s: float = Field(2.0, gt=0, description="Seconds a Redis call may wait.")
     password: SecretStr | None = Field(
         None, description="AUTH password (wins over one in the URL); never logged."
     )
-    ssl_ca_certs: Path | None = Field(None, description="CA bundle for rediss:// URLs.")
+    ssl_ca_certs: Path | None = Field(
+        None, description="CA bundle for rediss:// URLs; with CLUSTER_NODES, turns on TLS."
+    )
 
 
 class MlflowSettings(BaseSettings):
@@ -214,6 +225,20 @@ class ScorerSettings(BaseSettings):
     follow_registry: bool = Field(
         True,
         description="Serve the MLflow registry's champion and shadow-score its challenger.",
+    )
+    session_timeout: Duration = Field(
+        timedelta(seconds=10),
+        description="How long the group waits for a silent replica before giving its "
+        "partitions to the others.",
+    )
+    transaction_timeout: Duration = Field(
+        timedelta(seconds=30),
+        description="How long the broker keeps a dead replica's open batch before aborting it.",
+    )
+    static_membership: bool = Field(
+        False,
+        description="Join the group as SCORER_INSTANCE_ID (static membership): a replica "
+        "back within the session timeout gets its partitions without a rebalance.",
     )
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fraudstream.bench.features import bench_features
+from fraudstream.bench.rebalance import RebalanceResult, bench_rebalance
 from fraudstream.bench.replay import bench_replay
 from fraudstream.bench.score import (
     Goal,
@@ -229,6 +230,52 @@ def score_command(
     console.print(_phase_table(result))
     console.print(_goal_table(goals, median))
     console.print(f"report: {target}")
+
+
+@bench_app.command("rebalance")
+def rebalance_command(
+    runs: Annotated[int, typer.Option(min=1, help="Restarts of each kind; medians shown.")] = 3,
+    rate: Annotated[float, typer.Option(min=1, help="Transactions a second fed.")] = 300.0,
+    session_timeout: Annotated[
+        float, typer.Option(min=1, help="SCORER_SESSION_TIMEOUT of the replicas, in seconds.")
+    ] = 10.0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="JSON report (default: .local/bench/rebalance-<time>.json)."),
+    ] = None,
+) -> None:
+    """One scorer of two restarted (SIGTERM, then kill -9), with and without static
+    group membership: how long partitions go without a commit, and until both
+    replicas are at work again."""
+    settings = Settings.load()
+    console = Console()
+    with console.status(f"{runs * 4} restarts, ~30 s each..."):
+        result = bench_rebalance(
+            settings, runs=runs, rate=rate, session_timeout=timedelta(seconds=session_timeout)
+        )
+    figures = {
+        "benchmark": "rebalance",
+        **machine(),
+        "session_timeout_s": session_timeout,
+        "runs": [vars(r) for r in result.runs],
+    }
+    target = out or Path(".local/bench") / f"rebalance-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(figures, indent=2) + "\n")
+    console.print(_rebalance_table(result, runs, session_timeout))
+    console.print(f"report: {target}")
+
+
+def _rebalance_table(result: RebalanceResult, runs: int, session_timeout: float) -> Table:
+    title = f"one scorer of two restarted, session timeout {session_timeout:g} s"
+    table = Table(title=f"{title}, medians of {runs} runs")
+    for column in ("stop", "membership", "partitions stalled (s)", "both at work (s)"):
+        table.add_column(column)
+    for stop in ("sigterm", "kill"):
+        for static in (False, True):
+            stalled, back = result.median(static, stop)
+            table.add_row(stop, "static" if static else "dynamic", f"{stalled:.1f}", f"{back:.1f}")
+    return table
 
 
 def _score_figures(result: ScoreBenchResult) -> dict[str, object]:

@@ -31,6 +31,7 @@ from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from fraudstream.config import KafkaSettings, RedisSettings, Settings
+from fraudstream.durations import format_duration
 from fraudstream.features.redis_store import delete_prefix
 from fraudstream.harness.embedded import free_port
 from fraudstream.harness.kafka import Record, kafka_settings, unique_topics
@@ -73,6 +74,15 @@ def with_delivery(settings: Settings, delivery: str) -> Settings:
     return settings.model_copy(update={"scorer": scorer})
 
 
+def replica(settings: Settings, name: str) -> Settings:
+    """``settings`` for another replica of the same group: its own instance id (so its
+    own transactional id) and ``/metrics`` port, everything else shared."""
+    scorer = settings.scorer.model_copy(
+        update={"instance_id": f"{settings.scorer.instance_id}-{name}", "http_port": free_port()}
+    )
+    return settings.model_copy(update={"scorer": scorer})
+
+
 def learner_env(snapshot_every_labels: int, **env: str) -> dict[str, str]:
     """Settings (by variable name) of a learner under test, for :func:`scorer_settings`.
 
@@ -112,6 +122,9 @@ def scorer_env(settings: Settings) -> dict[str, str]:
         "SCORER_HTTP_PORT": str(scorer.http_port),
         "SCORER_FOLLOW_REGISTRY": str(scorer.follow_registry).lower(),
         "SCORER_DELIVERY": scorer.delivery,
+        "SCORER_SESSION_TIMEOUT": format_duration(scorer.session_timeout),
+        "SCORER_TRANSACTION_TIMEOUT": format_duration(scorer.transaction_timeout),
+        "SCORER_STATIC_MEMBERSHIP": str(scorer.static_membership).lower(),
         "MLFLOW_TRACKING_URI": settings.mlflow.tracking_uri,
         "MLFLOW_REGISTERED_MODEL_NAME": settings.mlflow.registered_model_name,
         "MLFLOW_ALIAS_POLL_INTERVAL": f"{settings.mlflow.alias_poll_interval.total_seconds()}s",

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, KafkaTimeoutError
 
@@ -78,10 +78,12 @@ def build_subscriber(
     topics: Sequence[str],
     *,
     group_id: str | None = None,
+    listener: ConsumerRebalanceListener | None = None,
     **overrides: Any,
 ) -> KafkaConsumer:
     """A :func:`build_consumer` consumer subscribed to ``topics`` once their partitions
-    are known (each waited for up to the settings' request timeout).
+    are known (each waited for up to the settings' request timeout); ``listener`` hears
+    of each change of its partitions.
 
     Subscribing before the partitions are known gives an empty first assignment and
     a second rebalance, which kafka-python 3.0 was seen to lose (7 of 80 test starts
@@ -95,7 +97,7 @@ def build_subscriber(
     except KafkaError:
         consumer.close(autocommit=False)
         raise
-    consumer.subscribe(list(topics))
+    consumer.subscribe(list(topics), listener=listener)
     return consumer
 
 

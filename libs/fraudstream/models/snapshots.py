@@ -1,7 +1,10 @@
 """Model snapshots in Redis: the learner publishes, scorers pick them up.
 
 ``{prefix}:model:current`` holds the current version; ``{prefix}:model:v:<version>``
-the pickled :class:`~fraudstream.models.river.RiverModel`. Redis is trusted: only
+the pickled :class:`~fraudstream.models.river.RiverModel`. A version is stored
+before ``current`` names it, so a reader never follows ``current`` to a missing
+snapshot; each write is one key, so the store works on one Redis and on a Redis
+Cluster alike (the keys may live on different nodes). Redis is trusted: only
 the learner writes these keys (pickle runs code when loaded, so do not point a scorer
 at a Redis others can write to).
 """
@@ -11,10 +14,9 @@ from __future__ import annotations
 import pickle
 from typing import Final
 
-import redis
-
 from fraudstream.errors import FraudstreamError
 from fraudstream.models.river import RiverModel
+from fraudstream.redis_client import AnyRedis
 
 #: Old versions kept for rollback and for scorers still loading them.
 KEEP_VERSIONS: Final = 5
@@ -31,7 +33,7 @@ class SnapshotError(FraudstreamError):
 class SnapshotStore:
     """Versioned model snapshots under a key prefix."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "fs") -> None:
+    def __init__(self, client: AnyRedis, prefix: str = "fs") -> None:
         self._client = client
         self._current = f"{prefix}:model:current"
         self._versions = f"{prefix}:model:versions"
@@ -40,11 +42,11 @@ class SnapshotStore:
     def publish(self, model: RiverModel) -> None:
         """Store ``model`` under its version and make it current."""
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-        pipe = self._client.pipeline(transaction=True)
+        pipe = self._client.pipeline(transaction=False)
         pipe.set(self._prefix + model.version, data)
         pipe.rpush(self._versions, model.version)
-        pipe.set(self._current, model.version)
         pipe.execute()
+        self._client.set(self._current, model.version)  # only once the version is stored
         for old in self._client.lrange(self._versions, 0, -KEEP_VERSIONS - 1):
             self._client.delete(self._prefix + _text(old))
         self._client.ltrim(self._versions, -KEEP_VERSIONS, -1)

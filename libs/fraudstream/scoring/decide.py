@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from typing import Final, Protocol
 
 import numpy as np
-import redis
+
+from fraudstream.redis_client import AnyRedis
 
 _RESERVE: Final = """
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -44,9 +45,13 @@ class AlertBudget(Protocol):
 
 
 class RedisAlertBudget:
-    """The daily counts in Redis (``{prefix}:alerts:<day>``), taken atomically by a script."""
+    """The daily counts in Redis (``{prefix}:alerts:<day>``), taken atomically by a script.
 
-    def __init__(self, client: redis.Redis, prefix: str = "fs") -> None:
+    The script touches that one key only, so it runs on one Redis and on a Redis
+    Cluster alike.
+    """
+
+    def __init__(self, client: AnyRedis, prefix: str = "fs") -> None:
         self._client = client
         self._prefix = prefix
         self._reserve = client.register_script(_RESERVE)
@@ -74,7 +79,7 @@ class Decider:
         threshold: float,
         *,
         budget_per_day: int | None = None,
-        client: redis.Redis | None = None,
+        client: AnyRedis | None = None,
         prefix: str = "fs",
         counter: AlertBudget | None = None,
     ) -> None:

@@ -3,7 +3,7 @@
 A transaction delivered again (the same id) must not alert again; one retried after an
 aborted Kafka transaction must. The scorer writes the markers after the commit, so only
 a committed alert suppresses another. :class:`AlertMarkerStore` is what the scorer
-needs; :class:`AlertMarkers` keeps them in Redis, and
+needs; :class:`AlertMarkers` keeps them in Redis (one Redis or a Redis Cluster), and
 :class:`fraudstream.testing.doubles.MemoryAlertMarkers` in a set, for tests.
 """
 
@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-import redis
+from redis.cluster import RedisCluster
+
+from fraudstream.redis_client import AnyRedis
 
 
 class AlertMarkerStore(Protocol):
@@ -30,7 +32,7 @@ class AlertMarkerStore(Protocol):
 class AlertMarkers:
     """The markers in Redis: a key per alerted transaction, expiring after ``ttl_ms``."""
 
-    def __init__(self, client: redis.Redis, prefix: str, ttl_ms: int) -> None:
+    def __init__(self, client: AnyRedis, prefix: str, ttl_ms: int) -> None:
         self._client = client
         self._prefix = f"{prefix}:alerted:"
         self._ttl_ms = ttl_ms
@@ -39,7 +41,11 @@ class AlertMarkers:
         """Which of these already have a committed alert."""
         if not transaction_ids:
             return set()
-        found = self._client.mget([self._prefix + t for t in transaction_ids])
+        keys = [self._prefix + t for t in transaction_ids]
+        if isinstance(self._client, RedisCluster):  # one MGET per slot, node by node
+            found = self._client.mget_nonatomic(keys)
+        else:
+            found = self._client.mget(keys)
         return {t for t, v in zip(transaction_ids, found, strict=True) if v is not None}
 
     def mark(self, transaction_ids: Sequence[str]) -> None:

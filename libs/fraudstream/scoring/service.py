@@ -74,6 +74,9 @@ def build_scorer_loop(
         transactional_id=f"{kafka.client_id}-scorer-{scorer.instance_id}",
         delivery=Delivery(scorer.delivery),
         max_poll_records=scorer.max_poll_records,
+        transaction_timeout_ms=int(scorer.transaction_timeout.total_seconds() * 1000),
+        session_timeout_ms=int(scorer.session_timeout.total_seconds() * 1000),
+        group_instance_id=scorer.instance_id if scorer.static_membership else None,
     )
     loop = StreamLoop(kafka, config, step, health=health, metrics=LoopMetrics(registry, "scorer"))
     return loop, client

@@ -38,10 +38,13 @@ Failures:
   the transaction is aborted and the consumer replaced by a new member, which resumes
   from the committed offsets (kafka-python's consumer was seen never to notice on its
   own, failing every commit after a Redis outage);
-- the producer fenced: once, it starts over with new clients (a broker restart aborts
-  the open transaction and bumps the epoch); fenced again within a minute, another
-  instance holds the same transactional id and the loop ends with :class:`FencedError`
-  rather than fight it;
+- the producer fenced: once, it starts over with new clients (a broker restart, or a
+  stall of this process past the transaction timeout, aborts the open transaction
+  and bumps the epoch); fenced again within a minute, another instance holds the
+  same transactional id and the loop ends with :class:`FencedError` rather than fight
+  it. kafka-python names the fence only once; later calls fail with a plain
+  ``KafkaError`` that :func:`fenced` recognises. A transactional producer that cannot
+  even abort is replaced;
 - a stop request (SIGTERM) ends the loop between two batches, after a commit.
 
 While it runs, the objects that exist at its start (the imported libraries, the
@@ -65,7 +68,12 @@ from typing import Final, Protocol, TypeVar
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, KafkaError, ProducerFencedError
+from kafka.errors import (
+    CommitFailedError,
+    FencedInstanceIdError,
+    KafkaError,
+    ProducerFencedError,
+)
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -77,6 +85,7 @@ from fraudstream.kafka.consumer import build_subscriber
 from fraudstream.kafka.producer import build_producer
 from fraudstream.observability.buckets import PHASE_SECONDS
 from fraudstream.observability.health import Health
+from fraudstream.streaming.rebalance import RebalanceLog
 
 log = structlog.get_logger(__name__)
 
@@ -157,6 +166,9 @@ class LoopConfig:
     session_timeout_ms: int = 10_000
     #: Fenced twice within this many seconds: another process holds the transactional id.
     fence_window_s: float = 60.0
+    #: Static group membership (KIP-345) under this id: a member back within the
+    #: session timeout gets its partitions again without a rebalance. None: dynamic.
+    group_instance_id: str | None = None
 
     @property
     def transactional(self) -> bool:
@@ -368,7 +380,12 @@ class StreamLoop:
         try:
             while not stop.is_set():
                 since = time.perf_counter()
-                polled = consumer.poll(timeout_ms=self._config.poll_timeout_ms)
+                try:
+                    polled = consumer.poll(timeout_ms=self._config.poll_timeout_ms)
+                except FencedInstanceIdError as exc:  # static membership: id taken over
+                    raise FencedError(
+                        f"group instance id {self._config.group_instance_id} fenced"
+                    ) from exc
                 if not polled:
                     continue
                 self._metrics.phase("poll", since)
@@ -456,6 +473,8 @@ class StreamLoop:
             fetch_max_wait_ms=config.fetch_max_wait_ms,
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=config.session_timeout_ms // 3,
+            group_instance_id=config.group_instance_id,
+            listener=RebalanceLog(self.service),
         )
 
     def _process(
@@ -481,8 +500,6 @@ class StreamLoop:
         try:
             deliver = self._in_transaction if transactional else self._at_least_once
             result = deliver(batch)
-        except ProducerFencedError as exc:
-            raise FencedError(f"transactional id {self._config.transactional_id} fenced") from exc
         except ServiceUnavailableError as exc:
             _undo(producer, transactional)
             self._retry(consumer, polled, "dependency", exc, stop)
@@ -493,10 +510,15 @@ class StreamLoop:
             log.warning("group membership lost, rejoining", error=str(exc))
             return _Then.NEW_CONSUMER
         except KafkaError as exc:
-            _undo(producer, transactional)
+            if transactional and fenced(exc):
+                raise FencedError(
+                    f"transactional id {self._config.transactional_id} fenced"
+                ) from exc
+            aborted = _undo(producer, transactional)
             self._retry(consumer, polled, "kafka", exc, stop)
-            # an idempotent producer may be dead for good (see the module's docstring)
-            return _Then.NEXT if transactional else _Then.NEW_PRODUCER
+            # an idempotent producer may be dead for good (see the module's docstring),
+            # and so is a transactional one that cannot even abort
+            return _Then.NEXT if transactional and aborted else _Then.NEW_PRODUCER
         self._health.up("kafka")
         self._backoff.reset()
         metrics = self._metrics
@@ -602,11 +624,41 @@ class LagTracker:
         return sum(self._lags.values())
 
 
-def _undo(producer: KafkaProducer, transactional: bool) -> None:
-    """Abort the batch's transaction; at-least-once, what went out cannot be undone."""
+def fenced(exc: KafkaError) -> bool:
+    """Whether ``exc`` means the producer was fenced (its epoch is no longer current).
+
+    kafka-python 3.0.12 raises :class:`~kafka.errors.ProducerFencedError` only from the
+    request that met the fence; after it the producer is in a fatal state, and every
+    later send or transactional call raises a plain ``KafkaError`` that carries the
+    fence among its arguments or only in its text.
+
+    >>> fenced(ProducerFencedError())
+    True
+    >>> fenced(KafkaError("Cannot perform send ...", ProducerFencedError()))
+    True
+    >>> fenced(KafkaError("... in an error state: [Error 90] ProducerFencedError"))
+    True
+    >>> fenced(KafkaError("Request timed out"))
+    False
+    """
+    if isinstance(exc, ProducerFencedError):
+        return True
+    if any(isinstance(arg, ProducerFencedError) for arg in exc.args):
+        return True
+    return ProducerFencedError.__name__ in str(exc)
+
+
+def _undo(producer: KafkaProducer, transactional: bool) -> bool:
+    """Abort the batch's transaction; at-least-once, what went out cannot be undone.
+
+    False when the abort failed: the transaction may already be dead, and the producer
+    with it (a fatal error).
+    """
     if not transactional:
-        return
+        return True
     try:
         producer.abort_transaction()
-    except KafkaError as exc:  # the transaction may already be dead: nothing to undo
+    except KafkaError as exc:
         log.warning("abort failed", error=str(exc))
+        return False
+    return True
