@@ -2,12 +2,16 @@
 
 Rebalances mid-stream (a replica joins, one leaves with SIGTERM, one is killed with
 -9) and a replica stalled past its session (SIGSTOP, then SIGCONT) while the group
-moved on: every transaction scored once, every alert once (read_committed).
+moved on: every transaction scored once, every alert once (read_committed). And
+``fraudstream bench rebalance``, which measures what static membership saves.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -252,3 +256,28 @@ def test_a_replica_stalled_past_its_session_cannot_commit_and_rejoins(
     print(f"b committed {before:.0f} batches meanwhile; the stalled replica logged {said}")
     assert said, f"the stalled replica said nothing of its stall:\n{stalled.log_tail()}"
     assert_exactly_once(counts, total)
+
+
+@pytest.mark.timeout(420)
+def test_bench_rebalance_measures_a_killed_replica_with_and_without_static_membership(
+    tmp_path: Path,
+) -> None:
+    """``fraudstream bench rebalance`` end to end, one run of each membership."""
+    exe = shutil.which("fraudstream")
+    assert exe, "the fraudstream console script is not installed (uv sync)"
+    report = tmp_path / "rebalance.json"
+    args = ["bench", "rebalance", "--runs", "1", "--stop", "kill", "--session-timeout", "6"]
+    done = subprocess.run(
+        [exe, *args, "--out", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "partitions stalled" in done.stdout
+    runs = json.loads(report.read_text())["runs"]
+    assert sorted((r["static"], r["stop"]) for r in runs) == [(False, "kill"), (True, "kill")]
+    for run in runs:
+        # a partition of the killed replica waits at least for a process to start
+        assert 0 < run["stalled_s"] <= run["back_s"] + 1, run

@@ -1,8 +1,9 @@
-"""The loop on a fenced producer, with stand-in clients (no broker).
+"""The loop on a fenced producer or a lost membership, with stand-in clients (no broker).
 
 kafka-python 3.0.12 raises ``ProducerFencedError`` only from the request that met the
 fence; every later call on that producer raises a plain ``KafkaError`` that names the
-fence. A replica stalled past its session meets the fence that way when it resumes.
+fence. A replica stalled past its session meets the fence that way when it resumes,
+or finds itself out of the group with a batch polled before the stall.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, ProducerFencedError
-from kafka.structs import TopicPartition
+from kafka.structs import ConsumerGroupMetadata, TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 
 from fraudstream.config import KafkaSettings
@@ -55,17 +56,32 @@ class FencedProducer:
         pass
 
 
+#: A member of group ``g``, as kafka-python reports it.
+MEMBER = ConsumerGroupMetadata("g", 3, "member-1")
+
+
 class OneBatchConsumer:
     """Hands out the same batch at every poll."""
 
     def __init__(self) -> None:
         self.records = consumer_records([b"{}", b"{}"], topic="in")
+        self.membership = [MEMBER]
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        """The membership now: the next of ``membership``, the last one for ever."""
+        return self.membership.pop(0) if len(self.membership) > 1 else self.membership[0]
 
     def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[ConsumerRecord]]:
         return {TopicPartition("in", 0): list(self.records)}
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         pass
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return len(self.records)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("in", 0)}
 
     def close(self, autocommit: bool = False) -> None:
         pass
@@ -119,3 +135,63 @@ def test_a_fenced_producer_starts_over_once_then_gives_way(first: KafkaError) ->
     assert len(producers) == 2  # started over once with new clients, then fenced again
     retries = metric_values(generate_latest(registry).decode(), "stream_batch_retries_total")
     assert {dict(labels)["cause"]: n for labels, n in retries.items()} == {"fenced": 1.0}
+
+
+class RecordingProducer:
+    """A transactional producer that does what it is asked and remembers it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def begin_transaction(self) -> None:
+        self.calls.append("begin")
+
+    def send_offsets_to_transaction(self, offsets: Any, group: ConsumerGroupMetadata) -> None:
+        self.calls.append(f"offsets generation {group.generation_id}")
+
+    def flush(self) -> None:
+        pass
+
+    def commit_transaction(self) -> None:
+        self.calls.append("commit")
+
+    def abort_transaction(self) -> None:
+        self.calls.append("abort")
+
+    def close(self, timeout: float | None = None) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "after_poll",
+    [
+        ConsumerGroupMetadata("g", -1, ""),  # out of the group, not joined again
+        ConsumerGroupMetadata("g", 4, "member-2"),  # joined again as a new member
+    ],
+    ids=["out-of-the-group", "joined-again"],
+)
+def test_a_member_resumed_out_of_its_generation_aborts_the_batch(
+    after_poll: ConsumerGroupMetadata,
+) -> None:
+    """The batch was polled by generation 3; by the time its offsets go into the
+    transaction the member is no longer that one: nothing is committed."""
+    loop, registry, _ = fenced_loop(ProducerFencedError())
+    producer, consumer = RecordingProducer(), OneBatchConsumer()
+    consumer.membership = [MEMBER, after_poll]
+    polled = consumer.poll()
+
+    then = loop._process(consumer, producer, polled, threading.Event())
+
+    assert producer.calls == ["begin", "abort"]  # no offsets sent, nothing committed
+    assert then.name == "NEW_CONSUMER"
+    retries = metric_values(generate_latest(registry).decode(), "stream_batch_retries_total")
+    assert {dict(labels)["cause"]: n for labels, n in retries.items()} == {"rejoin": 1.0}
+
+
+def test_the_offsets_carry_the_generation_that_polled_the_batch() -> None:
+    loop, _, _ = fenced_loop(ProducerFencedError())
+    producer, consumer = RecordingProducer(), OneBatchConsumer()
+
+    loop._process(consumer, producer, consumer.poll(), threading.Event())
+
+    assert producer.calls == ["begin", "offsets generation 3", "commit"]

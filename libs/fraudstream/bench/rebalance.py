@@ -42,6 +42,8 @@ from fraudstream.redis_client import build_redis
 from fraudstream.schemas import Transaction, encode
 
 Stop = Literal["sigterm", "kill"]
+#: Every way a scorer is stopped, in the order they run.
+STOPS: Final[tuple[Stop, ...]] = ("sigterm", "kill")
 
 PARTITIONS: Final = 6
 #: How often the group and its offsets are looked at.
@@ -122,7 +124,7 @@ def bench_rebalance(
     settings: Settings,
     *,
     runs: int = 3,
-    stops: Sequence[Stop] = ("sigterm", "kill"),
+    stops: Sequence[Stop] = STOPS,
     rate: float = 300.0,
     session_timeout: timedelta = timedelta(seconds=10),
 ) -> RebalanceResult:

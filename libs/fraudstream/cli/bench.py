@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fraudstream.bench.features import bench_features
-from fraudstream.bench.rebalance import RebalanceResult, bench_rebalance
+from fraudstream.bench.rebalance import STOPS, RebalanceResult, Stop, bench_rebalance
 from fraudstream.bench.replay import bench_replay
 from fraudstream.bench.score import (
     Goal,
@@ -239,6 +239,10 @@ def rebalance_command(
     session_timeout: Annotated[
         float, typer.Option(min=1, help="SCORER_SESSION_TIMEOUT of the replicas, in seconds.")
     ] = 10.0,
+    stop: Annotated[
+        list[str] | None,
+        typer.Option(help="How the scorer is stopped: sigterm, kill (repeatable; default both)."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="JSON report (default: .local/bench/rebalance-<time>.json)."),
@@ -247,11 +251,16 @@ def rebalance_command(
     """One scorer of two restarted (SIGTERM, then kill -9), with and without static
     group membership: how long partitions go without a commit, and until both
     replicas are at work again."""
+    stops = _stops(stop or list(STOPS))
     settings = Settings.load()
     console = Console()
-    with console.status(f"{runs * 4} restarts, ~30 s each..."):
+    with console.status(f"{runs * 2 * len(stops)} restarts, ~30 s each..."):
         result = bench_rebalance(
-            settings, runs=runs, rate=rate, session_timeout=timedelta(seconds=session_timeout)
+            settings,
+            runs=runs,
+            stops=stops,
+            rate=rate,
+            session_timeout=timedelta(seconds=session_timeout),
         )
     figures = {
         "benchmark": "rebalance",
@@ -262,16 +271,28 @@ def rebalance_command(
     target = out or Path(".local/bench") / f"rebalance-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(figures, indent=2) + "\n")
-    console.print(_rebalance_table(result, runs, session_timeout))
+    console.print(_rebalance_table(result, stops, runs, session_timeout))
     console.print(f"report: {target}")
 
 
-def _rebalance_table(result: RebalanceResult, runs: int, session_timeout: float) -> Table:
+def _stops(names: list[str]) -> list[Stop]:
+    """The stops asked for, checked (a usage error names the unknown one)."""
+    unknown = [name for name in names if name not in STOPS]
+    if unknown:
+        raise typer.BadParameter(
+            f"{unknown[0]!r}: not one of {', '.join(STOPS)}", param_hint="--stop"
+        )
+    return [stop for stop in STOPS if stop in names]
+
+
+def _rebalance_table(
+    result: RebalanceResult, stops: list[Stop], runs: int, session_timeout: float
+) -> Table:
     title = f"one scorer of two restarted, session timeout {session_timeout:g} s"
     table = Table(title=f"{title}, medians of {runs} runs")
     for column in ("stop", "membership", "partitions stalled (s)", "both at work (s)"):
         table.add_column(column)
-    for stop in ("sigterm", "kill"):
+    for stop in stops:
         for static in (False, True):
             stalled, back = result.median(static, stop)
             table.add_row(stop, "static" if static else "dynamic", f"{stalled:.1f}", f"{back:.1f}")

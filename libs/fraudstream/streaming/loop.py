@@ -37,7 +37,11 @@ Failures:
   stale generation, e.g. after a broker restart or a stall longer than the session):
   the transaction is aborted and the consumer replaced by a new member, which resumes
   from the committed offsets (kafka-python's consumer was seen never to notice on its
-  own, failing every commit after a Redis outage);
+  own, failing every commit after a Redis outage). A transaction commits only if the
+  member that polled its batch is still the member (same generation) when the offsets
+  are sent and again just before the commit, and the broker checks the offsets
+  against that generation: a process resumed after a long stop would otherwise
+  commit a batch its partitions' new owner has already scored;
 - the producer fenced: once, it starts over with new clients (a broker restart, or a
   stall of this process past the transaction timeout, aborts the open transaction
   and bumps the epoch); fenced again within a minute, another instance holds the
@@ -75,7 +79,7 @@ from kafka.errors import (
     ProducerFencedError,
 )
 from kafka.producer.future import FutureRecordMetadata
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import ConsumerGroupMetadata, OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fraudstream.config import KafkaSettings
@@ -288,6 +292,8 @@ class _Batch:
     records: list[ConsumerRecord]
     offsets: dict[TopicPartition, OffsetAndMetadata]
     metrics: LoopMetrics
+    #: the consumer's group membership when the batch was polled.
+    membership: ConsumerGroupMetadata | None = None
     sent: list[FutureRecordMetadata] = field(default_factory=list)
 
     def emit(self, out: OutRecord) -> None:
@@ -495,6 +501,7 @@ class StreamLoop:
                 for tp, records in polled.items()
             },
             metrics=self._metrics,
+            membership=consumer.group_metadata(),
         )
         transactional = self._config.transactional
         try:
@@ -551,14 +558,17 @@ class StreamLoop:
         # commit began (a record the broker rejects, measured): fail the batch first
         batch.flush()
         since = metrics.phase("flush", since)
+        _still_member(batch)
         producer.commit_transaction()
         metrics.phase("commit", since)
         return result
 
     def _send_offsets(self, batch: _Batch) -> None:
-        """The batch's offsets into its transaction (on the offsets thread)."""
+        """The batch's offsets into its transaction (on the offsets thread), with the
+        membership they were polled under, for the broker to check (KIP-447)."""
         since = time.perf_counter()
-        batch.producer.send_offsets_to_transaction(batch.offsets, batch.consumer.group_metadata())
+        _still_member(batch)
+        batch.producer.send_offsets_to_transaction(batch.offsets, batch.membership)
         self._metrics.phase("send_offsets", since)
 
     def _at_least_once(self, batch: _Batch) -> StepResult:
@@ -646,6 +656,24 @@ def fenced(exc: KafkaError) -> bool:
     if any(isinstance(arg, ProducerFencedError) for arg in exc.args):
         return True
     return ProducerFencedError.__name__ in str(exc)
+
+
+def _still_member(batch: _Batch) -> None:
+    """Raise :class:`~kafka.errors.CommitFailedError` unless the consumer is still the
+    group member that polled the batch.
+
+    A process stopped past its session timeout (a long pause, SIGSTOP) is out of the
+    group when it resumes, and kafka-python then reports the membership as "no
+    generation", which the broker accepts with any offsets: the partitions' new owner
+    has scored the batch again by then, so committing it would publish it twice.
+    """
+    polled, now = batch.membership, batch.consumer.group_metadata()
+    if polled is None or polled.generation_id < 0 or not polled.member_id:
+        raise CommitFailedError("the batch was polled outside the group")
+    if (now.generation_id, now.member_id) != (polled.generation_id, polled.member_id):
+        raise CommitFailedError(
+            f"group generation {polled.generation_id} ended (now {now.generation_id})"
+        )
 
 
 def _undo(producer: KafkaProducer, transactional: bool) -> bool:
