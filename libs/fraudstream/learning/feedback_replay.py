@@ -367,6 +367,13 @@ class _LabelStream:
         self._ids = frame["transaction_id"].astype(str).to_numpy()
         self._y = frame["is_fraud"].to_numpy(dtype=bool)
         self._cards = frame["card_id"].to_numpy(dtype=object)
+        codes, uniques = pd.factorize(frame["card_id"], use_na_sentinel=True)
+        #: each row's card as a number (-1: none), and each card's number
+        self._card_codes = codes
+        self._code_of = {card: i for i, card in enumerate(uniques)}
+        #: a card's alert row by its number (-1: not alerted); the extra last slot
+        #: stays -1 for rows without a card
+        self._alert_row = np.full(len(uniques) + 1, -1, dtype=np.int64)
         self._arrival = times + delay
         self._learns = choice.learns_many(self._ids.tolist(), self._y)
         self._kept = _records(features, np.flatnonzero(self._learns))
@@ -470,9 +477,12 @@ class _LabelStream:
         """The verdicts on the ``alerted`` cards (card -> the row of its alert), each
         arriving ``delay`` after its alert, on their transactions among rows
         ``first..end`` up to the alert: their rows and arrival times, in arrival order."""
-        alert = pd.Series(self._cards[first:end]).map(alerted).to_numpy(dtype=np.float64)
-        index = first + np.flatnonzero(~np.isnan(alert))
-        alert_row = alert[index - first].astype(np.int64)
+        alerted_codes = np.array([self._code_of[card] for card in alerted], dtype=np.int64)
+        self._alert_row[alerted_codes] = list(alerted.values())
+        alert = self._alert_row[self._card_codes[first:end]]
+        self._alert_row[alerted_codes] = -1
+        index = first + np.flatnonzero(alert >= 0)
+        alert_row = alert[index - first]
         at = self.times[alert_row] + _nanoseconds_of(delay)
         keep = (index <= alert_row) & (self._arrival[index] > at) & (self.feedback_at[index] < 0)
         order = np.argsort(at[keep], kind="stable")
