@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -182,3 +185,46 @@ def test_feedback_adds_its_row_and_goal_on_the_same_test_set(settings: Settings)
     out = io.StringIO()
     print_quality(Console(file=out, width=200), fed)
     assert "feedback on 5 cards a day" in out.getvalue()
+
+
+#: A bench stand-in: a pool of one worker set up as the bench's are, busy for a minute.
+_ORPHAN_PROBE = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from fraudstream.bench.quality import _quiet_worker
+
+with ProcessPoolExecutor(
+    1, mp_context=get_context("spawn"), initializer=_quiet_worker, initargs=(os.getpid(),)
+) as pool:
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 60)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_bench_takes_its_workers_with_it() -> None:
+    """kill -9 of the bench runs no cleanup; its workers must not go on for minutes."""
+    bench = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_PROBE], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert bench.stdout is not None
+        worker = int(bench.stdout.readline())
+        assert _alive(worker)
+    finally:
+        bench.kill()
+        bench.wait(10)
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker), "the worker outlived the bench"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
