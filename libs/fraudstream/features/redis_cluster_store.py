@@ -255,8 +255,10 @@ class RedisClusterFeatureStore:
         return assemble(requests, raw)
 
     def _run(self, calls: Sequence[tuple[_Script, list[str], list[Any]]]) -> list[Any]:
-        """Each call as ``EVALSHA``, pipelined: the cluster client sends one pipeline per
-        master and follows redirections. Calls a master answered ``NOSCRIPT`` (a new or
+        """Each call as ``EVALSHA``, pipelined: one pipeline per master, each call sent to
+        the master the client's slot map names; a call answered MOVED or ASK (a slot
+        that moved) is sent again by the client, on its own, where the answer points.
+        Calls a master answered ``NOSCRIPT`` (a new or
         restarted master, a flushed cache) did not run: the script is loaded on every
         master and those calls are sent again."""
         if not calls:
@@ -279,7 +281,12 @@ class RedisClusterFeatureStore:
     def _pipelined(self, calls: Sequence[tuple[_Script, list[str], list[Any]]]) -> list[Any]:
         with self._client.pipeline() as pipe:  # type: ignore[no-untyped-call]
             for script, keys, args in calls:
-                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                # the node named here: left to find it, the client asks the server for
+                # each EVALSHA's keys (COMMAND GETKEYS), a round trip per call
+                node = self._client.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
+                pipe.execute_command(
+                    "EVALSHA", script.sha, len(keys), *keys, *args, target_nodes=node
+                )
             answers: list[Any] = pipe.execute(raise_on_error=False)
         return answers
 
