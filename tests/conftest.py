@@ -33,7 +33,7 @@ import pytest
 # as fraudstream/__init__.py does, but before any test module imports xgboost itself:
 # spinning OpenMP threads make XGBoost ~20x slower on a busy machine
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-from fraudstream.config import Settings
+from fraudstream.config import RedisSettings, Settings
 from fraudstream.durations import format_duration
 from fraudstream.harness.scorer import (
     ScorerProcess,
@@ -44,6 +44,7 @@ from fraudstream.harness.scorer import (
     scorer_settings,
 )
 from fraudstream.processes import stop_process
+from fraudstream.redis_client import cluster_seeds
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -285,6 +286,32 @@ def redis_url() -> Iterator[str]:
 def mlflow_uri() -> Iterator[str]:
     """URI of a real MLflow tracking server."""
     yield from _service(MLFLOW, _mlflow_container)
+
+
+CLUSTER_HOW_TO_START = (
+    "start the local services with `make services-up` and export the variables it prints "
+    "(or source <state>/env.sh), or run the suite with `make test`"
+)
+
+
+@pytest.fixture(scope="session")
+def cluster_settings() -> RedisSettings:
+    """Settings naming the test Redis Cluster (``REDIS_CLUSTER_TEST_NODES``, no
+    fraudstream setting: ``REDIS_CLUSTER_NODES`` would put every process of the suite in
+    cluster mode); a test fails (never skips) without it. No container stands in."""
+    nodes = os.environ.get("REDIS_CLUSTER_TEST_NODES", "").strip()
+    if not nodes:
+        pytest.fail(f"REDIS_CLUSTER_TEST_NODES is unset; {CLUSTER_HOW_TO_START}", pytrace=False)
+    for host, port in cluster_seeds(nodes):
+        try:
+            socket.create_connection((host, port), timeout=3).close()
+        except OSError as exc:
+            pytest.fail(
+                f"REDIS_CLUSTER_TEST_NODES: {host}:{port} does not answer: {exc}; "
+                f"{CLUSTER_HOW_TO_START}",
+                pytrace=False,
+            )
+    return RedisSettings(cluster_nodes=nodes)
 
 
 @pytest.fixture(autouse=True)

@@ -137,6 +137,15 @@ def build_redis_cluster(settings: RedisSettings, **overrides: Any) -> RedisClust
         raise ServiceUnavailableError(f"{redis_location(settings)} is unavailable: {exc}") from exc
 
 
+def build_any_redis(settings: RedisSettings, **overrides: Any) -> AnyRedis:
+    """:func:`build_redis_cluster` when ``REDIS_CLUSTER_NODES`` is set, else
+    :func:`build_redis`: for processes whose every use of Redis works on both (one key
+    per command, scripts over one slot's keys)."""
+    if settings.cluster_nodes.strip():
+        return build_redis_cluster(settings, **overrides)
+    return build_redis(settings, **overrides)
+
+
 def check_redis(client: redis.Redis | RedisCluster, settings: RedisSettings) -> None:
     """Ping Redis once.
 
@@ -161,6 +170,18 @@ def check_redis(client: redis.Redis | RedisCluster, settings: RedisSettings) -> 
         if untrusted is not None:
             raise untrusted from exc
         raise ServiceUnavailableError(f"{where} is unavailable: {exc}") from exc
+
+
+def connect_any_redis(settings: RedisSettings) -> AnyRedis:
+    """:func:`build_any_redis`, then :func:`check_redis` (the client is closed if that
+    fails)."""
+    client = build_any_redis(settings)
+    try:
+        check_redis(client, settings)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def connect_redis(settings: RedisSettings) -> redis.Redis:

@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+import redis
 
-from fraudstream.config import Settings
+from fraudstream.config import RedisSettings, Settings
 from fraudstream.harness.api import ApiServer
 from fraudstream.harness.scorer import (
     RawRecord,
@@ -286,3 +287,36 @@ def test_the_api_and_the_streaming_scorer_agree(
 
 def _raw(tx: Any) -> RawRecord:
     return RawRecord(value=encode(tx), key=tx.card_id.encode())
+
+
+def test_on_a_redis_cluster_a_batch_sees_itself_and_read_only_records_nothing(
+    redis_url: str, cluster_settings: RedisSettings
+) -> None:
+    """With REDIS_CLUSTER_NODES set the API opens the cluster feature store."""
+    settings = _settings(redis_url, REDIS_CLUSTER_NODES=cluster_settings.cluster_nodes)
+    batch = [
+        _tx(transaction_id=f"c{i}", amount=20.0, event_time=SAMPLE_TIME + timedelta(minutes=i))
+        for i in range(3)
+    ] + [_tx(transaction_id="big", amount=5_000.0, event_time=SAMPLE_TIME + timedelta(hours=1))]
+    try:
+        with (
+            ApiServer(settings) as server,
+            httpx.Client(base_url=server.url, headers={"X-API-Key": KEY}, timeout=10) as client,
+        ):
+            probe = client.post("/v1/score", params={"record": "false"}, json=batch[-1])
+            assert probe.status_code == 200, probe.text
+            assert probe.json()["results"][0]["decision"] == "decline"
+            response = client.post("/v1/score", json={"transactions": batch})
+            assert response.status_code == 200, response.text
+            results = response.json()["results"]
+            assert [r["decision"] for r in results] == ["approve"] * 3 + ["decline"]
+            assert "card_amount_over_mean_30d" in results[-1]["reasons"]
+            assert not any(r["duplicate"] for r in results)  # the probe recorded nothing
+            again = client.post("/v1/score", json=batch[0]).json()["results"][0]
+            assert again["duplicate"] is True
+        prefix = settings.features.key_prefix
+        with redis.Redis.from_url(redis_url) as single:  # nothing went to the one Redis
+            assert list(single.scan_iter(match=f"{prefix}:*")) == []
+        assert delete_keys(settings.redis, prefix) > 0  # it all went to the cluster
+    finally:
+        delete_keys(settings.redis, settings.features.key_prefix)

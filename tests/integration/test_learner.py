@@ -17,7 +17,7 @@ import msgspec
 import pytest
 from mlflow.tracking import MlflowClient
 
-from fraudstream.config import Settings
+from fraudstream.config import RedisSettings, Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import ConfigError
@@ -36,7 +36,7 @@ from fraudstream.learning.service import run_learner
 from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
 from fraudstream.models.online import RefitBooster
 from fraudstream.models.snapshots import SnapshotStore
-from fraudstream.redis_client import build_redis
+from fraudstream.redis_client import build_any_redis, build_redis, build_redis_cluster
 from fraudstream.replay.plan import Pace, ReplayOptions
 from fraudstream.replay.service import replay
 from fraudstream.schemas import ScoredTransaction
@@ -76,8 +76,11 @@ def _run_in_thread(
 
 
 def _saved(settings: Settings) -> LearnerState | None:
-    with build_redis(settings.redis) as client:
+    client = build_any_redis(settings.redis)
+    try:
         return StateStore(client, settings.features.key_prefix).load()
+    finally:
+        client.close()
 
 
 @pytest.mark.timeout(240)
@@ -129,6 +132,35 @@ def test_every_label_is_learned_once_and_the_scorer_takes_the_snapshot(
     }
     print(f"new transactions scored with {versions}")
     assert versions == {state.version}
+
+
+@pytest.mark.timeout(240)
+def test_on_a_redis_cluster_every_label_is_learned_once_and_frauds_reach_the_merchants(
+    make_settings: Callable[..., Settings], cluster_settings: RedisSettings, tmp_path: Path
+) -> None:
+    """Scorer and learner with REDIS_CLUSTER_NODES set: state, snapshots and the
+    merchants' fraud sets on the cluster."""
+    settings = make_settings(
+        "learner-cluster", REDIS_CLUSTER_NODES=cluster_settings.cluster_nodes, **learner_env(400)
+    )
+    n = _scored_stream(settings, tmp_path)
+    thread, stop, result = _run_in_thread(settings)
+    assert wait_until(lambda: (s := _saved(settings)) is not None and s.labels_learned == n, 90)
+    stop.set()
+    thread.join(timeout=30)
+    assert result[0].labels_learned == n
+    prefix = settings.features.key_prefix
+    client = build_redis_cluster(settings.redis)
+    try:
+        assert SnapshotStore(client, prefix).current_version() == result[0].version
+        fraud_sets = [
+            key
+            for node in client.get_primaries()
+            for key in client.scan_iter(match=f"{prefix}:m:{{*}}:f", target_nodes=node)
+        ]
+        assert fraud_sets  # reported frauds reached the tagged merchant keys
+    finally:
+        client.close()
 
 
 @pytest.mark.timeout(300)

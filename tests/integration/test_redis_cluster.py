@@ -2,14 +2,14 @@
 alert markers, the shared alert budget), against a real cluster of three masters, as
 ``infra/local/services.sh`` starts it (``redis-cluster``).
 
-Its seed nodes come from ``REDIS_CLUSTER_TEST_NODES``, a variable that is no fraudstream
-setting (``REDIS_CLUSTER_NODES`` would put every process of the suite in cluster mode);
-the tests pass it on as ``REDIS_CLUSTER_NODES`` in the settings they build.
+Its seed nodes come from ``REDIS_CLUSTER_TEST_NODES`` (the ``cluster_settings`` fixture of
+tests/conftest.py), a variable that is no fraudstream setting (``REDIS_CLUSTER_NODES``
+would put every process of the suite in cluster mode); the tests pass it on as
+``REDIS_CLUSTER_NODES`` in the settings they build.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -26,32 +26,9 @@ from fraudstream.redis_client import (
     build_redis,
     build_redis_cluster,
     check_redis,
-    cluster_seeds,
 )
 from fraudstream.scoring.decide import RedisAlertBudget
 from fraudstream.scoring.markers import AlertMarkers
-
-HOW_TO_START = (
-    "start the local services with `make services-up` and export the variables it prints "
-    "(or source <state>/env.sh), or run the suite with `make test`"
-)
-
-
-@pytest.fixture(scope="module")
-def cluster_settings() -> RedisSettings:
-    """Settings naming the test cluster; a test fails (never skips) without it."""
-    nodes = os.environ.get("REDIS_CLUSTER_TEST_NODES", "").strip()
-    if not nodes:
-        pytest.fail(f"REDIS_CLUSTER_TEST_NODES is unset; {HOW_TO_START}", pytrace=False)
-    for host, port in cluster_seeds(nodes):
-        try:
-            socket.create_connection((host, port), timeout=3).close()
-        except OSError as exc:
-            pytest.fail(
-                f"REDIS_CLUSTER_TEST_NODES: {host}:{port} does not answer: {exc}; {HOW_TO_START}",
-                pytrace=False,
-            )
-    return RedisSettings(cluster_nodes=nodes)
 
 
 @pytest.fixture

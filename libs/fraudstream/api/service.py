@@ -17,10 +17,10 @@ from fraudstream.config import Settings
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.errors import FeatureStoreError
-from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_stores import redis_feature_store
 from fraudstream.models import ScoringModel
 from fraudstream.models.snapshots import SNAPSHOT_CHECK_S, SnapshotStore
-from fraudstream.redis_client import build_redis
+from fraudstream.redis_client import build_any_redis
 from fraudstream.schemas import Transaction
 from fraudstream.scoring.core import ScoredBatch, ScoringCore
 from fraudstream.scoring.decide import Decider
@@ -39,7 +39,7 @@ class ScoringService:
 
     def __init__(self, settings: Settings) -> None:
         features = settings.features
-        self.client = build_redis(settings.redis)
+        self.client = build_any_redis(settings.redis)
         prefix = features.key_prefix
         #: Follows the registry's champion and challenger, as the streaming scorer does.
         self.watcher = registry_watcher(settings) if settings.scorer.follow_registry else None
@@ -50,7 +50,7 @@ class ScoringService:
         # The daily alert budget rations the scorer's alerts to analysts; an
         # authorisation decision is the threshold's alone (see docs/api.md).
         self.core = ScoringCore(
-            RedisFeatureStore(self.client, FeatureConfig.from_settings(features), prefix=prefix),
+            redis_feature_store(self.client, FeatureConfig.from_settings(features), prefix=prefix),
             self.models,
             Decider(settings.scorer.threshold),
         )

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fraudstream.errors import ConfigError
 from fraudstream.features.backfill_compute import window_state
 from fraudstream.features.backfill_marker import (
     Marker,
@@ -38,6 +39,7 @@ from fraudstream.features.backfill_writer import plan_chunks, write_chunks
 from fraudstream.features.errors import BackfillRefusedError
 from fraudstream.features.history import History
 from fraudstream.features.memory_store import MemoryFeatureStore
+from fraudstream.features.redis_cluster_store import RedisClusterFeatureStore
 from fraudstream.features.redis_store import RedisFeatureStore
 from fraudstream.features.store import FeatureStore
 
@@ -78,6 +80,13 @@ def backfill(
     """Fill ``store`` (Redis or in-memory) from ``history``; see the module's docstring."""
     if isinstance(store, RedisFeatureStore):
         return backfill_redis(store, history, force=force, progress=progress)
+    if isinstance(store, RedisClusterFeatureStore):
+        # each chunk goes out as one MULTI/EXEC block with the marker's progress: keys
+        # of many slots, which a cluster refuses
+        raise ConfigError(
+            "REDIS_CLUSTER_NODES is set, but the feature backfill writes to a single Redis "
+            "only: a Redis Cluster's feature store fills from the live stream"
+        )
     if isinstance(store, MemoryFeatureStore):
         return backfill_memory(store, history, force=force)
     raise TypeError(f"cannot backfill a {type(store).__name__}")

@@ -3,8 +3,10 @@
 -- The semantics are specified in docs/features.md; fraudstream/features/store.py
 -- names the returned columns (RAW_COLUMNS).
 --
--- KEYS: none; key names are built here from the prefix and entity ids, so the script
---   needs a single Redis (see docs/features.md on Redis Cluster).
+-- KEYS: none needed; key names are built here from the prefix and entity ids. On one
+--   Redis a call takes any entities. On a Redis Cluster the caller sends only entities
+--   whose keys share one slot (hash-tagged ids), lists those keys as KEYS so the call
+--   is routed to their node, and turns the marker touch off (see docs/features.md).
 -- ARGV: 16 settings, then the batch as one MessagePack array holding, per transaction,
 --   the array [id, event time (ms), amount (cents), card id, merchant id] (ids nil
 --   when there is none): one argument instead of five per transaction.
@@ -12,6 +14,8 @@
 --   7-10 card windows  11-13 merchant windows  14 recent-fraud window (all in ms)
 --   15 key prefix  16 mode: '1' records the batch; '0' is read-only: each transaction gets the
 --   features recording it alone would give it now, and nothing is written.
+--   17 the batch; 18 (optional) '0' leaves the backfill marker alone: on a cluster it
+--   lives in another slot, and the caller notes the live write there itself.
 -- Returns one string: every value as a little-endian 64-bit float (all are whole
 --   numbers below 2^53, so exact), RAW_COLUMNS per transaction, then the count of
 --   transactions the cap dropped. The caller reads it as an array without parsing.
@@ -34,6 +38,7 @@ local recent_window = tonumber(ARGV[14])
 local prefix = ARGV[15]
 local recording = ARGV[16] == '1'
 local batch = cmsgpack.unpack(ARGV[17])
+local touch_marker = ARGV[18] ~= '0'
 
 local DUPLICATE, LATE = 1, 2
 
@@ -438,7 +443,7 @@ for i = 1, #batch do
 end
 -- A backfilled store keeps the backfill's marker hash (features/backfill_marker.py):
 -- live writes note themselves there, so no later backfill writes over them unforced.
-if recording and #batch > 0 then
+if recording and touch_marker and #batch > 0 then
   local marker = prefix .. ':features:backfill'
   if redis.call('EXISTS', marker) == 1 then redis.call('HSET', marker, 'live_ms', now) end
 end

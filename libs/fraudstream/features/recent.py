@@ -3,7 +3,10 @@
 The store keeps each card's transactions in a sorted set (``<prefix>:c:<card>:t``,
 scored by event time) and running count and cents per transaction in a hash
 (``<prefix>:c:<card>:h``, see features.lua): a transaction's amount is its running
-cents less those of the one before it. Nothing is written.
+cents less those of the one before it. On a Redis Cluster the card id in those names
+is its hash tag (``<prefix>:c:{<card>}:t``,
+:func:`~fraudstream.features.redis_cluster_store.entity_tag`), as the cluster store
+writes them. Nothing is written.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-import redis
+from redis.cluster import RedisCluster
 
 from fraudstream.features.errors import redis_errors
+from fraudstream.features.redis_cluster_store import entity_tag
+from fraudstream.redis_client import AnyRedis
 
 
 @dataclass(frozen=True)
@@ -27,14 +32,16 @@ class CardTransaction:
 
 
 def recent_card_transactions(
-    client: redis.Redis, prefix: str, card_id: str, limit: int = 20
+    client: AnyRedis, prefix: str, card_id: str, limit: int = 20
 ) -> list[CardTransaction]:
-    """The card's ``limit`` latest transactions in the store, newest first.
+    """The card's ``limit`` latest transactions in the store, newest first (a cluster
+    client reads the cluster store's tagged keys).
 
     Raises :class:`~fraudstream.features.errors.FeatureStoreUnavailableError` when
     Redis cannot answer.
     """
-    base = f"{prefix}:c:{card_id}"
+    entity = entity_tag(card_id) if isinstance(client, RedisCluster) else card_id
+    base = f"{prefix}:c:{entity}"
     with redis_errors("reading a card's transactions"):
         # one more than asked for: the amount of the oldest shown needs the one before it
         found = client.zrevrange(f"{base}:t", 0, limit, withscores=True)

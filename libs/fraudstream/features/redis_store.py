@@ -16,7 +16,7 @@ one script call per part, run in order).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from importlib import resources
 from typing import Any, Final
@@ -24,6 +24,7 @@ from typing import Any, Final
 import msgspec
 import numpy as np
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
 from fraudstream.config import RedisSettings
@@ -41,10 +42,32 @@ from fraudstream.features.store import (
     FraudReport,
     assemble,
 )
-from fraudstream.redis_client import build_redis
+from fraudstream.redis_client import AnyRedis, build_redis
 
 _SCRIPTS: Final = resources.files("fraudstream.features")
 _msgpack: Final = msgspec.msgpack.Encoder()
+
+
+def script_text(name: str) -> str:
+    """The text of one of the store's Lua scripts (``features.lua``, ``report_frauds.lua``)."""
+    return _SCRIPTS.joinpath(name).read_text()
+
+
+def settings_args(config: FeatureConfig, prefix: str) -> list[int | str]:
+    """The first arguments of every ``features.lua`` call: the settings and the prefix
+    (the layout is at the top of the script)."""
+    return [
+        config.card_horizon_ms,
+        config.merchant_horizon_ms,
+        config.lateness_ms,
+        config.max_events_per_entity,
+        config.key_ttl_ms,
+        config.label_delay_ms,
+        *(ms for _, ms in CARD_WINDOWS),
+        *(ms for _, ms in MERCHANT_WINDOWS),
+        RECENT_FRAUD_WINDOW[1],
+        prefix,
+    ]
 
 
 class RedisFeatureStore:
@@ -60,23 +83,10 @@ class RedisFeatureStore:
         self._client = client
         self._config = config
         self._prefix = prefix
-        self._features_lua = _SCRIPTS.joinpath("features.lua").read_text()
+        self._features_lua = script_text("features.lua")
         self._process: Script = client.register_script(self._features_lua)
-        self._report: Script = client.register_script(
-            _SCRIPTS.joinpath("report_frauds.lua").read_text()
-        )
-        self._settings_args: list[int | str] = [
-            config.card_horizon_ms,
-            config.merchant_horizon_ms,
-            config.lateness_ms,
-            config.max_events_per_entity,
-            config.key_ttl_ms,
-            config.label_delay_ms,
-            *(ms for _, ms in CARD_WINDOWS),
-            *(ms for _, ms in MERCHANT_WINDOWS),
-            RECENT_FRAUD_WINDOW[1],
-            prefix,
-        ]
+        self._report: Script = client.register_script(script_text("report_frauds.lua"))
+        self._settings_args = settings_args(config, prefix)
         #: Transactions dropped by the per-entity cap since this store was created.
         self.capped_events = 0
 
@@ -199,11 +209,15 @@ def _store_errors() -> AbstractContextManager[None]:
     return redis_errors("feature store script failed")
 
 
-def delete_prefix(client: redis.Redis, prefix: str) -> int:
-    """Remove every key under ``prefix:`` (a store's whole state); return how many."""
+def delete_prefix(client: AnyRedis, prefix: str) -> int:
+    """Remove every key under ``prefix:`` (a store's whole state); return how many.
+
+    On a Redis Cluster every master is scanned; the cluster client splits the removal
+    by slot itself.
+    """
     removed = 0
     batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{prefix}:*", count=10_000):
+    for key in _scan(client, f"{prefix}:*"):
         batch.append(key)
         if len(batch) >= 5_000:
             removed += int(client.unlink(*batch))
@@ -211,3 +225,12 @@ def delete_prefix(client: redis.Redis, prefix: str) -> int:
     if batch:
         removed += int(client.unlink(*batch))
     return removed
+
+
+def _scan(client: AnyRedis, pattern: str) -> Iterator[bytes]:
+    """The keys matching ``pattern``, on one Redis or on every master of a cluster."""
+    if isinstance(client, RedisCluster):
+        for node in client.get_primaries():  # type: ignore[no-untyped-call]
+            yield from client.scan_iter(match=pattern, count=10_000, target_nodes=node)
+    else:
+        yield from client.scan_iter(match=pattern, count=10_000)

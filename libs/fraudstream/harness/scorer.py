@@ -37,7 +37,7 @@ from fraudstream.harness.embedded import free_port
 from fraudstream.harness.kafka import Record, kafka_settings, unique_topics
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.kafka.consumer import build_consumer
-from fraudstream.redis_client import build_redis
+from fraudstream.redis_client import build_any_redis
 from fraudstream.scoring.service import run_scorer
 
 __all__ = ["free_port"]  # re-exported for tests
@@ -114,6 +114,7 @@ def scorer_env(settings: Settings) -> dict[str, str]:
         "KAFKA_SCORED_TOPIC": kafka.scored_topic,
         "KAFKA_DLQ_TOPIC": kafka.dlq_topic,
         "REDIS_URL": settings.redis.url,
+        "REDIS_CLUSTER_NODES": settings.redis.cluster_nodes,
         "FEATURES_KEY_PREFIX": settings.features.key_prefix,
         "SCORER_GROUP_ID": scorer.group_id,
         "SCORER_INSTANCE_ID": scorer.instance_id,
@@ -138,15 +139,19 @@ def create_topics(settings: Settings) -> None:
 
 
 def delete_keys(redis_settings: RedisSettings | str, prefix: str) -> int:
-    """Delete the Redis keys under ``prefix`` (a test's features, markers, counters).
+    """Delete the Redis keys under ``prefix`` (a test's features, markers, counters), on
+    the Redis Cluster when ``redis_settings`` name one.
 
     ``redis_settings`` is a test's ``settings.redis`` (its password and CA bundle
     apply), or just a URL.
     """
     if isinstance(redis_settings, str):
         redis_settings = RedisSettings(url=redis_settings)
-    with build_redis(redis_settings) as client:
+    client = build_any_redis(redis_settings)
+    try:
         return delete_prefix(client, prefix)
+    finally:
+        client.close()
 
 
 def wait_until(

@@ -19,7 +19,6 @@ from typing import Any, Final
 import msgspec
 import numpy as np
 import pandas as pd
-import redis
 import structlog
 from kafka.consumer.fetcher import ConsumerRecord
 
@@ -37,6 +36,7 @@ from fraudstream.models import RiverModel
 from fraudstream.models.feedback import FeedbackBlend
 from fraudstream.models.online import serving_copy
 from fraudstream.models.snapshots import SnapshotStore
+from fraudstream.redis_client import AnyRedis
 from fraudstream.schemas import ScoredTransaction, decode_label
 
 log = structlog.get_logger(__name__)
@@ -109,7 +109,7 @@ def quality(window: Collection[tuple[float, bool, str | None, int]], threshold: 
 class StateStore:
     """The learner's state in Redis, one key, written atomically."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: AnyRedis, prefix: str) -> None:
         self._client = client
         self._key = f"{prefix}:learner:state"
 

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from fraudstream.config import LearnerSettings, Settings
 from fraudstream.errors import ConfigError
 from fraudstream.features.definitions import FeatureConfig
-from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_stores import redis_feature_store
 from fraudstream.kafka.admin import ensure_topics, wait_for_partitions
 from fraudstream.kafka.consumer import FlushPolicy, build_consumer, consume_and_flush
 from fraudstream.learning.bootstrap import bootstrap_state, refuse_overwrite
@@ -35,7 +35,7 @@ from fraudstream.learning.tracking import TrackingUnavailableError, log_snapshot
 from fraudstream.models.snapshots import SnapshotStore
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
-from fraudstream.redis_client import connect_redis
+from fraudstream.redis_client import connect_any_redis
 from fraudstream.signals import stop_on_signals
 
 log = structlog.get_logger(__name__)
@@ -61,11 +61,13 @@ def run_learner(
         raise ConfigError(
             f"LEARNER_MODEL={learner_settings.model!r} is not one of {sorted(MODEL_CHOICES)}"
         )
-    client = connect_redis(settings.redis)
+    client = connect_any_redis(settings.redis)
     states = StateStore(client, prefix)
     snapshots = SnapshotStore(client, prefix)
     state = _initial_state(settings, choice, states, snapshots, bootstrap)
-    store = RedisFeatureStore(client, FeatureConfig.from_settings(settings.features), prefix=prefix)
+    store = redis_feature_store(
+        client, FeatureConfig.from_settings(settings.features), prefix=prefix
+    )
     learner = Learner(
         state, choice, labels_topic=kafka.labels_topic, scored_topic=kafka.scored_topic, store=store
     )

@@ -23,6 +23,7 @@ from fraudstream.evaluation.drift import (
     reference_from_json,
     reference_to_json,
 )
+from fraudstream.redis_client import AnyRedis
 
 if TYPE_CHECKING:
     from fraudstream.models import ModelInput
@@ -40,12 +41,12 @@ def reference_key(prefix: str) -> str:
     return f"{prefix}:drift:reference"
 
 
-def save_reference(client: redis.Redis, prefix: str, reference: Reference) -> None:
+def save_reference(client: AnyRedis, prefix: str, reference: Reference) -> None:
     """Store the reference where scorers read it."""
     client.set(reference_key(prefix), reference_to_json(reference))
 
 
-def load_reference(client: redis.Redis, prefix: str) -> Reference | None:
+def load_reference(client: AnyRedis, prefix: str) -> Reference | None:
     """The stored reference, or None if none is set."""
     raw = client.get(reference_key(prefix))
     return None if raw is None else reference_from_json(raw)
@@ -66,7 +67,7 @@ class DriftMonitor:
         reference: Reference | None = None,
         *,
         window: int = DEFAULT_WINDOW,
-        client: redis.Redis | None = None,
+        client: AnyRedis | None = None,
         prefix: str = "",
     ) -> None:
         self._gauge = Gauge(

@@ -9,17 +9,18 @@ from typing import Final
 import redis
 import structlog
 from prometheus_client import CollectorRegistry
+from redis.exceptions import RedisClusterException
 
 from fraudstream.config import Settings
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.definitions import FeatureConfig
-from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_stores import redis_feature_store
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.models.snapshots import SNAPSHOT_CHECK_S, SnapshotStore
 from fraudstream.monitoring.drift import DriftMonitor
 from fraudstream.observability.health import Health
 from fraudstream.observability.http import ObservabilityServer
-from fraudstream.redis_client import build_redis, check_redis
+from fraudstream.redis_client import AnyRedis, build_any_redis, check_redis
 from fraudstream.registry.client import Registry
 from fraudstream.registry.loading import load_candidate
 from fraudstream.registry.watcher import RegistryWatcher
@@ -42,20 +43,21 @@ def build_scorer_loop(
     registry: CollectorRegistry,
     health: Health,
     watcher: RegistryWatcher | None = None,
-) -> tuple[StreamLoop, redis.Redis]:
-    """The scorer's loop and the Redis client it uses (close both when done).
+) -> tuple[StreamLoop, AnyRedis]:
+    """The scorer's loop and the Redis client it uses (close both when done): a Redis
+    Cluster's client when ``REDIS_CLUSTER_NODES`` is set, with the cluster feature store.
 
     ``watcher`` follows the registry's champion and challenger; without one the scorer
     serves the online model only.
     """
     kafka, scorer, features = settings.kafka, settings.scorer, settings.features
-    client = build_redis(settings.redis)
+    client = build_any_redis(settings.redis)
     prefix = features.key_prefix
     step = Scorer(
         topics=ScorerTopics(
             alerts=kafka.alerts_topic, scored=kafka.scored_topic, dlq=kafka.dlq_topic
         ),
-        store=RedisFeatureStore(client, FeatureConfig.from_settings(features), prefix=prefix),
+        store=redis_feature_store(client, FeatureConfig.from_settings(features), prefix=prefix),
         models=ModelHolder(SnapshotStore(client, prefix), watcher, check_every_s=SNAPSHOT_CHECK_S),
         decider=Decider(
             scorer.threshold,
@@ -152,12 +154,12 @@ def _until_up(
     return False
 
 
-def _watch_redis(client: redis.Redis, health: Health, stop: threading.Event) -> None:
+def _watch_redis(client: AnyRedis, health: Health, stop: threading.Event) -> None:
     """Keep the Redis check of /healthz current, also while no records arrive."""
     while not stop.is_set():
         try:
             client.ping()
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisClusterException) as exc:
             health.down("redis", str(exc))
         else:
             health.up("redis")
