@@ -9,6 +9,11 @@ backfills the same transactions into an empty store
 its end state computed in bulk and written, fraud labels a label delay late included),
 timed from the frame in memory to the last key written, so its rate stands beside the
 live store's of the same run.
+Given a Redis Cluster client as well, each repeat also runs the same batches through
+:class:`~fraudstream.features.redis_cluster_store.RedisClusterFeatureStore`, so the two
+modes' rates come from the same run (the cluster's figure is for correctness at scale,
+not speed: on one machine its masters share the cores and a batch costs one call per
+card slot and per merchant slot).
 Every run uses fresh keys under its own prefix and deletes them afterwards.
 """
 
@@ -24,10 +29,12 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import redis
+from redis.cluster import RedisCluster
 
 from fraudstream.features.backfill import backfill
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.history import history_from_frame
+from fraudstream.features.redis_cluster_store import RedisClusterFeatureStore
 from fraudstream.features.redis_store import RedisFeatureStore, delete_prefix
 from fraudstream.features.store import FeatureRequest, requests_from_frame
 
@@ -43,6 +50,7 @@ class FeaturesBenchResult:
     store_rates: list[float]
     bare_rates: list[float]
     backfill_rates: list[float]
+    cluster_rates: list[float]  # empty without a cluster
     batch_p50_ms: float
     batch_p99_ms: float
     bytes_per_card: float
@@ -62,6 +70,17 @@ class FeaturesBenchResult:
         return self.store_rate / self.bare_rate if self.bare_rate else 0.0
 
     @property
+    def cluster_rate(self) -> float | None:
+        """Median rate of the cluster store, None when no cluster was given."""
+        return statistics.median(self.cluster_rates) if self.cluster_rates else None
+
+    @property
+    def cluster_ratio(self) -> float | None:
+        """Cluster store over the single-node store, transactions a second."""
+        rate = self.cluster_rate
+        return rate / self.store_rate if rate is not None and self.store_rate else None
+
+    @property
     def backfill_rate(self) -> float:
         return statistics.median(self.backfill_rates)
 
@@ -72,13 +91,20 @@ class FeaturesBenchResult:
 
 
 def bench_features(
-    client: redis.Redis, frame: pd.DataFrame, *, batch_size: int, repeats: int
+    client: redis.Redis,
+    frame: pd.DataFrame,
+    *,
+    batch_size: int,
+    repeats: int,
+    cluster: RedisCluster | None = None,
 ) -> FeaturesBenchResult:
-    """Run the store and the baseline ``repeats`` times each over ``frame``."""
+    """Run the store and the baseline ``repeats`` times each over ``frame`` (and the
+    cluster store too, given ``cluster``)."""
     requests = requests_from_frame(frame)
     store_rates: list[float] = []
     bare_rates: list[float] = []
     backfill_rates: list[float] = []
+    cluster_rates: list[float] = []
     latencies: list[float] = []
     bytes_per_card = bytes_per_merchant = 0.0
     for repeat in range(repeats):
@@ -98,12 +124,15 @@ def bench_features(
         finally:
             delete_prefix(client, prefix)
         backfill_rates.append(_backfill_rate(client, frame))
+        if cluster is not None:
+            cluster_rates.append(_cluster_rate(cluster, requests, batch_size))
     return FeaturesBenchResult(
         transactions=len(requests),
         batch_size=batch_size,
         store_rates=store_rates,
         bare_rates=bare_rates,
         backfill_rates=backfill_rates,
+        cluster_rates=cluster_rates,
         batch_p50_ms=float(np.percentile(latencies, 50) * 1000),
         batch_p99_ms=float(np.percentile(latencies, 99) * 1000),
         bytes_per_card=bytes_per_card,
@@ -129,6 +158,18 @@ def _backfill_rate(client: redis.Redis, frame: pd.DataFrame) -> float:
         return len(frame) / (time.perf_counter() - started)
     finally:
         delete_prefix(client, prefix)
+
+
+def _cluster_rate(
+    cluster: RedisCluster, requests: Sequence[FeatureRequest], batch_size: int
+) -> float:
+    """Transactions a second of the cluster store over ``requests``, from empty keys."""
+    prefix = f"bench-cluster-{uuid.uuid4().hex[:8]}"
+    try:
+        store = RedisClusterFeatureStore(cluster, FeatureConfig(), prefix=prefix)
+        return _timed(store.process, requests, batch_size)[0]
+    finally:
+        delete_prefix(cluster, prefix)
 
 
 def _timed(

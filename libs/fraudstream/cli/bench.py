@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fraudstream.bench.features import bench_features
+from fraudstream.bench.learner import bench_learner, learner_records
 from fraudstream.bench.rebalance import STOPS, RebalanceResult, Stop, bench_rebalance
 from fraudstream.bench.replay import bench_replay
 from fraudstream.bench.score import (
@@ -31,7 +32,7 @@ from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.features.served import served_features
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES
 from fraudstream.learning.prequential import run_prequential
-from fraudstream.redis_client import build_redis
+from fraudstream.redis_client import build_redis, build_redis_cluster
 from fraudstream.scoring.metrics import STEP_PHASES
 from fraudstream.streaming.loop import PHASES
 
@@ -108,21 +109,39 @@ def features_command(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Transactions per Redis call.")] = 500,
     repeats: Annotated[int, typer.Option(min=1, help="Runs of store and baseline.")] = 3,
+    cluster_nodes: Annotated[
+        str | None,
+        typer.Option(
+            help="A Redis Cluster's host:port seeds, run beside REDIS_URL "
+            "(default: REDIS_CLUSTER_NODES; empty: one node only)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The Redis feature store over the simulated data, against a bare pipeline; and a
-    backfill of the same transactions, against the store."""
+    """The Redis feature store over the simulated data, against a bare pipeline; a
+    backfill of the same transactions, against the store; and, given a Redis Cluster,
+    the cluster store beside the single node."""
     settings = Settings.load()
+    seeds = (settings.redis.cluster_nodes if cluster_nodes is None else cluster_nodes).strip()
+    single = settings.redis.model_copy(update={"cluster_nodes": ""})
     frame = simulate(SimulatorConfig(days=30)) if dataset is None else load_canonical(dataset).frame
-    client = build_redis(settings.redis)
+    client = build_redis(single)
+    cluster = (
+        build_redis_cluster(single.model_copy(update={"cluster_nodes": seeds})) if seeds else None
+    )
     try:
-        result = bench_features(client, frame, batch_size=batch_size, repeats=repeats)
+        result = bench_features(
+            client, frame, batch_size=batch_size, repeats=repeats, cluster=cluster
+        )
     finally:
         client.close()
+        if cluster is not None:
+            cluster.close()
     figures = {
         "benchmark": "features",
         **machine(),
-        "redis": settings.redis.url,
+        "redis": single.url,
+        "redis_cluster": seeds or None,
         "transactions": result.transactions,
         "batch_size": result.batch_size,
         "store_tx_per_s": [round(r) for r in result.store_rates],
@@ -133,6 +152,9 @@ def features_command(
         "backfill_tx_per_s": [round(r) for r in result.backfill_rates],
         "backfill_median": round(result.backfill_rate),
         "backfill_ratio": round(result.backfill_ratio, 3),
+        "cluster_tx_per_s": [round(r) for r in result.cluster_rates],
+        "cluster_median": None if result.cluster_rate is None else round(result.cluster_rate),
+        "cluster_ratio": None if result.cluster_ratio is None else round(result.cluster_ratio, 3),
         "batch_p50_ms": round(result.batch_p50_ms, 2),
         "batch_p99_ms": round(result.batch_p99_ms, 2),
         "active_cards": result.active_cards,
@@ -159,15 +181,89 @@ def features_command(
         f"{result.backfill_rate:,.0f}",
         _runs(result.backfill_rates),
     )
+    if result.cluster_rate is not None:
+        table.add_row(
+            "RedisClusterFeatureStore (all features)",
+            f"{result.cluster_rate:,.0f}",
+            _runs(result.cluster_rates),
+        )
     console = Console()
     console.print(table)
+    cluster_line = (
+        ""
+        if result.cluster_ratio is None
+        else f"ratio cluster / single node: {result.cluster_ratio:.3f} ({seeds})\n"
+    )
     console.print(
         f"ratio store / bare pipeline: {result.ratio:.3f}\n"
         f"ratio backfill / live store: {result.backfill_ratio:.2f} (goal >= 3)\n"
+        f"{cluster_line}"
         f"per batch: p50 {result.batch_p50_ms:.1f} ms, p99 {result.batch_p99_ms:.1f} ms\n"
         f"Redis memory: {result.bytes_per_card:,.0f} bytes per active card, "
         f"{result.bytes_per_merchant:,.0f} per merchant ({result.active_cards:,} cards)\n"
         f"goal: >= 30,000 tx/s from one client",
+        highlight=False,
+    )
+
+
+@bench_app.command("learner")
+def learner_command(
+    days: Annotated[int, typer.Option(min=2, help="Simulated days of transactions.")] = 30,
+    label_delay_days: Annotated[int, typer.Option(min=0, help="Label delay in days.")] = 7,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per learner call.")] = 500,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of learner and baseline.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One learner over every scored transaction and label of simulated days, against
+    decoding the same records."""
+    settings = Settings.load()
+    single = settings.redis.model_copy(update={"cluster_nodes": ""})
+    with Console(stderr=True).status("simulating and computing the served features..."):
+        frame = simulate(SimulatorConfig(days=days))
+        records = learner_records(frame, timedelta(days=label_delay_days))
+    client = build_redis(single)
+    try:
+        result = bench_learner(client, records, batch_size=batch_size, repeats=repeats)
+    finally:
+        client.close()
+    figures = {
+        "benchmark": "learner",
+        **machine(),
+        "records": result.records,
+        "labels": result.labels,
+        "batch_size": result.batch_size,
+        "learner_records_per_s": [round(r) for r in result.learner_rates],
+        "learner_cpu_us_per_record": [round(c, 1) for c in result.learner_cpu_us],
+        "decode_records_per_s": [round(r) for r in result.decode_rates],
+        "learner_median": round(result.learner_rate),
+        "decode_median": round(result.decode_rate),
+        "ratio": round(result.ratio, 4),
+        "transactions_per_s": round(result.transactions_rate),
+        "cpu_us_per_transaction": round(result.cpu_us_per_transaction, 1),
+    }
+    if as_json:
+        typer.echo(json.dumps(figures))
+        return
+    table = Table(
+        title=f"learner, {result.records:,} records ({result.labels:,} labels), "
+        f"batches of {batch_size}"
+    )
+    table.add_column("")
+    table.add_column("median records/s", justify="right")
+    table.add_column("runs", justify="right")
+    table.add_row(
+        "Learner (join, learn, report frauds)",
+        f"{result.learner_rate:,.0f}",
+        _runs(result.learner_rates),
+    )
+    table.add_row("decoding only", f"{result.decode_rate:,.0f}", _runs(result.decode_rates))
+    console = Console()
+    console.print(table)
+    console.print(
+        f"ratio learner / decoding: {result.ratio:.4f}\n"
+        f"one learner keeps up with {result.transactions_rate:,.0f} tx/s "
+        f"(a scored record and a label each), "
+        f"{result.cpu_us_per_transaction:.0f} CPU µs a transaction",
         highlight=False,
     )
 
