@@ -42,12 +42,16 @@ def test_bench_features_prints_both_modes(
         assert len(report[rates]) == 2
         assert min(report[rates]) > 0
     assert report["cluster_ratio"] == round(report["cluster_median"] / report["store_median"], 3)
+    for mode in ("store_cpu_us_per_tx", "cluster_cpu_us_per_tx"):
+        assert report[mode]["client"] > 0
+        assert report[mode]["server"] > 0
 
     table = subprocess.run(
         [*args, *seeds], env=env, capture_output=True, text=True, check=True, timeout=300
     ).stdout
     assert "RedisClusterFeatureStore" in table
     assert "ratio cluster / single node" in table
+    assert "(all masters)" in table
 
 
 def test_bench_features_without_a_cluster_prints_one_node(tmp_path: Path, redis_url: str) -> None:
@@ -71,4 +75,5 @@ def test_bench_features_without_a_cluster_prints_one_node(tmp_path: Path, redis_
     assert report["redis_cluster"] is None
     assert report["cluster_tx_per_s"] == []
     assert report["cluster_median"] is None
+    assert report["cluster_cpu_us_per_tx"] is None
     assert report["store_median"] > 0

@@ -22,9 +22,11 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,6 +53,9 @@ class FeaturesBenchResult:
     bare_rates: list[float]
     backfill_rates: list[float]
     cluster_rates: list[float]  # empty without a cluster
+    #: CPU microseconds a transaction of the store's runs: this process, the server(s)
+    store_cpu_us: tuple[list[float], list[float]]
+    cluster_cpu_us: tuple[list[float], list[float]]  # all masters together
     batch_p50_ms: float
     batch_p99_ms: float
     bytes_per_card: float
@@ -81,6 +86,16 @@ class FeaturesBenchResult:
         return rate / self.store_rate if rate is not None and self.store_rate else None
 
     @property
+    def store_cpu(self) -> tuple[float, float]:
+        """Median CPU µs a transaction of the single-node store: (client, server)."""
+        return _medians(self.store_cpu_us)
+
+    @property
+    def cluster_cpu(self) -> tuple[float, float] | None:
+        """Median CPU µs a transaction of the cluster store: (client, all masters)."""
+        return _medians(self.cluster_cpu_us) if self.cluster_rates else None
+
+    @property
     def backfill_rate(self) -> float:
         return statistics.median(self.backfill_rates)
 
@@ -105,13 +120,16 @@ def bench_features(
     bare_rates: list[float] = []
     backfill_rates: list[float] = []
     cluster_rates: list[float] = []
+    store_cpu: tuple[list[float], list[float]] = ([], [])
+    cluster_cpu: tuple[list[float], list[float]] = ([], [])
     latencies: list[float] = []
     bytes_per_card = bytes_per_merchant = 0.0
     for repeat in range(repeats):
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         try:
             store = RedisFeatureStore(client, FeatureConfig(), prefix=prefix)
-            rate, batch_seconds = _timed(store.process, requests, batch_size)
+            with _cpu_per_transaction(client, len(requests), store_cpu):
+                rate, batch_seconds = _timed(store.process, requests, batch_size)
             store_rates.append(rate)
             latencies += batch_seconds
             if repeat == 0:
@@ -125,7 +143,7 @@ def bench_features(
             delete_prefix(client, prefix)
         backfill_rates.append(_backfill_rate(client, frame))
         if cluster is not None:
-            cluster_rates.append(_cluster_rate(cluster, requests, batch_size))
+            cluster_rates.append(_cluster_rate(cluster, requests, batch_size, cluster_cpu))
     return FeaturesBenchResult(
         transactions=len(requests),
         batch_size=batch_size,
@@ -133,6 +151,8 @@ def bench_features(
         bare_rates=bare_rates,
         backfill_rates=backfill_rates,
         cluster_rates=cluster_rates,
+        store_cpu_us=store_cpu,
+        cluster_cpu_us=cluster_cpu,
         batch_p50_ms=float(np.percentile(latencies, 50) * 1000),
         batch_p99_ms=float(np.percentile(latencies, 99) * 1000),
         bytes_per_card=bytes_per_card,
@@ -142,6 +162,10 @@ def bench_features(
 
 
 Process = Callable[[Sequence[FeatureRequest]], object]
+
+
+def _medians(cpu: tuple[list[float], list[float]]) -> tuple[float, float]:
+    return statistics.median(cpu[0]), statistics.median(cpu[1])
 
 
 def _backfill_rate(client: redis.Redis, frame: pd.DataFrame) -> float:
@@ -161,15 +185,41 @@ def _backfill_rate(client: redis.Redis, frame: pd.DataFrame) -> float:
 
 
 def _cluster_rate(
-    cluster: RedisCluster, requests: Sequence[FeatureRequest], batch_size: int
+    cluster: RedisCluster,
+    requests: Sequence[FeatureRequest],
+    batch_size: int,
+    cpu: tuple[list[float], list[float]],
 ) -> float:
     """Transactions a second of the cluster store over ``requests``, from empty keys."""
     prefix = f"bench-cluster-{uuid.uuid4().hex[:8]}"
     try:
         store = RedisClusterFeatureStore(cluster, FeatureConfig(), prefix=prefix)
-        return _timed(store.process, requests, batch_size)[0]
+        with _cpu_per_transaction(cluster, len(requests), cpu):
+            return _timed(store.process, requests, batch_size)[0]
     finally:
         delete_prefix(cluster, prefix)
+
+
+@contextmanager
+def _cpu_per_transaction(
+    client: redis.Redis | RedisCluster, transactions: int, into: tuple[list[float], list[float]]
+) -> Iterator[None]:
+    """Append the CPU microseconds a transaction this process and the Redis server(s)
+    (``INFO cpu``, every master of a cluster) spent inside the block."""
+    process, server = time.process_time(), _server_cpu(client)
+    yield
+    into[0].append((time.process_time() - process) / transactions * 1e6)
+    into[1].append((_server_cpu(client) - server) / transactions * 1e6)
+
+
+def _server_cpu(client: redis.Redis | RedisCluster) -> float:
+    """Seconds of CPU the server has used, summed over a cluster's masters."""
+    nodes: list[dict[str, Any]]
+    if isinstance(client, RedisCluster):
+        nodes = list(client.info("cpu", target_nodes=RedisCluster.PRIMARIES).values())
+    else:
+        nodes = [client.info("cpu")]
+    return sum(float(n["used_cpu_user"]) + float(n["used_cpu_sys"]) for n in nodes)
 
 
 def _timed(

@@ -155,6 +155,10 @@ def features_command(
         "cluster_tx_per_s": [round(r) for r in result.cluster_rates],
         "cluster_median": None if result.cluster_rate is None else round(result.cluster_rate),
         "cluster_ratio": None if result.cluster_ratio is None else round(result.cluster_ratio, 3),
+        "store_cpu_us_per_tx": _rounded(result.store_cpu),
+        "cluster_cpu_us_per_tx": None
+        if result.cluster_cpu is None
+        else _rounded(result.cluster_cpu),
         "batch_p50_ms": round(result.batch_p50_ms, 2),
         "batch_p99_ms": round(result.batch_p99_ms, 2),
         "active_cards": result.active_cards,
@@ -189,15 +193,20 @@ def features_command(
         )
     console = Console()
     console.print(table)
-    cluster_line = (
-        ""
-        if result.cluster_ratio is None
-        else f"ratio cluster / single node: {result.cluster_ratio:.3f} ({seeds})\n"
+    client_us, server_us = result.store_cpu
+    cpu_line = (
+        f"CPU µs a transaction, this process / Redis: single node {client_us:.0f} / {server_us:.0f}"
     )
+    cluster_line = ""
+    if result.cluster_ratio is not None and result.cluster_cpu is not None:
+        cpu_line += (
+            f", cluster {result.cluster_cpu[0]:.0f} / {result.cluster_cpu[1]:.0f} (all masters)"
+        )
+        cluster_line = f"ratio cluster / single node: {result.cluster_ratio:.3f} ({seeds})\n"
     console.print(
         f"ratio store / bare pipeline: {result.ratio:.3f}\n"
         f"ratio backfill / live store: {result.backfill_ratio:.2f} (goal >= 3)\n"
-        f"{cluster_line}"
+        f"{cluster_line}{cpu_line}\n"
         f"per batch: p50 {result.batch_p50_ms:.1f} ms, p99 {result.batch_p99_ms:.1f} ms\n"
         f"Redis memory: {result.bytes_per_card:,.0f} bytes per active card, "
         f"{result.bytes_per_merchant:,.0f} per merchant ({result.active_cards:,} cards)\n"
@@ -266,6 +275,10 @@ def learner_command(
         f"{result.cpu_us_per_transaction:.0f} CPU µs a transaction",
         highlight=False,
     )
+
+
+def _rounded(pair: tuple[float, float]) -> dict[str, float]:
+    return {"client": round(pair[0], 1), "server": round(pair[1], 1)}
 
 
 def _runs(rates: list[float]) -> str:
