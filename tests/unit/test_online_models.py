@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 
 from fraudstream.learning.models import MODEL_CHOICES
 from fraudstream.models import RiverModel
-from fraudstream.models.online import LogScale, QuantileBins, RefitBooster, serving_copy
+from fraudstream.models.feedback import FeedbackBlend
+from fraudstream.models.online import (
+    LogScale,
+    QuantileBins,
+    RefitBooster,
+    StackedClassifier,
+    serving_copy,
+)
 
 
 def _examples(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -95,3 +103,57 @@ def test_the_booster_buffer_keeps_the_newest_rows() -> None:
     assert sorted(booster.rows[:, 0].tolist()) == [7.0, 8.0, 9.0, 10.0, 11.0]
     assert booster.fits == 0
     assert booster.predict_proba_one({"amount": 1.0})[True] == 0.0  # unfitted: scores 0
+
+
+def _stack() -> StackedClassifier:
+    additive = MODEL_CHOICES["additive"].build()
+    return StackedClassifier([additive, RefitBooster(refit_every=60, first_fit=40, rounds=10)])
+
+
+def test_a_stack_learns_a_sequence_as_it_learns_label_by_label() -> None:
+    rows, y = _examples(3_000, seed=5)
+    rows["amount"] = rows["amount"].where(~y, 900.0)  # frauds early enough to fit on
+    xs, labels = rows.to_dict("records"), y.tolist()
+    one_by_one, in_runs = _stack(), _stack()
+    for x, label in zip(xs, labels, strict=True):
+        one_by_one.learn_one(x, label)
+    # runs of every length, each across several refits of the booster
+    cut = [0, 1, 8, 130, 131, 700, 2_900, 3_000]
+    for start, end in itertools.pairwise(cut):
+        in_runs.learn_sequence(xs[start:end], labels[start:end])
+
+    booster = in_runs.members[1]
+    assert isinstance(booster, RefitBooster)
+    assert booster.fits == one_by_one.members[1].fits >= 20
+    assert in_runs.combiner.weights == one_by_one.combiner.weights
+    probe, _ = _examples(200, seed=6)
+    for x in probe.to_dict("records"):
+        assert in_runs.predict_proba_one(x) == one_by_one.predict_proba_one(x)
+
+
+def test_a_feedback_blend_learns_sequences_into_each_model() -> None:
+    rows, y = _examples(500, seed=7)
+    xs, labels = rows.to_dict("records"), y.tolist()
+    one_by_one, in_runs = FeedbackBlend(_stack(), _stack()), FeedbackBlend(_stack(), _stack())
+    for x, label in zip(xs[:300], labels[:300], strict=True):
+        one_by_one.learn_one(x, label)
+    for x, label in zip(xs[300:], labels[300:], strict=True):
+        one_by_one.learn_feedback(x, label)
+    in_runs.learn_sequence(xs[:300], labels[:300])
+    in_runs.learn_feedback_sequence(xs[300:], labels[300:])
+
+    assert in_runs.feedback_learned == one_by_one.feedback_learned == 200
+    assert in_runs.delayed.combiner.weights == one_by_one.delayed.combiner.weights
+    assert in_runs.feedback.combiner.weights == one_by_one.feedback.combiner.weights
+
+
+def test_learn_all_weights_frauds_label_by_label() -> None:
+    rows, y = _examples(400, seed=8)
+    xs, labels = rows.to_dict("records"), y.tolist()
+    choice = MODEL_CHOICES["logreg-fraud-x3"]
+    one_by_one, at_once = choice.build(), choice.build()
+    for x, label in zip(xs, labels, strict=True):
+        choice.learn(one_by_one, x, label)
+    choice.learn_all(at_once, xs, labels)
+    probe = xs[0]
+    assert at_once.predict_proba_one(probe) == one_by_one.predict_proba_one(probe)

@@ -60,10 +60,7 @@ def bootstrap_state(
     ids = frame["transaction_id"].astype(str).tolist()
     learns = choice.learns_many([ids[i] for i in np.flatnonzero(known)], labels[known])
     kept = np.flatnonzero(known)[learns]
-    for x, is_fraud in zip(
-        features.iloc[kept].to_dict("records"), labels[kept].tolist(), strict=True
-    ):
-        choice.learn(state.model, x, is_fraud)
+    choice.learn_all(state.model, features.iloc[kept].to_dict("records"), labels[kept].tolist())
     state.labels_learned = int(known.sum())
     _wait_for_labels(state, frame[~known], features[~known])
     state.watermark_ms = (pd.Timestamp(until) - _EPOCH) // pd.Timedelta(milliseconds=1)

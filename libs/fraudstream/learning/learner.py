@@ -172,9 +172,10 @@ class Learner:
                 self.unreadable[record.topic] = self.unreadable.get(record.topic, 0) + 1
             state.offsets[(record.topic, record.partition)] = record.offset + 1
         frauds: list[FraudReport] = []
+        lessons = _Lessons()
         for item in joined:
             served, is_fraud = item.served, item.is_fraud
-            self._learn(item)
+            self._plan(item, lessons)
             state.labels_learned += 1
             self.by_source[item.source] = self.by_source.get(item.source, 0) + 1
             if item.feedback is not None:
@@ -191,25 +192,35 @@ class Learner:
                 frauds.append(
                     FraudReport(served.transaction_id, served.merchant_id, served.event_ms)
                 )
+        self._learn(lessons)
         self._store.report_frauds(frauds)
         return len(joined), sum(1 for item in joined if item.is_fraud)
 
-    def _learn(self, item: Joined) -> None:
-        """Learn a joined label as docs/learning.md says ("Investigator feedback").
+    def _plan(self, item: Joined, lessons: _Lessons) -> None:
+        """Put a joined label in the lessons as docs/learning.md says ("Investigator
+        feedback").
 
         With a :class:`~fraudstream.models.feedback.FeedbackBlend` the feedback model
         learns every investigator's label and the delayed model every delayed label
         it keeps. With one model, an investigator's label is learned as a delayed one
         would be, and the delayed label that follows it only when it disagrees.
         """
-        choice, model = self._choice, self.state.model
         x, is_fraud = item.served.features, item.is_fraud
-        if isinstance(model, FeedbackBlend) and item.source == "investigator":
-            model.learn_feedback(x, is_fraud)
-        elif item.feedback == is_fraud and not isinstance(model, FeedbackBlend):
+        if isinstance(self.state.model, FeedbackBlend) and item.source == "investigator":
+            lessons.feedback.add(x, is_fraud)
+        elif item.feedback == is_fraud and not isinstance(self.state.model, FeedbackBlend):
             return  # learned already, from the investigator's label
-        elif choice.learns(item.served.transaction_id, is_fraud):
-            choice.learn(model, x, is_fraud)
+        elif self._choice.learns(item.served.transaction_id, is_fraud):
+            lessons.model.add(x, is_fraud)
+
+    def _learn(self, lessons: _Lessons) -> None:
+        """Learn a batch's lessons, each model's in the order its labels came (the two
+        models of a blend are independent, and nothing in a batch reads the model
+        before the batch is learned, so this equals learning each label as it joins)."""
+        model = self.state.model
+        self._choice.learn_all(model, lessons.model.rows, lessons.model.labels)
+        if lessons.feedback.rows:
+            model.learn_feedback_sequence(lessons.feedback.rows, lessons.feedback.labels)
 
     def publish(self, snapshots: SnapshotStore, states: StateStore) -> str:
         """Save the whole state, then make the model current for the scorers."""
@@ -218,6 +229,26 @@ class Learner:
         states.save(state)
         snapshots.publish(served_model(state))
         return state.version
+
+
+@dataclass
+class _Labels:
+    """Rows and their labels, in the order they are to be learned."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+    labels: list[bool] = field(default_factory=list)
+
+    def add(self, x: dict[str, float], is_fraud: bool) -> None:
+        self.rows.append(x)
+        self.labels.append(is_fraud)
+
+
+@dataclass
+class _Lessons:
+    """What a batch teaches: the model's labels and, for a blend, the feedback model's."""
+
+    model: _Labels = field(default_factory=_Labels)
+    feedback: _Labels = field(default_factory=_Labels)
 
 
 def served_model(state: LearnerState) -> RiverModel:

@@ -67,6 +67,17 @@ class ModelChoice:
         else:
             model.learn_one(x, is_fraud, w=self.fraud_weight if is_fraud else 1.0)
 
+    def learn_all(
+        self, model: Any, rows: Sequence[Mapping[Any, Any]], labels: Sequence[bool]
+    ) -> None:
+        """:meth:`learn` each label in turn, with the same result (through the model's
+        ``learn_sequence`` when frauds are not weighted)."""
+        if self.fraud_weight == 1.0:
+            online.learn_in_order(model, rows, labels)
+            return
+        for x, is_fraud in zip(rows, labels, strict=True):
+            self.learn(model, x, is_fraud)
+
 
 #: CRC-32 values are uniform over [0, 2**32).
 _HASH_RANGE: Final = 2**32

@@ -130,8 +130,8 @@ def prequential_scores_at(
     for target, which, start, end in _runs(arrived, cadences):
         positions = chosen[which]
         if target > learned:
-            for x, label in itertools.islice(to_learn, kept_before[target] - kept_before[learned]):
-                choice.learn(model, x, label)
+            lesson = list(itertools.islice(to_learn, kept_before[target] - kept_before[learned]))
+            choice.learn_all(model, [x for x, _ in lesson], [label for _, label in lesson])
             learned = target
         out = scores[which]
         if end - start < _SMALL_RUN:  # a DataFrame per row or two costs more than the model

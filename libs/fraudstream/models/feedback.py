@@ -22,11 +22,12 @@ feedback model has learned ``min_feedback`` labels, the delayed model scores alo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 import pandas as pd
 
-from fraudstream.models.online import serving_copy
+from fraudstream.models.online import learn_in_order, serving_copy
 
 #: Dal Pozzolo et al.'s weight: the two models count the same.
 FEEDBACK_WEIGHT: Final = 0.5
@@ -65,6 +66,15 @@ class FeedbackBlend:
         """Learn an investigator's label."""
         self.feedback.learn_one(x, y, **kwargs)
         self.feedback_learned += 1
+
+    def learn_sequence(self, rows: Sequence[dict[Any, Any]], ys: Sequence[bool]) -> None:
+        """Learn delayed labels in turn (as :meth:`learn_one` each)."""
+        learn_in_order(self.delayed, rows, ys)
+
+    def learn_feedback_sequence(self, rows: Sequence[dict[Any, Any]], ys: Sequence[bool]) -> None:
+        """Learn investigators' labels in turn (as :meth:`learn_feedback` each)."""
+        learn_in_order(self.feedback, rows, ys)
+        self.feedback_learned += len(rows)
 
     @property
     def blending(self) -> bool:

@@ -18,13 +18,18 @@ data and module-level classes.
 
 A model that holds data only its learning needs (the booster's buffer) gives a copy
 without it from ``for_serving()``: that copy is what scorers load.
+
+:func:`learn_in_order` learns a run of labels as ``learn_one`` would, one after the
+other, with the same result; the stack does it faster, since between two refits the
+booster scores the rows it will be asked about in one call instead of one call each
+(a single-row XGBoost prediction costs ~250 µs, almost all of it the call itself).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final, TypeAlias, cast
 
 import numpy as np
@@ -34,6 +39,9 @@ from river import base, linear_model
 
 #: A row as River passes it.
 Row: TypeAlias = dict[Hashable, Any]
+
+#: Rows a :class:`RefitBooster` scores ahead in one call while a stack learns a run.
+_AHEAD: Final = 2_048
 
 #: Feature name parts of heavy-tailed features :class:`LogScale` takes the log of.
 HEAVY_TAILED: Final = ("amount", "count", "seconds")
@@ -224,6 +232,14 @@ class RefitBooster(base.Classifier):
         p = float(self.booster.inplace_predict(row, missing=math.nan)[0])
         return {False: 1.0 - p, True: p}
 
+    def fraud_probabilities(self, rows: Sequence[Row]) -> list[float]:
+        """``predict_proba_one(x)[True]`` of each row, from one call (the same values:
+        each row goes through the trees alone either way)."""
+        if self.booster is None or self.names is None or not rows:
+            return [0.0] * len(rows)
+        matrix = self._matrix([[x.get(name, math.nan) for name in self.names] for x in rows])
+        return [float(p) for p in self.booster.inplace_predict(matrix, missing=math.nan)]
+
     def predict_proba_many(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803 - River's name
         if self.booster is None or self.names is None:
             p = np.zeros(len(X))
@@ -264,15 +280,42 @@ class StackedClassifier(base.Classifier):
         log_odds: np.ndarray = np.log(clipped / (1.0 - clipped))
         return log_odds
 
+    def _stacked(self, probabilities: Sequence[float]) -> Row:
+        """The combiner's input from the members' fraud probabilities."""
+        inputs = self._inputs(np.array(probabilities))
+        return {f"member_{i}": float(v) for i, v in enumerate(inputs)}
+
     def _member_probabilities(self, x: Row) -> Row:
-        probabilities = np.array([m.predict_proba_one(x).get(True, 0.0) for m in self.members])
-        return {f"member_{i}": float(v) for i, v in enumerate(self._inputs(probabilities))}
+        return self._stacked([m.predict_proba_one(x).get(True, 0.0) for m in self.members])
 
     def learn_one(self, x: Row, y: bool | str | int, **kwargs: Any) -> None:
-        stacked = self._member_probabilities(x)
+        self._learn_stacked(x, y, self._member_probabilities(x))
+
+    def _learn_stacked(self, x: Row, y: bool | str | int, stacked: Row) -> None:
+        """Teach the members, then the combiner what they said before learning ``x``."""
         for member in self.members:
             member.learn_one(x, y)
         self.combiner.learn_one(stacked, y)
+
+    def learn_sequence(self, rows: Sequence[Row], ys: Sequence[bool]) -> None:
+        """:meth:`learn_one` of each ``(row, y)`` in turn, with the same result: a
+        :class:`RefitBooster` member scores the rows ahead in one call, again after
+        each of its refits (its scores change only then)."""
+        boosters = {i: m for i, m in enumerate(self.members) if isinstance(m, RefitBooster)}
+        ahead: dict[int, tuple[int, xgb.Booster | None, list[float]]] = {}
+        for k, (x, y) in enumerate(zip(rows, ys, strict=True)):
+            probabilities = []
+            for i, member in enumerate(self.members):
+                if i not in boosters:
+                    probabilities.append(member.predict_proba_one(x).get(True, 0.0))
+                    continue
+                start, fitted, scores = ahead.get(i, (0, None, []))
+                if fitted is not boosters[i].booster or k - start >= len(scores):
+                    start, fitted = k, boosters[i].booster
+                    scores = boosters[i].fraud_probabilities(rows[k : k + _AHEAD])
+                    ahead[i] = (start, fitted, scores)
+                probabilities.append(scores[k - start])
+            self._learn_stacked(x, y, self._stacked(probabilities))
 
     def predict_proba_one(self, x: Row, **kwargs: Any) -> dict[bool | str | int, float]:
         probabilities = self.combiner.predict_proba_one(self._member_probabilities(x))  # type: ignore[no-untyped-call]
@@ -309,3 +352,13 @@ def serving_copy(model: Any) -> Any:
     """What scorers load of ``model``: its ``for_serving()`` copy, or the model itself."""
     for_serving = getattr(model, "for_serving", None)
     return model if for_serving is None else for_serving()
+
+
+def learn_in_order(model: Any, rows: Sequence[Mapping[Any, Any]], ys: Sequence[bool]) -> None:
+    """``model.learn_one(row, y)`` for each pair in turn, through the model's faster
+    ``learn_sequence`` where it has one (the same result)."""
+    if hasattr(model, "learn_sequence"):
+        model.learn_sequence(rows, ys)
+        return
+    for x, y in zip(rows, ys, strict=True):
+        model.learn_one(x, y)
