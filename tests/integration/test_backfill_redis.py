@@ -152,7 +152,7 @@ import sys, time
 from datetime import timedelta
 from pathlib import Path
 from fraudstream.config import RedisSettings
-from fraudstream.features import backfill_cluster_writer, backfill_writer
+from fraudstream.features import backfill_writer
 from fraudstream.features.backfill import backfill
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.history import load_history
