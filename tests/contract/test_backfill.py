@@ -1,38 +1,28 @@
-"""Backfill, every feature store: streaming on from a backfilled store gives exactly the
-features streaming from the start gives, and the store holds exactly the same state."""
+"""Backfill, every feature store (in memory, one Redis, a Redis Cluster): streaming on
+from a backfilled store gives exactly the features streaming from the start gives, and
+the store holds exactly the same state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
-import redis
 
-from fraudstream.config import RedisSettings
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.errors import ConfigError
 from fraudstream.features.backfill import backfill
 from fraudstream.features.definitions import DAY_MS, FEATURE_NAMES, HOUR_MS, FeatureConfig
 from fraudstream.features.history import History, event_ms, history_from_frame
 from fraudstream.features.memory_store import MemoryFeatureStore
 from fraudstream.features.redis_cluster_store import RedisClusterFeatureStore
-from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_store import RedisFeatureStore, scan_keys
+from fraudstream.features.redis_stores import AnyRedisFeatureStore
 from fraudstream.features.store import FeatureStore, FraudReport
-from fraudstream.redis_client import build_redis_cluster
 from fraudstream.testing.streams import Stream, messy_stream
 
-from .conftest import StoreFactory, store_factory
+from .conftest import StoreFactory
 from .test_feature_store import _run
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
-def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
-    """The stores a backfill writes: the cluster store refuses it (see the last test)."""
-    yield from store_factory(request)
-
 
 CONFIGS = [
     (1, FeatureConfig()),
@@ -166,12 +156,12 @@ def _memory_state(store: MemoryFeatureStore) -> dict[tuple[str, str], object]:
     return held
 
 
-def redis_state(store: RedisFeatureStore) -> dict[str, object]:
+def redis_state(store: AnyRedisFeatureStore) -> dict[str, object]:
     """Every feature key's content (hashes without the wall-clock ``_exp``), and
-    whether it expires within the TTL."""
-    client: redis.Redis = store.client
+    whether it expires within the TTL (on every master of a cluster)."""
+    client = store.client
     held: dict[str, object] = {}
-    for key in client.scan_iter(match=f"{store.prefix}:[cm]:*", count=10_000):
+    for key in scan_keys(client, f"{store.prefix}:[cm]:*"):
         name = key.decode().removeprefix(store.prefix)
         kind = client.type(key)
         if kind == b"hash":
@@ -186,7 +176,7 @@ def redis_state(store: RedisFeatureStore) -> dict[str, object]:
 def _state(store: FeatureStore) -> object:
     if isinstance(store, MemoryFeatureStore):
         return _memory_state(store)
-    assert isinstance(store, RedisFeatureStore)
+    assert isinstance(store, RedisFeatureStore | RedisClusterFeatureStore)
     return redis_state(store)
 
 
@@ -215,18 +205,3 @@ def test_the_backfilled_state_is_the_streamed_state(
     expected, got = _state(streamed), _state(backfilled)
     assert expected == got
     assert len(expected) > 40  # type: ignore[arg-type]
-
-
-@pytest.mark.integration
-def test_a_cluster_store_refuses_a_backfill_naming_the_setting(
-    cluster_settings: RedisSettings,
-) -> None:
-    """The backfill writes chunks with their progress in one block on one Redis."""
-    store = RedisClusterFeatureStore(build_redis_cluster(cluster_settings), prefix="unused")
-    stream = messy_stream(50, seed=1)
-    history, _ = _split(stream, 25)
-    try:
-        with pytest.raises(ConfigError, match="REDIS_CLUSTER_NODES"):
-            backfill(store, history)
-    finally:
-        store.close()

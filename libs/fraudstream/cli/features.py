@@ -26,8 +26,9 @@ from fraudstream.features.backfill import Progress as OnProgress
 from fraudstream.features.backfill_marker import iso
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.history import History, default_lookback, load_history
-from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_stores import redis_feature_store
 from fraudstream.logs import configure_logging
+from fraudstream.redis_client import connect_any_redis
 
 features_app = typer.Typer(help="The online feature store.", no_args_is_help=True)
 
@@ -65,7 +66,7 @@ def backfill_command(
 
     Resumes after an interruption, does nothing when the same backfill is complete,
     and refuses (exit 73) a store with newer or live state unless --force. Settings:
-    REDIS_URL, FEATURES_*, ARCHIVE_PATH.
+    REDIS_URL (or REDIS_CLUSTER_NODES), FEATURES_*, ARCHIVE_PATH.
     """
     settings = Settings.load()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -74,7 +75,8 @@ def backfill_command(
     console = Console(stderr=True)
     with console.status("reading the history..."):
         history = _history(settings, config, source, moment, from_archive, label_delay)
-    store = RedisFeatureStore.connect(settings.redis, config, prefix=settings.features.key_prefix)
+    client = connect_any_redis(settings.redis)
+    store = redis_feature_store(client, config, prefix=settings.features.key_prefix)
     try:
         with _progress(console) as on_progress:
             result = backfill(store, history, force=force, progress=on_progress)

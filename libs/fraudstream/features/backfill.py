@@ -10,9 +10,12 @@ reports known by it), every card's and merchant's final state in bulk
 The contract tests (``tests/contract/test_backfill.py``) check that streaming on
 from a backfilled store gives the same features as streaming from the start.
 
-For Redis the run is **resumable** and **idempotent**: a marker hash records the
-history's fingerprint and how many entities are written, atomically with each chunk,
-so a rerun after a kill resumes there and a rerun after success writes nothing. It
+For Redis, one instance or a Redis Cluster, the run is **resumable** and
+**idempotent**: a marker hash records the history's fingerprint and how many entities
+are written (on one Redis atomically with each chunk; on a cluster once every write
+of a chunk is applied, each write replacing its entities' keys whole,
+:mod:`~fraudstream.features.backfill_cluster_writer`), so a rerun after a kill resumes
+there and a rerun after success writes nothing. It
 **refuses** to write over state it did not write: live writes after a backfill (the
 live script notes them in the marker), another backfill's state, any entity with an
 event time at or after the moment, or any feature state a backfill did not write;
@@ -24,9 +27,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from fraudstream.errors import ConfigError
+from fraudstream.features.backfill_cluster_writer import write_cluster_chunks
 from fraudstream.features.backfill_compute import window_state
 from fraudstream.features.backfill_marker import (
     Marker,
@@ -35,12 +39,14 @@ from fraudstream.features.backfill_marker import (
     existing_state,
     iso,
 )
-from fraudstream.features.backfill_writer import plan_chunks, write_chunks
+from fraudstream.features.backfill_state import WindowState
+from fraudstream.features.backfill_writer import Plan, plan_chunks, write_chunks
 from fraudstream.features.errors import BackfillRefusedError
 from fraudstream.features.history import History
 from fraudstream.features.memory_store import MemoryFeatureStore
-from fraudstream.features.redis_cluster_store import RedisClusterFeatureStore
+from fraudstream.features.redis_cluster_store import RedisClusterFeatureStore, cluster_errors
 from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_stores import AnyRedisFeatureStore
 from fraudstream.features.store import FeatureStore
 
 __all__ = ["BackfillResult", "Progress", "backfill", "backfill_memory", "backfill_redis"]
@@ -77,16 +83,10 @@ def backfill(
     force: bool = False,
     progress: Progress | None = None,
 ) -> BackfillResult:
-    """Fill ``store`` (Redis or in-memory) from ``history``; see the module's docstring."""
-    if isinstance(store, RedisFeatureStore):
+    """Fill ``store`` (Redis, a Redis Cluster or in-memory) from ``history``; see the
+    module's docstring."""
+    if isinstance(store, RedisFeatureStore | RedisClusterFeatureStore):
         return backfill_redis(store, history, force=force, progress=progress)
-    if isinstance(store, RedisClusterFeatureStore):
-        # each chunk goes out as one MULTI/EXEC block with the marker's progress: keys
-        # of many slots, which a cluster refuses
-        raise ConfigError(
-            "REDIS_CLUSTER_NODES is set, but the feature backfill writes to a single Redis "
-            "only: a Redis Cluster's feature store fills from the live stream"
-        )
     if isinstance(store, MemoryFeatureStore):
         return backfill_memory(store, history, force=force)
     raise TypeError(f"cannot backfill a {type(store).__name__}")
@@ -126,7 +126,7 @@ class _Decision:
     clear: bool = False  # remove the feature state first
 
 
-def _decide(store: RedisFeatureStore, fingerprint: str, until_ms: int, force: bool) -> _Decision:
+def _decide(store: AnyRedisFeatureStore, fingerprint: str, until_ms: int, force: bool) -> _Decision:
     """Start, resume, skip or refuse, from what the store holds."""
     client, prefix = store.client, store.prefix
     where = f"the feature store under prefix {prefix!r}"
@@ -165,19 +165,46 @@ def _decide(store: RedisFeatureStore, fingerprint: str, until_ms: int, force: bo
     return _Decision()
 
 
+def _errors(store: AnyRedisFeatureStore) -> AbstractContextManager[None]:
+    """The store's errors as the feature store's: unavailable (retry later) or failed."""
+    if isinstance(store, RedisClusterFeatureStore):
+        return cluster_errors("backfill failed in the Redis Cluster")
+    return backfill_errors()
+
+
+def _write(
+    store: AnyRedisFeatureStore,
+    state: WindowState,
+    plan: Plan,
+    *,
+    resume_at: int,
+    on_written: Callable[[int], None],
+) -> None:
+    """Write the chunks past ``resume_at`` with the writer of the store's kind."""
+    if isinstance(store, RedisClusterFeatureStore):
+        write_cluster_chunks(
+            store.client, store.prefix, state, plan, resume_at=resume_at, on_written=on_written
+        )
+    else:
+        write_chunks(
+            store.client, store.prefix, state, plan, resume_at=resume_at, on_written=on_written
+        )
+
+
 def backfill_redis(
-    store: RedisFeatureStore,
+    store: AnyRedisFeatureStore,
     history: History,
     *,
     force: bool = False,
     progress: Progress | None = None,
 ) -> BackfillResult:
-    """Write the state of ``history`` into the Redis store, resumably; see the module's
-    docstring for when it refuses, resumes or does nothing."""
+    """Write the state of ``history`` into the Redis (or Redis Cluster) store,
+    resumably; see the module's docstring for when it refuses, resumes or does
+    nothing."""
     started = time.perf_counter()
     config, client, prefix = store.config, store.client, store.prefix
     fingerprint = history.fingerprint(config)
-    with backfill_errors():
+    with _errors(store):
         decision = _decide(store, fingerprint, history.until_ms, force)
     if decision.already_done:
         return BackfillResult(
@@ -204,7 +231,7 @@ def backfill_redis(
 
     if progress is not None:
         progress(written, plan.entries)
-    with backfill_errors():
+    with _errors(store):
         if decision.fresh:
             Marker.begin(
                 client,
@@ -218,9 +245,7 @@ def backfill_redis(
         if decision.clear:
             clear_features(client, prefix)
             Marker.set_status(client, prefix, "writing")
-        write_chunks(
-            client, prefix, state, plan, resume_at=decision.resume_at, on_written=on_written
-        )
+        _write(store, state, plan, resume_at=decision.resume_at, on_written=on_written)
         marker = Marker.read(client, prefix)
         if marker is not None and marker.live_ms is not None:
             raise BackfillRefusedError(

@@ -1,8 +1,11 @@
 """A backfill's bookkeeping in Redis: its marker hash, the state it finds, clearing.
 
 The marker (``{prefix}:features:backfill``) holds the history's fingerprint, the
-moment, the source, how many entities are written (updated atomically with each
-chunk, :mod:`~fraudstream.features.backfill_writer`) and the run's status. The live
+moment, the source, how many entities are written (on one Redis atomically with each
+chunk, :mod:`~fraudstream.features.backfill_writer`; on a cluster once a chunk is
+applied, :mod:`~fraudstream.features.backfill_cluster_writer`) and the run's status.
+Everything here works on one Redis and on a Redis Cluster (the marker is one key; a
+scan covers every master). The live
 script notes its writes in it (``live_ms``) once it exists, so a backfill never writes
 over live state unforced.
 """
@@ -13,9 +16,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import pandas as pd
-import redis
 
 from fraudstream.features.errors import redis_errors
+from fraudstream.features.redis_store import delete_prefix, scan_keys
+from fraudstream.redis_client import AnyRedis
 
 __all__ = [
     "Existing",
@@ -56,7 +60,7 @@ class Marker:
     live_ms: int | None  # the last live write after it, if any
 
     @classmethod
-    def read(cls, client: redis.Redis, prefix: str) -> Marker | None:
+    def read(cls, client: AnyRedis, prefix: str) -> Marker | None:
         """The marker of the store under ``prefix``; None when it was never backfilled."""
         raw = client.hgetall(marker_key(prefix))
         if not raw:
@@ -85,7 +89,7 @@ class Marker:
 
     @staticmethod
     def begin(
-        client: redis.Redis,
+        client: AnyRedis,
         prefix: str,
         *,
         fingerprint: str,
@@ -112,7 +116,7 @@ class Marker:
         pipe.execute()
 
     @staticmethod
-    def set_status(client: redis.Redis, prefix: str, status: str) -> None:
+    def set_status(client: AnyRedis, prefix: str, status: str) -> None:
         """Move the run on: ``writing`` once cleared, ``done`` once every chunk is in."""
         client.hset(marker_key(prefix), "status", status)
 
@@ -129,8 +133,9 @@ def _glob_escape(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
-def existing_state(client: redis.Redis, prefix: str) -> Existing:
-    """Scan the store's card and merchant hashes for their newest event times."""
+def existing_state(client: AnyRedis, prefix: str) -> Existing:
+    """Scan the store's card and merchant hashes (on every master of a cluster) for
+    their newest event times."""
     newest: int | None = None
     entities = 0
     batch: list[bytes] = []
@@ -148,7 +153,7 @@ def existing_state(client: redis.Redis, prefix: str) -> Existing:
         batch.clear()
 
     pattern = f"{_glob_escape(prefix)}:[cm]:*:h"
-    for key in client.scan_iter(match=pattern, count=10_000):
+    for key in scan_keys(client, pattern):
         batch.append(key)
         if len(batch) >= 2_000:
             flush()
@@ -157,9 +162,7 @@ def existing_state(client: redis.Redis, prefix: str) -> Existing:
     return Existing(entities=entities, newest_ms=newest)
 
 
-def clear_features(client: redis.Redis, prefix: str) -> int:
+def clear_features(client: AnyRedis, prefix: str) -> int:
     """Remove every card and merchant key under ``prefix`` (not snapshots, not the
     learner's state); return how many."""
-    from fraudstream.features.redis_store import delete_prefix
-
     return delete_prefix(client, f"{prefix}:c") + delete_prefix(client, f"{prefix}:m")

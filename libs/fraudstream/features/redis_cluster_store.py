@@ -263,7 +263,7 @@ class RedisClusterFeatureStore:
         master and those calls are sent again."""
         if not calls:
             return []
-        with _cluster_errors():
+        with cluster_errors("feature store script failed"):
             answers = self._pipelined(calls)
             missing = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
             if missing:
@@ -292,9 +292,10 @@ class RedisClusterFeatureStore:
 
 
 @contextmanager
-def _cluster_errors() -> Iterator[None]:
+def cluster_errors(failed: str) -> Iterator[None]:
     """Cluster errors as the store's: a cluster that cannot serve a slot now (down,
-    resharding, unreachable) is unavailable (retry later); anything else failed."""
+    resharding, unreachable) is unavailable (retry later); anything else is ``failed``
+    with the cluster's message."""
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError, ClusterDownError, TryAgainError) as exc:
@@ -302,4 +303,4 @@ def _cluster_errors() -> Iterator[None]:
     except RedisClusterException as exc:
         raise FeatureStoreUnavailableError(f"the Redis Cluster is unavailable: {exc}") from exc
     except redis.RedisError as exc:
-        raise FeatureStoreError(f"feature store script failed: {exc}") from exc
+        raise FeatureStoreError(f"{failed}: {exc}") from exc

@@ -217,7 +217,7 @@ def delete_prefix(client: AnyRedis, prefix: str) -> int:
     """
     removed = 0
     batch: list[bytes] = []
-    for key in _scan(client, f"{prefix}:*"):
+    for key in scan_keys(client, f"{prefix}:*"):
         batch.append(key)
         if len(batch) >= 5_000:
             removed += int(client.unlink(*batch))
@@ -227,7 +227,7 @@ def delete_prefix(client: AnyRedis, prefix: str) -> int:
     return removed
 
 
-def _scan(client: AnyRedis, pattern: str) -> Iterator[bytes]:
+def scan_keys(client: AnyRedis, pattern: str) -> Iterator[bytes]:
     """The keys matching ``pattern``, on one Redis or on every master of a cluster."""
     if isinstance(client, RedisCluster):
         for node in client.get_primaries():  # type: ignore[no-untyped-call]
