@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from fraudstream.deploy import workflows
+from fraudstream.deploy.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github/workflows"
@@ -72,3 +76,46 @@ def test_deploy_pushes_to_ghcr_and_applies_kustomize_on_tags() -> None:
     assert "secrets.KUBE_CONFIG" in (WORKFLOWS / "deploy.yml").read_text()
     assert "kustomize build" in steps
     assert "kubectl apply" in steps
+
+
+@pytest.mark.parametrize(
+    ("overlay", "scorer"),
+    [("example", "deployment/scorer"), ("scorers-statefulset", "statefulset/scorer")],
+)
+def test_deploy_waits_for_the_workloads_the_overlay_renders(
+    overlay: str, scorer: str, tmp_path: Path
+) -> None:
+    step = next(
+        s
+        for s in _load("deploy.yml")["jobs"]["kubernetes"]["steps"]
+        if s.get("name") == "Wait for the rollouts"
+    )
+    (tmp_path / "manifests.yaml").write_text(
+        subprocess.run(
+            [
+                str(find_tool("kustomize", ROOT)),
+                "build",
+                str(ROOT / "infra/k8s/overlays" / overlay),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    fake = tmp_path / "bin/kubectl"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "$@" >> "$RUNNER_TEMP/kubectl.log"\n')
+    fake.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+        "RUNNER_TEMP": str(tmp_path),
+        "NAMESPACE": "fraudstream",
+    }
+    subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"]], check=True, env=env)
+    waited = (tmp_path / "kubectl.log").read_text().splitlines()
+    workloads = ["deployment/api", "deployment/archiver", "deployment/console"]
+    workloads += ["deployment/learner", scorer]
+    assert sorted(waited) == sorted(
+        f"rollout status -n fraudstream {w} --timeout=600s" for w in workloads
+    )

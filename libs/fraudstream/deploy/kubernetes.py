@@ -2,7 +2,8 @@
 kustomization names exists, the built manifests match the Kubernetes schemas (KEDA's
 custom resources match small local schemas), and the rules this deployment relies on
 hold (probes on /healthz, resources set, secrets only by reference, a single learner,
-scorers bounded by partitions)."""
+scorers bounded by partitions, stable scorer ids, ``REDIS_CLUSTER_NODES`` only where it
+works)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,25 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import yaml
 
 from fraudstream.config import KafkaSettings, ScorerSettings
+from fraudstream.deploy.manifests import (
+    SCALABLE,
+    WORKLOADS,
+    Manifest,
+    config_maps,
+    containers,
+    missing_config_maps,
+    name_of,
+    pod_labels,
+    pod_spec,
+)
+from fraudstream.deploy.redis_cluster import cluster_problems
+from fraudstream.deploy.scorer_identity import identity_problems
 from fraudstream.deploy.settings import unknown_settings
 from fraudstream.deploy.tools import find_tool, run_tool
 
@@ -26,9 +39,6 @@ KUBERNETES_VERSION = "1.33"
 CRD_SCHEMAS = Path("infra/k8s/schemas")
 CONFIG_MAP = "fraudstream-config"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY$", re.IGNORECASE)
-WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"})
-
-Manifest = dict[str, Any]
 
 
 def _kustomization(directory: Path) -> Path | None:
@@ -84,10 +94,6 @@ def build(directory: Path, root: Path) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(output) if doc]
 
 
-def _name(doc: Manifest) -> str:
-    return f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
-
-
 def schema_problems(docs: list[Manifest], root: Path) -> list[str]:
     """Manifests that do not match their schema (strict: unknown fields are errors)."""
     problems = []
@@ -101,29 +107,17 @@ def schema_problems(docs: list[Manifest], root: Path) -> list[str]:
                     / f"{str(doc.get('kind')).lower()}-{group.split('.')[0]}-{version}.json"
                 )
                 if not (root / local).is_file():
-                    problems.append(f"{_name(doc)}: no local schema {local}")
+                    problems.append(f"{name_of(doc)}: no local schema {local}")
                     continue
                 jsonschema.validate(doc, json.loads((root / local).read_text()))
             else:
                 kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
         except jsonschema.ValidationError as exc:
             path = ".".join(str(part) for part in exc.absolute_path)
-            problems.append(f"{_name(doc)}: {path}: {exc.message}")
+            problems.append(f"{name_of(doc)}: {path}: {exc.message}")
         except kubernetes_validate.SchemaNotFoundError as exc:
-            problems.append(f"{_name(doc)}: {exc.message}")
+            problems.append(f"{name_of(doc)}: {exc.message}")
     return problems
-
-
-def _pod_spec(doc: Manifest) -> Manifest:
-    spec: Manifest = doc.get("spec") or {}
-    if doc.get("kind") == "CronJob":
-        spec = spec.get("jobTemplate", {}).get("spec", {})
-    return dict(spec.get("template", {}).get("spec") or {})
-
-
-def _containers(doc: Manifest) -> list[Manifest]:
-    spec = _pod_spec(doc)
-    return list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
 
 
 #: Paths each probe may use: liveness always /healthz; readiness /healthz, or /readyz
@@ -132,38 +126,40 @@ PROBE_PATHS = {"livenessProbe": {"/healthz"}, "readinessProbe": {"/healthz", "/r
 
 
 def _probe_problems(doc: Manifest) -> Iterator[str]:
-    for container in _pod_spec(doc).get("containers") or []:
+    for container in pod_spec(doc).get("containers") or []:
         for probe, allowed in PROBE_PATHS.items():
             path = ((container.get(probe) or {}).get("httpGet") or {}).get("path")
             if path not in allowed:
-                where = f"{_name(doc)}: container {container.get('name')}"
+                where = f"{name_of(doc)}: container {container.get('name')}"
                 yield f"{where}: {probe} is not an HTTP GET of {' or '.join(sorted(allowed))}"
 
 
 def _resource_problems(doc: Manifest) -> Iterator[str]:
-    for container in _containers(doc):
+    for container in containers(doc):
         resources = container.get("resources") or {}
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
         if not {"cpu", "memory"} <= set(requests) or "memory" not in limits:
             yield (
-                f"{_name(doc)}: container {container.get('name')}: needs cpu and memory "
+                f"{name_of(doc)}: container {container.get('name')}: needs cpu and memory "
                 "requests and a memory limit"
             )
 
 
 def _secret_problems(doc: Manifest) -> Iterator[str]:
     if doc.get("kind") == "Secret" and (doc.get("data") or doc.get("stringData")):
-        yield f"{_name(doc)}: secret values must not be committed; reference a Secret made outside"
+        yield (
+            f"{name_of(doc)}: secret values must not be committed; reference a Secret made outside"
+        )
     if doc.get("kind") == "ConfigMap":
         for key in doc.get("data") or {}:
             if SECRET_NAME.search(str(key)):
-                yield f"{_name(doc)}: {key} looks secret: use a secretKeyRef instead"
-    for container in _containers(doc):
+                yield f"{name_of(doc)}: {key} looks secret: use a secretKeyRef instead"
+    for container in containers(doc):
         for env in container.get("env") or []:
             if SECRET_NAME.search(str(env.get("name"))) and "secretKeyRef" not in (
                 env.get("valueFrom") or {}
             ):
-                yield f"{_name(doc)}: env {env.get('name')} must come from a secretKeyRef"
+                yield f"{name_of(doc)}: env {env.get('name')} must come from a secretKeyRef"
 
 
 def _config(docs: list[Manifest]) -> dict[str, str]:
@@ -173,7 +169,7 @@ def _config(docs: list[Manifest]) -> dict[str, str]:
     return {}
 
 
-def _scaling_problems(docs: list[Manifest]) -> Iterator[str]:
+def _scaled_object_problems(doc: Manifest, docs: list[Manifest]) -> Iterator[str]:
     config = _config(docs)
     partitions = int(
         config.get("KAFKA_PARTITIONS", KafkaSettings.model_fields["partitions"].default)
@@ -182,61 +178,73 @@ def _scaling_problems(docs: list[Manifest]) -> Iterator[str]:
     topic = config.get(
         "KAFKA_TRANSACTIONS_TOPIC", KafkaSettings.model_fields["transactions_topic"].default
     )
-    deployments = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Deployment"}
+    spec = doc.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    target = f"{ref.get('kind', 'Deployment')}/{ref.get('name')}"  # KEDA's default kind
+    if target not in {name_of(d) for d in docs if d.get("kind") in SCALABLE}:
+        yield f"{name_of(doc)}: scales {target}, which is not here"
+    if int(spec.get("maxReplicaCount", 100)) > partitions:
+        yield (
+            f"{name_of(doc)}: maxReplicaCount {spec.get('maxReplicaCount')} exceeds the "
+            f"{partitions} partitions (KAFKA_PARTITIONS): extra scorers would stand idle"
+        )
+    for trigger in spec.get("triggers") or []:
+        meta = trigger.get("metadata") or {}
+        if trigger.get("type") == "kafka" and (
+            meta.get("consumerGroup") != group or meta.get("topic") != topic
+        ):
+            yield f"{name_of(doc)}: the kafka trigger must watch group {group} on {topic}"
+
+
+def _disruption_budget_problems(doc: Manifest, docs: list[Manifest]) -> Iterator[str]:
+    wanted = ((doc.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if not any(wanted.items() <= pod_labels(d).items() for d in docs if d.get("kind") in SCALABLE):
+        yield f"{name_of(doc)}: its selector matches no Deployment's or StatefulSet's pods"
+
+
+def _scaling_problems(docs: list[Manifest]) -> Iterator[str]:
     for doc in docs:
-        spec = doc.get("spec") or {}
         if doc.get("kind") == "ScaledObject":
-            target = spec.get("scaleTargetRef", {}).get("name")
-            if target not in deployments:
-                yield f"{_name(doc)}: scales {target}, which is no Deployment here"
-            if int(spec.get("maxReplicaCount", 100)) > partitions:
-                yield (
-                    f"{_name(doc)}: maxReplicaCount {spec.get('maxReplicaCount')} exceeds the "
-                    f"{partitions} partitions (KAFKA_PARTITIONS): extra scorers would stand idle"
-                )
-            for trigger in spec.get("triggers") or []:
-                meta = trigger.get("metadata") or {}
-                if trigger.get("type") == "kafka" and (
-                    meta.get("consumerGroup") != group or meta.get("topic") != topic
-                ):
-                    yield f"{_name(doc)}: the kafka trigger must watch group {group} on {topic}"
+            yield from _scaled_object_problems(doc, docs)
         if doc.get("kind") == "PodDisruptionBudget":
-            wanted = spec.get("selector", {}).get("matchLabels") or {}
-            if not any(
-                wanted.items() <= (d["spec"]["template"]["metadata"].get("labels") or {}).items()
-                for d in deployments.values()
-            ):
-                yield f"{_name(doc)}: its selector matches no Deployment's pods"
+            yield from _disruption_budget_problems(doc, docs)
+    deployments = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Deployment"}
     learner = deployments.get("learner")
     if learner is not None and (
         learner["spec"].get("replicas", 1) != 1
         or learner["spec"].get("strategy", {}).get("type") != "Recreate"
     ):
-        yield f"{_name(learner)}: the learner is a single writer: replicas 1, strategy Recreate"
+        yield f"{name_of(learner)}: the learner is a single writer: replicas 1, strategy Recreate"
 
 
 def _settings_problems(docs: list[Manifest]) -> Iterator[str]:
-    for key in unknown_settings(_config(docs)):
-        yield f"ConfigMap/{CONFIG_MAP}: {key} is not a fraudstream setting"
+    for name, data in config_maps(docs).items():
+        if name.startswith("fraudstream-"):
+            for key in unknown_settings(data):
+                yield f"ConfigMap/{name}: {key} is not a fraudstream setting"
     for doc in docs:
-        for container in _containers(doc):
+        for container in containers(doc):
             if "fraudstream" in str(container.get("image", "")):
                 names = [str(env.get("name")) for env in container.get("env") or []]
                 for name in unknown_settings(names):
-                    yield f"{_name(doc)}: env {name} is not a fraudstream setting"
+                    yield f"{name_of(doc)}: env {name} is not a fraudstream setting"
 
 
 def policy_problems(docs: list[Manifest]) -> list[str]:
     """Where the manifests break the rules this deployment relies on."""
     problems: list[str] = []
+    maps = config_maps(docs)
     for doc in docs:
-        if doc.get("kind") == "Deployment":
+        if doc.get("kind") in SCALABLE:
             problems += _probe_problems(doc)
         if doc.get("kind") in WORKLOADS:
             problems += _resource_problems(doc)
+            problems += missing_config_maps(doc, maps)
         problems += _secret_problems(doc)
     problems += _scaling_problems(docs)
     problems += _settings_problems(docs)
+    problems += identity_problems(docs)
+    problems += cluster_problems(docs)
     return problems
 
 
