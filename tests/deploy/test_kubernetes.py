@@ -293,15 +293,20 @@ def test_cluster_overlay_gives_the_cluster_to_the_feature_store_processes_only(
         "Deployment/console": False,
         "Deployment/learner": True,
         "Deployment/scorer": True,
+        "Job/features-backfill": True,
         "Job/replay": False,
         "Job/topics": False,
     }
-    assert not [d for d in cluster if d["metadata"]["name"] == "features-backfill"]
     assert "REDIS_CLUSTER_NODES" not in _get(cluster, "ConfigMap", "fraudstream-config")["data"]
     nodes = _get(cluster, "ConfigMap", "fraudstream-redis-cluster")["data"]["REDIS_CLUSTER_NODES"]
     assert redis_client.cluster_seeds(nodes)
-    for name in ("scorer", "api", "learner"):
-        password = _env(_get(cluster, "Deployment", name))["REDIS_PASSWORD"]
+    for kind, name in (
+        ("Deployment", "scorer"),
+        ("Deployment", "api"),
+        ("Deployment", "learner"),
+        ("Job", "features-backfill"),
+    ):
+        password = _env(_get(cluster, kind, name))["REDIS_PASSWORD"]
         assert password["secretKeyRef"]["key"] == "redis-cluster-password", name
     console = _env(_get(cluster, "Deployment", "console"))["REDIS_PASSWORD"]
     assert console["secretKeyRef"]["key"] == "redis-password"
@@ -310,28 +315,26 @@ def test_cluster_overlay_gives_the_cluster_to_the_feature_store_processes_only(
 def test_cluster_checks_catch_a_broken_cluster_overlay(
     cluster: list[Manifest], base: list[Manifest]
 ) -> None:
-    # the cluster's address in the map every process reads: the console and the
-    # backfill would stop at start
+    # the cluster's address in the map every process reads: the console would stop at
+    # start
     config = _get(base, "ConfigMap", "fraudstream-config")
     config["data"]["REDIS_CLUSTER_NODES"] = "redis-0:6379"
     assert kubernetes.policy_problems(_replace(base, config)) == [
         "Deployment/console: container console runs `fraudstream console`, which needs one "
         "Redis and refuses REDIS_CLUSTER_NODES: keep it off that setting",
-        "Job/features-backfill: container backfill runs `fraudstream features`, which needs "
-        "one Redis and refuses REDIS_CLUSTER_NODES: keep it off that setting",
     ]
     # the learner left on one Redis: the store splits in two
     learner = _get(cluster, "Deployment", "learner")
     _container(learner)["envFrom"] = _container(learner)["envFrom"][:1]
     assert kubernetes.policy_problems(_replace(cluster, learner)) == [
-        "the scorer, the API and the learner must share one feature store, all on the Redis "
-        "Cluster or none: on the cluster: Deployment/api, Deployment/scorer; on one Redis: "
-        "Deployment/learner"
+        "the scorer, the API, the learner and the backfill must share one feature store, all "
+        "on the Redis Cluster or none: on the cluster: Deployment/api, Deployment/scorer, "
+        "Job/features-backfill; on one Redis: Deployment/learner"
     ]
     # the component without the overlay's ConfigMap: the pods would not start
     rest = [d for d in cluster if not d["metadata"]["name"].startswith("fraudstream-redis")]
     problems = kubernetes.policy_problems(rest)
-    assert len(problems) == 3
+    assert len(problems) == 4  # scorer, API, learner, backfill Job
     assert all("envFrom names ConfigMap fraudstream-redis-cluster-" in p for p in problems)
 
 

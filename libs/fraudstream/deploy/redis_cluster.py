@@ -1,10 +1,10 @@
 """Rules for ``REDIS_CLUSTER_NODES`` in Kubernetes manifests.
 
-With ``REDIS_CLUSTER_NODES`` set, the scorer, the API and the learner open the Redis
-Cluster feature store (:func:`fraudstream.redis_client.build_any_redis`). The console
-and the feature backfill need one Redis (``REDIS_URL``) and stop at start with a
-configuration error when they get it (:func:`fraudstream.redis_client.build_redis`,
-:func:`fraudstream.features.backfill.backfill`). Hence:
+With ``REDIS_CLUSTER_NODES`` set, the scorer, the API, the learner and the feature
+backfill open the Redis Cluster feature store
+(:func:`fraudstream.redis_client.build_any_redis`). The console needs one Redis
+(``REDIS_URL``) and stops at start with a configuration error when it gets it
+(:func:`fraudstream.redis_client.build_redis`). Hence:
 
 - only the subcommands of :data:`CLUSTER_READY`, and those that open no Redis at all
   (:data:`NO_REDIS`), may get ``REDIS_CLUSTER_NODES``;
@@ -29,7 +29,7 @@ from fraudstream.deploy.manifests import (
 
 CLUSTER_NODES = "REDIS_CLUSTER_NODES"
 #: Subcommands that work on a Redis Cluster: the processes of the feature store.
-CLUSTER_READY = frozenset({"score", "serve", "learn"})
+CLUSTER_READY = frozenset({"score", "serve", "learn", "features"})
 #: Subcommands that open no Redis, so ignore the setting.
 NO_REDIS = frozenset({"archive", "topics", "replay", "data"})
 
@@ -63,6 +63,6 @@ def cluster_problems(docs: list[Manifest]) -> Iterator[str]:
     if len(on_cluster) > 1:
         split = "; ".join(f"{where}: {', '.join(names)}" for where, names in on_cluster.items())
         yield (
-            "the scorer, the API and the learner must share one feature store, all on the "
-            f"Redis Cluster or none: {split}"
+            "the scorer, the API, the learner and the backfill must share one feature store, "
+            f"all on the Redis Cluster or none: {split}"
         )
