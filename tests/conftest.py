@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Literal, NoReturn
 from urllib.parse import urlparse
 
 import pytest
+from redis.cluster import RedisCluster
 
 # as fraudstream/__init__.py does, but before any test module imports xgboost itself:
 # spinning OpenMP threads make XGBoost ~20x slower on a busy machine
@@ -44,7 +45,7 @@ from fraudstream.harness.scorer import (
     scorer_settings,
 )
 from fraudstream.processes import stop_process
-from fraudstream.redis_client import cluster_seeds
+from fraudstream.redis_client import build_redis_cluster, cluster_seeds
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -312,6 +313,14 @@ def cluster_settings() -> RedisSettings:
                 pytrace=False,
             )
     return RedisSettings(cluster_nodes=nodes)
+
+
+@pytest.fixture
+def cluster(cluster_settings: RedisSettings) -> Iterator[RedisCluster]:
+    """A client of the test cluster."""
+    client = build_redis_cluster(cluster_settings)
+    yield client
+    client.close()
 
 
 @pytest.fixture(autouse=True)

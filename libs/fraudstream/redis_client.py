@@ -17,7 +17,7 @@ masked (:func:`redact_url`).
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -175,18 +175,19 @@ def check_redis(client: redis.Redis | RedisCluster, settings: RedisSettings) -> 
 def connect_any_redis(settings: RedisSettings) -> AnyRedis:
     """:func:`build_any_redis`, then :func:`check_redis` (the client is closed if that
     fails)."""
-    client = build_any_redis(settings)
-    try:
-        check_redis(client, settings)
-    except BaseException:
-        client.close()
-        raise
-    return client
+    return _checked(build_any_redis(settings), settings)
 
 
 def connect_redis(settings: RedisSettings) -> redis.Redis:
     """:func:`build_redis`, then :func:`check_redis` (the client is closed if that fails)."""
-    client = build_redis(settings)
+    return _checked(build_redis(settings), settings)
+
+
+_Client = TypeVar("_Client", bound=AnyRedis)
+
+
+def _checked(client: _Client, settings: RedisSettings) -> _Client:
+    """``client`` once it answered :func:`check_redis`; closed if it did not."""
     try:
         check_redis(client, settings)
     except BaseException:

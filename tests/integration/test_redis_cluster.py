@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -29,14 +28,6 @@ from fraudstream.redis_client import (
 )
 from fraudstream.scoring.decide import RedisAlertBudget
 from fraudstream.scoring.markers import AlertMarkers
-
-
-@pytest.fixture
-def cluster(cluster_settings: RedisSettings) -> Iterator[RedisCluster]:
-    """A client of the test cluster."""
-    client = build_redis_cluster(cluster_settings)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -9,22 +9,12 @@ from collections.abc import Iterator
 import pytest
 from redis.cluster import RedisCluster
 
-from fraudstream.config import RedisSettings
 from fraudstream.features.backfill_marker import marker_key
 from fraudstream.features.redis_cluster_store import RedisClusterFeatureStore, _Script
 from fraudstream.features.redis_store import delete_prefix, script_text
 from fraudstream.features.store import FeatureRequest
-from fraudstream.redis_client import build_redis_cluster
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cluster(cluster_settings: RedisSettings) -> Iterator[RedisCluster]:
-    """A client of the test cluster."""
-    client = build_redis_cluster(cluster_settings)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ from fraudstream.errors import ConfigError
 from fraudstream.features.backfill_marker import marker_key
 from fraudstream.features.definitions import CARD_WINDOWS, FeatureConfig
 from fraudstream.features.errors import FeatureStoreError, FeatureStoreUnavailableError
-from fraudstream.features.redis_store import script_text, settings_args
+from fraudstream.features.redis_store import RedisStoreBase, script_text
 from fraudstream.features.store import (
     RAW_COLUMNS,
     FeatureAnswers,
@@ -106,7 +106,7 @@ _CARD_SUFFIXES: Final = (":t", ":h")
 _MERCHANT_SUFFIXES: Final = (":t", ":h", ":f")
 
 
-class RedisClusterFeatureStore:
+class RedisClusterFeatureStore(RedisStoreBase[RedisCluster]):
     """Features kept in a Redis Cluster, shared by every scorer replica."""
 
     def __init__(
@@ -121,30 +121,10 @@ class RedisClusterFeatureStore:
                 f"the feature key prefix {prefix!r} has a brace: on a Redis Cluster the "
                 "braces are the entities' hash tags"
             )
-        self._client = client
-        self._config = config
-        self._prefix = prefix
+        super().__init__(client, config, prefix)
         self._features = _Script(script_text("features.lua"))
         self._report = _Script(script_text("report_frauds.lua"))
         self._touch = _Script(_TOUCH_MARKER)
-        self._settings_args = settings_args(config, prefix)
-        #: Transactions dropped by the per-entity cap since this store was created.
-        self.capped_events = 0
-
-    @property
-    def client(self) -> RedisCluster:
-        """The cluster client it writes with."""
-        return self._client
-
-    @property
-    def prefix(self) -> str:
-        """The prefix of its keys."""
-        return self._prefix
-
-    @property
-    def config(self) -> FeatureConfig:
-        """The settings that shape its features."""
-        return self._config
 
     @classmethod
     def connect(

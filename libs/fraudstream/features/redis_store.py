@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 import numpy as np
@@ -70,29 +70,24 @@ def settings_args(config: FeatureConfig, prefix: str) -> list[int | str]:
     ]
 
 
-class RedisFeatureStore:
-    """Features kept in Redis, shared by every scorer replica."""
+ClientT = TypeVar("ClientT", redis.Redis, RedisCluster)
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        config: FeatureConfig = FeatureConfig(),
-        *,
-        prefix: str = "fs",
-    ) -> None:
-        self._client = client
+
+class RedisStoreBase(Generic[ClientT]):
+    """What both Redis feature stores hold: the client, the key prefix, the feature
+    settings and their script arguments, and a count of capped transactions."""
+
+    def __init__(self, client: ClientT, config: FeatureConfig, prefix: str) -> None:
+        self._client: ClientT = client
         self._config = config
         self._prefix = prefix
-        self._features_lua = script_text("features.lua")
-        self._process: Script = client.register_script(self._features_lua)
-        self._report: Script = client.register_script(script_text("report_frauds.lua"))
         self._settings_args = settings_args(config, prefix)
         #: Transactions dropped by the per-entity cap since this store was created.
         self.capped_events = 0
 
     @property
-    def client(self) -> redis.Redis:
-        """The Redis client it writes with."""
+    def client(self) -> ClientT:
+        """The client it writes with."""
         return self._client
 
     @property
@@ -104,6 +99,22 @@ class RedisFeatureStore:
     def config(self) -> FeatureConfig:
         """The settings that shape its features."""
         return self._config
+
+
+class RedisFeatureStore(RedisStoreBase[redis.Redis]):
+    """Features kept in Redis, shared by every scorer replica."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        config: FeatureConfig = FeatureConfig(),
+        *,
+        prefix: str = "fs",
+    ) -> None:
+        super().__init__(client, config, prefix)
+        self._features_lua = script_text("features.lua")
+        self._process: Script = client.register_script(self._features_lua)
+        self._report: Script = client.register_script(script_text("report_frauds.lua"))
 
     @classmethod
     def connect(

@@ -293,7 +293,7 @@ class _Batch:
     offsets: dict[TopicPartition, OffsetAndMetadata]
     metrics: LoopMetrics
     #: the consumer's group membership when the batch was polled.
-    membership: ConsumerGroupMetadata | None = None
+    membership: ConsumerGroupMetadata
     sent: list[FutureRecordMetadata] = field(default_factory=list)
 
     def emit(self, out: OutRecord) -> None:
@@ -668,7 +668,7 @@ def _still_member(batch: _Batch) -> None:
     has scored the batch again by then, so committing it would publish it twice.
     """
     polled, now = batch.membership, batch.consumer.group_metadata()
-    if polled is None or polled.generation_id < 0 or not polled.member_id:
+    if polled.generation_id < 0 or not polled.member_id:
         raise CommitFailedError("the batch was polled outside the group")
     if (now.generation_id, now.member_id) != (polled.generation_id, polled.member_id):
         raise CommitFailedError(
