@@ -24,6 +24,7 @@ from fraudstream.console.services import ConsoleServices
 from fraudstream.console.verdicts import VerdictDesk, review_key
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.recent import CardTransaction, recent_card_transactions
+from fraudstream.features.redis_store import scan_keys
 from fraudstream.features.redis_stores import redis_feature_store
 from fraudstream.features.store import FeatureRequest, FraudReport
 from fraudstream.harness.scorer import TopicWatcher, committed_offsets, delete_keys, wait_until
@@ -259,7 +260,7 @@ def test_on_a_cluster_the_consoles_keys_share_one_slot(client: AnyRedis, prefix:
     queue.add([_alert(f"tx-{i}") for i in range(20)], [sample_scored(transaction_id="tx-1")])
     with pytest.raises(ServiceUnavailableError):
         desk.give(_alert("tx-1"), "fraud", "ann")
-    keys = [k.decode() for k in client.keys(f"{prefix}:*")]
+    keys = [k.decode() for k in scan_keys(client, f"{prefix}:*")]  # every master
     assert len(keys) == 22  # the queue, 20 alerts, one served record
     if isinstance(client, RedisCluster):
         assert all(k.startswith(f"{prefix}:{{{prefix}}}:") for k in keys)
