@@ -290,7 +290,7 @@ def test_cluster_overlay_gives_the_cluster_to_the_feature_store_processes_only(
     assert _cluster_nodes(cluster) == {
         "Deployment/api": True,
         "Deployment/archiver": False,
-        "Deployment/console": False,
+        "Deployment/console": True,
         "Deployment/learner": True,
         "Deployment/scorer": True,
         "Job/features-backfill": True,
@@ -304,37 +304,49 @@ def test_cluster_overlay_gives_the_cluster_to_the_feature_store_processes_only(
         ("Deployment", "scorer"),
         ("Deployment", "api"),
         ("Deployment", "learner"),
+        ("Deployment", "console"),
         ("Job", "features-backfill"),
     ):
         password = _env(_get(cluster, kind, name))["REDIS_PASSWORD"]
         assert password["secretKeyRef"]["key"] == "redis-cluster-password", name
-    console = _env(_get(cluster, "Deployment", "console"))["REDIS_PASSWORD"]
-    assert console["secretKeyRef"]["key"] == "redis-password"
 
 
 def test_cluster_checks_catch_a_broken_cluster_overlay(
     cluster: list[Manifest], base: list[Manifest]
 ) -> None:
-    # the cluster's address in the map every process reads: the console would stop at
-    # start
+    # the cluster's address in the map every process reads: all of them on the cluster
     config = _get(base, "ConfigMap", "fraudstream-config")
     config["data"]["REDIS_CLUSTER_NODES"] = "redis-0:6379"
-    assert kubernetes.policy_problems(_replace(base, config)) == [
-        "Deployment/console: container console runs `fraudstream console`, which needs one "
+    assert kubernetes.policy_problems(_replace(base, config)) == []
+    # a command that needs one Redis, given the cluster: it would stop at start
+    console = _get(cluster, "Deployment", "console")
+    _container(console)["args"] = ["drift"]
+    assert kubernetes.policy_problems(_replace(cluster, console)) == [
+        "Deployment/console: container console runs `fraudstream drift`, which needs one "
         "Redis and refuses REDIS_CLUSTER_NODES: keep it off that setting",
+    ]
+    # the console left on one Redis: it would show another store than the scorers'
+    console = _get(cluster, "Deployment", "console")
+    _container(console)["envFrom"] = _container(console)["envFrom"][:1]
+    assert kubernetes.policy_problems(_replace(cluster, console)) == [
+        "the scorer, the API, the learner, the backfill and the console must share one "
+        "feature store, all on the Redis Cluster or none: on the cluster: Deployment/api, "
+        "Deployment/learner, Deployment/scorer, Job/features-backfill; on one Redis: "
+        "Deployment/console"
     ]
     # the learner left on one Redis: the store splits in two
     learner = _get(cluster, "Deployment", "learner")
     _container(learner)["envFrom"] = _container(learner)["envFrom"][:1]
     assert kubernetes.policy_problems(_replace(cluster, learner)) == [
-        "the scorer, the API, the learner and the backfill must share one feature store, all "
-        "on the Redis Cluster or none: on the cluster: Deployment/api, Deployment/scorer, "
-        "Job/features-backfill; on one Redis: Deployment/learner"
+        "the scorer, the API, the learner, the backfill and the console must share one "
+        "feature store, all on the Redis Cluster or none: on the cluster: Deployment/api, "
+        "Deployment/console, Deployment/scorer, Job/features-backfill; on one Redis: "
+        "Deployment/learner"
     ]
     # the component without the overlay's ConfigMap: the pods would not start
     rest = [d for d in cluster if not d["metadata"]["name"].startswith("fraudstream-redis")]
     problems = kubernetes.policy_problems(rest)
-    assert len(problems) == 4  # scorer, API, learner, backfill Job
+    assert len(problems) == 5  # scorer, API, learner, console, backfill Job
     assert all("envFrom names ConfigMap fraudstream-redis-cluster-" in p for p in problems)
 
 

@@ -1,6 +1,7 @@
-"""The console's state in a real Redis: the alert queue, a card's transactions read back
-from the feature store, and verdicts (once per change, with an audit trail, taken back
-when the label cannot be published)."""
+"""The console's state in a real Redis and on the test Redis Cluster: the alert queue, a
+card's transactions read back from the feature store, and verdicts (once per change,
+with an audit trail, taken back when the label cannot be published); the console's
+services over the cluster the scorers write."""
 
 from __future__ import annotations
 
@@ -12,25 +13,42 @@ from typing import Any
 
 import msgspec
 import pytest
-import redis
 from kafka.errors import KafkaTimeoutError
 from prometheus_client import CollectorRegistry
+from redis.cluster import RedisCluster
 
-from fraudstream.config import Settings
+from fraudstream.config import RedisSettings, Settings
 from fraudstream.console.ingest import IngestMetrics, run_ingest
-from fraudstream.console.queue import AlertFilter, AlertQueue
+from fraudstream.console.queue import AlertFilter, AlertQueue, key_base
+from fraudstream.console.services import ConsoleServices
 from fraudstream.console.verdicts import VerdictDesk, review_key
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.recent import CardTransaction, recent_card_transactions
-from fraudstream.features.redis_store import RedisFeatureStore
-from fraudstream.features.store import FeatureRequest
-from fraudstream.harness.scorer import TopicWatcher, committed_offsets, wait_until
+from fraudstream.features.redis_store import scan_keys
+from fraudstream.features.redis_stores import redis_feature_store
+from fraudstream.features.store import FeatureRequest, FraudReport
+from fraudstream.harness.scorer import TopicWatcher, committed_offsets, delete_keys, wait_until
 from fraudstream.kafka.producer import build_producer
+from fraudstream.redis_client import AnyRedis, build_any_redis
 from fraudstream.schemas import Alert, alert_id_for
+from fraudstream.scoring.decide import RedisAlertBudget
 from fraudstream.testing.samples import sample_scored
 
 START = datetime(2024, 4, 1, 12, 0, tzinfo=UTC)
 DAY_MS = 86_400_000
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def client(request: pytest.FixtureRequest, redis_url: str) -> Iterator[AnyRedis]:
+    """A client of the test Redis, or of the test Redis Cluster."""
+    settings = (
+        request.getfixturevalue("cluster_settings")
+        if request.param == "redis-cluster"
+        else RedisSettings(url=redis_url, cluster_nodes="")
+    )
+    client = build_any_redis(settings)
+    yield client
+    client.close()
 
 
 def _alert(tx: str, *, minutes: int = 0, score: float = 0.9, merchant: str = "m-1") -> Alert:
@@ -49,11 +67,11 @@ def _alert(tx: str, *, minutes: int = 0, score: float = 0.9, merchant: str = "m-
     )
 
 
-def _queue(client: redis.Redis, prefix: str, max_alerts: int = 100) -> AlertQueue:
+def _queue(client: AnyRedis, prefix: str, max_alerts: int = 100) -> AlertQueue:
     return AlertQueue(client, prefix, max_alerts=max_alerts, retention_ms=DAY_MS)
 
 
-def test_the_queue_is_newest_first_filtered_and_trimmed(client: redis.Redis, prefix: str) -> None:
+def test_the_queue_is_newest_first_filtered_and_trimmed(client: AnyRedis, prefix: str) -> None:
     queue = _queue(client, prefix, max_alerts=4)
     alerts = [
         _alert(f"tx-{i}", minutes=i, score=0.5 + i / 10, merchant=f"m-{i % 2}") for i in range(5)
@@ -77,9 +95,7 @@ def test_the_queue_is_newest_first_filtered_and_trimmed(client: redis.Redis, pre
     assert queue.get("alert:nope") is None
 
 
-def test_served_features_are_kept_for_alerted_transactions(
-    client: redis.Redis, prefix: str
-) -> None:
+def test_served_features_are_kept_for_alerted_transactions(client: AnyRedis, prefix: str) -> None:
     queue = _queue(client, prefix)
     served = sample_scored(
         transaction_id="tx-1", features={"amount": 100.0, "card_tx_count_1h": 3.0}
@@ -90,9 +106,9 @@ def test_served_features_are_kept_for_alerted_transactions(
 
 
 def test_a_cards_transactions_are_read_back_with_their_amounts(
-    client: redis.Redis, prefix: str
+    client: AnyRedis, prefix: str
 ) -> None:
-    store = RedisFeatureStore(client, prefix=prefix)
+    store = redis_feature_store(client, prefix=prefix)
     start_ms = int(START.timestamp() * 1000)
     cents = [1250, 399, 10_000, 1]
     store.process(
@@ -120,7 +136,7 @@ def desk_settings(make_settings: Any) -> Settings:
 
 
 @pytest.fixture
-def desk(client: redis.Redis, prefix: str, desk_settings: Settings) -> Iterator[VerdictDesk]:
+def desk(client: AnyRedis, prefix: str, desk_settings: Settings) -> Iterator[VerdictDesk]:
     """A verdict desk publishing to this test's labels topic with a real producer."""
     kafka = desk_settings.kafka
     producer = build_producer(kafka)
@@ -186,7 +202,7 @@ class _Failing:
         raise KafkaTimeoutError("not acknowledged")
 
 
-def test_a_verdict_that_cannot_be_published_is_taken_back(client: redis.Redis, prefix: str) -> None:
+def test_a_verdict_that_cannot_be_published_is_taken_back(client: AnyRedis, prefix: str) -> None:
     desk = VerdictDesk(client, _Failing(), labels_topic="t", prefix=prefix, retention_ms=DAY_MS)
     alert = _alert("tx-1")
     with pytest.raises(ServiceUnavailableError, match="labels topic"):
@@ -194,11 +210,11 @@ def test_a_verdict_that_cannot_be_published_is_taken_back(client: redis.Redis, p
     assert desk.trail(alert.alert_id) == []
     assert desk.current(alert.alert_id) is None
     # the same click later, with Kafka back, is a change again
-    assert client.hget(f"{prefix}:verdict:{alert.alert_id}", "verdict") is None
+    assert client.hget(f"{key_base(client, prefix)}:verdict:{alert.alert_id}", "verdict") is None
 
 
 def test_the_consumer_stores_committed_alerts_only_and_commits(
-    client: redis.Redis, prefix: str, desk_settings: Settings
+    client: AnyRedis, prefix: str, desk_settings: Settings
 ) -> None:
     kafka = desk_settings.kafka
     settings = desk_settings.model_copy(
@@ -236,3 +252,64 @@ def test_the_consumer_stores_committed_alerts_only_and_commits(
         stop.set()
         thread.join(20)
     assert sorted(a.transaction_id for a in queue.newest(10)) == ["kept-1", "kept-2"]
+
+
+def test_on_a_cluster_the_consoles_keys_share_one_slot(client: AnyRedis, prefix: str) -> None:
+    queue = _queue(client, prefix)
+    desk = VerdictDesk(client, _Failing(), labels_topic="t", prefix=prefix, retention_ms=DAY_MS)
+    queue.add([_alert(f"tx-{i}") for i in range(20)], [sample_scored(transaction_id="tx-1")])
+    with pytest.raises(ServiceUnavailableError):
+        desk.give(_alert("tx-1"), "fraud", "ann")
+    keys = [k.decode() for k in scan_keys(client, f"{prefix}:*")]  # every master
+    assert len(keys) == 22  # the queue, 20 alerts, one served record
+    if isinstance(client, RedisCluster):
+        assert all(k.startswith(f"{prefix}:{{{prefix}}}:") for k in keys)
+        assert len({client.keyslot(k) for k in keys}) == 1  # type: ignore[no-untyped-call]
+    else:  # one Redis: the names of before, untagged
+        assert f"{prefix}:queue" in keys
+        assert f"{prefix}:alert:{alert_id_for('tx-1')}" in keys
+
+
+def test_the_console_reads_what_the_scorers_wrote_on_a_cluster(
+    make_settings: Any, cluster_settings: RedisSettings
+) -> None:
+    settings: Settings = make_settings(
+        "console-cluster",
+        REDIS_CLUSTER_NODES=cluster_settings.cluster_nodes,
+        SCORER_ALERT_BUDGET_PER_DAY="10",
+        CONSOLE_KEY_PREFIX=f"test-console-{uuid.uuid4().hex[:10]}",
+    )
+    prefix = settings.features.key_prefix
+    services = ConsoleServices.build(settings, insecure_local=True)
+    try:
+        client = services.client
+        assert isinstance(client, RedisCluster)
+        # what the scorers and the learner write: features, budget, frauds
+        store = redis_feature_store(client, prefix=prefix)
+        start_ms = int(START.timestamp() * 1000)
+        store.process(
+            [
+                FeatureRequest(
+                    f"tx-{i}", start_ms + i * 60_000, 100, card_id="card-1", merchant_id="m"
+                )
+                for i in range(3)
+            ]
+        )
+        store.report_frauds([FraudReport("tx-0", "m", start_ms)])
+        RedisAlertBudget(client, prefix).reserve(START.date().isoformat(), 3, 10)
+
+        budget = services.context.budget(START)
+        assert (budget.used, budget.per_day) == (3, 10)
+        history = services.context.card_history("card-1")
+        assert [t.transaction_id for t in history] == ["tx-2", "tx-1", "tx-0"]
+        later = _alert("tx-later", minutes=7 * 24 * 60 + 180, merchant="m")
+        share = services.context.merchant_share(later)
+        assert share is not None
+        assert share.shares["1d"] == pytest.approx(1 / 3)
+        # and its own state, on the cluster too
+        services.queue.add([_alert("tx-1")], [])
+        assert [a.transaction_id for a in services.queue.newest(5)] == ["tx-1"]
+        assert services.desk.trail(alert_id_for("tx-1")) == []
+    finally:
+        services.close()
+        delete_keys(settings.redis, settings.console.key_prefix)

@@ -3,7 +3,8 @@
 All of it is read from the feature store's Redis, never written: the daily alert
 budget the scorers count (:class:`~fraudstream.scoring.decide.RedisAlertBudget`), the
 card's latest transactions (:func:`~fraudstream.features.recent.recent_card_transactions`)
-and the merchant's delayed fraud share (a read-only feature store call).
+and the merchant's delayed fraud share (a read-only feature store call). Over a Redis
+Cluster client each reads the cluster store's layout, where the scorers write.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-import redis
-
 from fraudstream.config import Settings
 from fraudstream.features.definitions import MERCHANT_WINDOWS, FeatureConfig
 from fraudstream.features.recent import CardTransaction, recent_card_transactions
-from fraudstream.features.redis_store import RedisFeatureStore
+from fraudstream.features.redis_stores import redis_feature_store
 from fraudstream.features.store import FeatureRequest
+from fraudstream.redis_client import AnyRedis
 from fraudstream.schemas import Alert
 from fraudstream.scoring.decide import RedisAlertBudget
 
@@ -52,13 +52,13 @@ class MerchantShare:
 class Context:
     """Reads the scorers' state the console shows."""
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: AnyRedis, settings: Settings) -> None:
         prefix = settings.features.key_prefix
         self._client = client
         self._prefix = prefix
         self._per_day = settings.scorer.alert_budget_per_day
         self._budget = RedisAlertBudget(client, prefix)
-        self._store = RedisFeatureStore(
+        self._store = redis_feature_store(
             client, FeatureConfig.from_settings(settings.features), prefix=prefix
         )
 

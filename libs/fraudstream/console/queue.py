@@ -9,6 +9,15 @@ Keys under the console's prefix (``CONSOLE_KEY_PREFIX``):
 
 Every key expires ``CONSOLE_RETENTION`` after its last write. Writing an alert again
 (a record read twice) changes nothing, so the consumer may commit after writing.
+
+On a Redis Cluster every console key carries one hash tag, the prefix
+(``<prefix>:{<prefix>}:queue`` and so on, :func:`key_base`), so the console's keys
+share one slot and its multi-key calls (the page's ``MGET``, the verdict scripts) are
+legal there; the console's volume is small enough for one master. On one Redis the
+names have no tag.
+
+>>> key_base(None, "console")
+'console'
 """
 
 from __future__ import annotations
@@ -20,8 +29,9 @@ from datetime import datetime
 from typing import Final, cast
 
 import msgspec
-import redis
+from redis.cluster import RedisCluster
 
+from fraudstream.redis_client import AnyRedis
 from fraudstream.schemas import Alert, ScoredTransaction, alert_id_for
 
 _alert_decoder: Final = msgspec.json.Decoder(Alert)
@@ -48,19 +58,25 @@ class AlertFilter:
         return not (self.merchant_id and alert.merchant_id != self.merchant_id)
 
 
+def key_base(client: AnyRedis | None, prefix: str) -> str:
+    """What the console's key names start with: ``prefix`` on one Redis,
+    ``<prefix>:{<prefix>}`` (one hash tag, so one slot) on a Redis Cluster."""
+    return f"{prefix}:{{{prefix}}}" if isinstance(client, RedisCluster) else prefix
+
+
 class AlertQueue:
     """Alerts and their served features in Redis, newest (event time) first."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, *, max_alerts: int, retention_ms: int
+        self, client: AnyRedis, prefix: str, *, max_alerts: int, retention_ms: int
     ) -> None:
         self._client = client
-        self._prefix = prefix
+        self._prefix = key_base(client, prefix)
         self._max = max_alerts
         self._ttl = retention_ms
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> AnyRedis:
         """The Redis client."""
         return self._client
 

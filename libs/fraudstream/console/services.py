@@ -13,6 +13,7 @@ from typing import Any, Final, TypeVar
 
 import redis
 from prometheus_client import CollectorRegistry, Counter
+from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 
 from fraudstream.config import Settings
 from fraudstream.console.auth import ConsoleAuth
@@ -24,7 +25,7 @@ from fraudstream.console.runner import IngestRunner, LazyProducer
 from fraudstream.console.verdicts import VERDICTS, VerdictDesk
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.httpauth import required_key
-from fraudstream.redis_client import build_redis
+from fraudstream.redis_client import AnyRedis, build_any_redis
 from fraudstream.schemas import Alert
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ class ConsoleServices:
 
     settings: Settings
     auth: ConsoleAuth
-    client: redis.Redis
+    client: AnyRedis
     queue: AlertQueue
     context: Context
     producer: LazyProducer
@@ -54,7 +55,7 @@ class ConsoleServices:
         console = settings.console
         key = None if insecure_local else required_key(console.key, "CONSOLE_KEY", "the console")
         retention_ms = int(console.retention.total_seconds() * 1000)
-        client = build_redis(settings.redis)
+        client = build_any_redis(settings.redis)
         queue = AlertQueue(
             client, console.key_prefix, max_alerts=console.max_alerts, retention_ms=retention_ms
         )
@@ -137,9 +138,15 @@ class ConsoleServices:
 
 
 def redis_call(call: Callable[[], T]) -> T:
-    """``call()``, with Redis being away raised as
+    """``call()``, with Redis (or a Redis Cluster's slot) being away raised as
     :class:`~fraudstream.errors.ServiceUnavailableError` (answered 503)."""
     try:
         return call()
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
+    except (
+        redis.ConnectionError,
+        redis.TimeoutError,
+        ClusterDownError,
+        TryAgainError,
+        RedisClusterException,
+    ) as exc:
         raise ServiceUnavailableError(f"Redis is unavailable: {exc}") from exc

@@ -13,6 +13,10 @@ labels topic did not get.
 The cardholder's review of a card's recent transactions gives each of them a verdict
 the same way (:meth:`VerdictDesk.review`): the disputed ones ``fraud``, the others
 ``genuine``, each kept under ``tx:<transaction id>`` instead of an alert id.
+
+On a Redis Cluster the names carry the console's hash tag
+(``<prefix>:{<prefix>}:verdict:<alert id>``,
+:func:`~fraudstream.console.queue.key_base`), so a script's two keys share a slot.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
 
 import msgspec
-import redis
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
+from fraudstream.console.queue import key_base
 from fraudstream.errors import ServiceUnavailableError
 from fraudstream.features.recent import CardTransaction
+from fraudstream.redis_client import AnyRedis
 from fraudstream.schemas import Alert, Label, encode
 
 Verdict = Literal["fraud", "genuine"]
@@ -95,7 +100,7 @@ class VerdictDesk:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: AnyRedis,
         producer: Sender,
         *,
         labels_topic: str,
@@ -105,7 +110,7 @@ class VerdictDesk:
         self._client = client
         self._producer = producer
         self._topic = labels_topic
-        self._prefix = prefix
+        self._prefix = key_base(client, prefix)
         self._ttl = retention_ms
         self._record = client.register_script(_RECORD)
         self._undo = client.register_script(_UNDO)

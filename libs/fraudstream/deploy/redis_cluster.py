@@ -1,16 +1,17 @@
 """Rules for ``REDIS_CLUSTER_NODES`` in Kubernetes manifests.
 
-With ``REDIS_CLUSTER_NODES`` set, the scorer, the API, the learner and the feature
-backfill open the Redis Cluster feature store
-(:func:`fraudstream.redis_client.build_any_redis`). The console needs one Redis
-(``REDIS_URL``) and stops at start with a configuration error when it gets it
-(:func:`fraudstream.redis_client.build_redis`). Hence:
+With ``REDIS_CLUSTER_NODES`` set, the scorer, the API, the learner, the feature
+backfill and the console open the Redis Cluster feature store
+(:func:`fraudstream.redis_client.build_any_redis`). The other commands that open Redis
+(reports, drift, benches) need one Redis (``REDIS_URL``) and stop at start with a
+configuration error when they get it (:func:`fraudstream.redis_client.build_redis`).
+Hence:
 
 - only the subcommands of :data:`CLUSTER_READY`, and those that open no Redis at all
   (:data:`NO_REDIS`), may get ``REDIS_CLUSTER_NODES``;
-- the scorer, the API and the learner share one feature store: all of them on the
+- the processes of :data:`CLUSTER_READY` share one feature store: all of them on the
   cluster, or none (the learner reports frauds where the scorer reads them, the API
-  reads what the scorer records).
+  and the console read what the scorer records).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from fraudstream.deploy.manifests import (
 
 CLUSTER_NODES = "REDIS_CLUSTER_NODES"
 #: Subcommands that work on a Redis Cluster: the processes of the feature store.
-CLUSTER_READY = frozenset({"score", "serve", "learn", "features"})
+CLUSTER_READY = frozenset({"score", "serve", "learn", "features", "console"})
 #: Subcommands that open no Redis, so ignore the setting.
 NO_REDIS = frozenset({"archive", "topics", "replay", "data"})
 
@@ -63,6 +64,6 @@ def cluster_problems(docs: list[Manifest]) -> Iterator[str]:
     if len(on_cluster) > 1:
         split = "; ".join(f"{where}: {', '.join(names)}" for where, names in on_cluster.items())
         yield (
-            "the scorer, the API, the learner and the backfill must share one feature store, "
-            f"all on the Redis Cluster or none: {split}"
+            "the scorer, the API, the learner, the backfill and the console must share one "
+            f"feature store, all on the Redis Cluster or none: {split}"
         )
