@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import IllegalStateError
 
@@ -221,3 +221,45 @@ def test_an_error_ends_the_loop_without_a_last_flush(
     assert committed_offsets(kafka.servers, group, topic) == 0
     with pytest.raises(IllegalStateError):
         batch.consumer.poll()
+
+
+class _Rebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Counts the assignments a member is given."""
+
+    def __init__(self) -> None:
+        self.assigned: list[set[TopicPartition]] = []
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.assigned.append(set(assigned))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("instance", [None, "static"])
+def test_a_subscriber_on_a_new_topic_joins_its_group_once(
+    kafka: KafkaSettings, new_topic: Callable[[], str], instance: str | None
+) -> None:
+    """A second join right after the first is a rebalance kafka-python can lose."""
+    topic = new_topic()
+    _produce(kafka, topic, [b"x"] * 30)
+    group = f"test-join-{uuid.uuid4().hex[:8]}"
+    rebalances = _Rebalances()
+    consumer = build_subscriber(
+        kafka,
+        "test-join",
+        [topic],
+        group_id=group,
+        group_instance_id=instance and group,
+        listener=rebalances,
+    )
+    try:
+        got = 0
+        deadline = time.monotonic() + 5  # a second join came within 0.1 s of the first
+        while time.monotonic() < deadline:
+            got += sum(len(r) for r in consumer.poll(timeout_ms=100).values())
+    finally:
+        consumer.close(autocommit=False)
+    assert got == 30
+    assert rebalances.assigned == [{TopicPartition(topic, p) for p in range(3)}]

@@ -85,10 +85,15 @@ def build_subscriber(
     are known (each waited for up to the settings' request timeout); ``listener`` hears
     of each change of its partitions.
 
-    Subscribing before the partitions are known gives an empty first assignment and
-    a second rebalance, which kafka-python 3.0 was seen to lose (7 of 80 test starts
-    stuck with no partitions). Raises ``KafkaTimeoutError`` when a topic's partitions
-    are not known in time (the consumer is closed).
+    A member whose first assignment disagrees with the metadata it learns next joins
+    the group a second time at once, and kafka-python 3.0 was seen to lose that second
+    rebalance (a member stuck with no partitions for minutes). Two things disagree
+    unless handled: partitions not yet known when subscribing (an empty first
+    assignment), and kafka-python's record of the subscribed topics' partitions, which
+    it only takes on a metadata response *after* the subscription; so the partitions
+    are waited for first, and one metadata request follows the subscription, before
+    the first poll joins. Raises ``KafkaTimeoutError`` when a topic's partitions are
+    not known in time (the consumer is closed).
     """
     consumer = build_consumer(settings, role, group_id=group_id, **overrides)
     try:
@@ -98,6 +103,11 @@ def build_subscriber(
         consumer.close(autocommit=False)
         raise
     consumer.subscribe(list(topics), listener=listener)
+    try:
+        consumer.topics()  # a metadata response that the subscription's partitions match
+    except KafkaError:
+        consumer.close(autocommit=False)
+        raise
     return consumer
 
 
