@@ -7,34 +7,44 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from fraudstream.config import RedisSettings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 
 
-def test_bench_features_prints_both_modes(
-    tmp_path: Path, redis_url: str, cluster_settings: RedisSettings
-) -> None:
-    dataset = tmp_path / "small.parquet"
-    write_parquet_atomic(simulate(SimulatorConfig(customers=200, terminals=400, days=3)), dataset)
+@pytest.fixture
+def bench_features(tmp_path: Path, redis_url: str) -> Callable[..., str]:
+    """``bench_features(customers, days, *args)``: what ``fraudstream bench features``
+    prints over a simulated dataset of that size, on the local Redis."""
     exe = shutil.which("fraudstream")
     assert exe, "the fraudstream console script is not installed"
     env = {**os.environ, "REDIS_URL": redis_url, "REDIS_CLUSTER_NODES": ""}
-    args = [exe, "bench", "features", "--dataset", str(dataset), "--repeats", "2"]
-    seeds = ["--cluster-nodes", cluster_settings.cluster_nodes]
 
-    report = json.loads(
-        subprocess.run(
-            [*args, "--batch-size", "100", *seeds, "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=300,
-        ).stdout
-    )
+    def run(customers: int, days: int, *args: str) -> str:
+        dataset = tmp_path / f"simulated-{customers}-{days}.parquet"
+        if not dataset.exists():
+            config = SimulatorConfig(customers=customers, terminals=2 * customers, days=days)
+            write_parquet_atomic(simulate(config), dataset)
+        command = [exe, "bench", "features", "--dataset", str(dataset), *args]
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, check=True, timeout=300
+        )
+        return done.stdout
+
+    return run
+
+
+def test_bench_features_prints_both_modes(
+    bench_features: Callable[..., str], cluster_settings: RedisSettings
+) -> None:
+    cluster = ["--repeats", "2", "--cluster-nodes", cluster_settings.cluster_nodes]
+
+    report = json.loads(bench_features(200, 3, *cluster, "--batch-size", "100", "--json"))
 
     assert report["redis_cluster"] == cluster_settings.cluster_nodes
     assert report["transactions"] > 1_000
@@ -46,31 +56,16 @@ def test_bench_features_prints_both_modes(
         assert report[mode]["client"] > 0
         assert report[mode]["server"] > 0
 
-    table = subprocess.run(
-        [*args, *seeds], env=env, capture_output=True, text=True, check=True, timeout=300
-    ).stdout
+    table = bench_features(200, 3, *cluster)
     assert "RedisClusterFeatureStore" in table
     assert "ratio cluster / single node" in table
     assert "(all masters)" in table
 
 
-def test_bench_features_without_a_cluster_prints_one_node(tmp_path: Path, redis_url: str) -> None:
-    dataset = tmp_path / "small.parquet"
-    write_parquet_atomic(simulate(SimulatorConfig(customers=100, terminals=200, days=2)), dataset)
-    exe = shutil.which("fraudstream")
-    assert exe, "the fraudstream console script is not installed"
-    env = {**os.environ, "REDIS_URL": redis_url, "REDIS_CLUSTER_NODES": ""}
-
-    report = json.loads(
-        subprocess.run(
-            [exe, "bench", "features", "--dataset", str(dataset), "--repeats", "1", "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=300,
-        ).stdout
-    )
+def test_bench_features_without_a_cluster_prints_one_node(
+    bench_features: Callable[..., str],
+) -> None:
+    report = json.loads(bench_features(100, 2, "--repeats", "1", "--json"))
 
     assert report["redis_cluster"] is None
     assert report["cluster_tx_per_s"] == []

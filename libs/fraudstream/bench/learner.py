@@ -34,6 +34,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from fraudstream.features.definitions import FeatureConfig
 from fraudstream.features.redis_store import RedisFeatureStore, delete_prefix
 from fraudstream.features.served import served_features
+from fraudstream.kafka.records import consumer_record
 from fraudstream.learning.join import LabelJoin
 from fraudstream.learning.learner import Learner, LearnerState
 from fraudstream.learning.models import DEFAULT_MODEL, MODEL_CHOICES, learner_model
@@ -118,8 +119,8 @@ def learner_records(frame: pd.DataFrame, label_delay: timedelta) -> list[Consume
             labelled_at=at + label_delay,
             card_id=cards[i],
         )
-        stamped.append((ms, 0, _record(SCORED_TOPIC, i, encoder.encode(scored))))
-        stamped.append((ms + delay_ms, 1, _record(LABELS_TOPIC, i, encode(label))))
+        stamped.append((ms, 0, consumer_record(SCORED_TOPIC, encoder.encode(scored), offset=i)))
+        stamped.append((ms + delay_ms, 1, consumer_record(LABELS_TOPIC, encode(label), offset=i)))
     stamped.sort(key=lambda item: (item[0], item[1]))
     return [record for _, _, record in stamped]
 
@@ -180,21 +181,3 @@ def _decode_rate(records: Sequence[ConsumerRecord]) -> float:
     for record in records:
         (scored if record.topic == SCORED_TOPIC else label).decode(record.value)
     return len(records) / (time.perf_counter() - started)
-
-
-def _record(topic: str, offset: int, value: bytes) -> ConsumerRecord:
-    return ConsumerRecord(
-        topic=topic,
-        partition=0,
-        leader_epoch=-1,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=None,
-        value=value,
-        headers=[],
-        checksum=None,
-        serialized_key_size=-1,
-        serialized_value_size=len(value),
-        serialized_header_size=-1,
-    )

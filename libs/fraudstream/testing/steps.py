@@ -26,6 +26,7 @@ from typing import TypeVar
 import msgspec
 from kafka.consumer.fetcher import ConsumerRecord
 
+from fraudstream.kafka.records import consumer_record as kafka_record
 from fraudstream.streaming.loop import OutRecord, Step
 from fraudstream.testing.samples import SAMPLE_TIME
 
@@ -51,20 +52,8 @@ def consumer_record(
     >>> consumer_record(b"{}", offset=3).offset
     3
     """
-    return ConsumerRecord(
-        topic=topic,
-        partition=partition,
-        leader_epoch=-1,
-        offset=offset,
-        timestamp=timestamp_ms,
-        timestamp_type=0,
-        key=key,
-        value=value,
-        headers=[],
-        checksum=None,
-        serialized_key_size=-1 if key is None else len(key),
-        serialized_value_size=-1 if value is None else len(value),
-        serialized_header_size=-1,
+    return kafka_record(
+        topic, value, key=key, partition=partition, offset=offset, timestamp_ms=timestamp_ms
     )
 
 
