@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
-import pandas as pd
 import pytest
 from kafka.admin import ConfigResource, KafkaAdminClient
 
 from fraudstream.config import Settings
 from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
-from fraudstream.features.definitions import CARD_WINDOWS, FEATURE_NAMES, epoch_ms
+from fraudstream.features.definitions import FEATURE_NAMES
 from fraudstream.harness.faults import ReplayThread
 from fraudstream.harness.kafka import Record, read_topic
 from fraudstream.harness.scorer import (
@@ -65,6 +63,7 @@ from fraudstream.schemas import (
 from fraudstream.scoring.metrics import STEP_PHASES
 from fraudstream.streaming.loop import PHASES
 from fraudstream.testing.samples import SAMPLE_TIME, raw_transaction, sample_transaction
+from fraudstream.testing.streams import card_tx_counts, obvious_frauds
 
 COLD_START = "cold-start-1"
 DELIVERIES = ["exactly-once", "at-least-once"]
@@ -109,45 +108,7 @@ def _counts(
     )
 
 
-def _expected_card_counts(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """card_tx_count_<w> of each transaction: the card's transactions in (t - w, t]."""
-    expected: dict[str, dict[str, int]] = {}
-    for _, group in frame.groupby("card_id"):
-        ms = np.array(epoch_ms(group["event_time"]), dtype=np.int64)
-        for tx_id, t in zip(group["transaction_id"], ms, strict=True):
-            expected[tx_id] = {
-                f"card_tx_count_{suffix}": int(((ms > t - width) & (ms <= t)).sum())
-                for suffix, width in CARD_WINDOWS
-            }
-    return expected
-
-
 # -- 1. obvious frauds ---------------------------------------------------------------
-
-
-def _obvious_frauds(cards: int = 60, per_card: int = 5, frauds: int = 8) -> pd.DataFrame:
-    """Cards spending 20-80 every few hours; some then spend 2,000-5,000 at once."""
-    rng = np.random.default_rng(11)
-    start = pd.Timestamp("2024-04-01", tz="UTC")
-    fraud_cards = set(rng.choice(cards, frauds, replace=False).tolist())
-    rows: list[dict[str, Any]] = []
-    for card in range(cards):
-        first = start + pd.Timedelta(seconds=int(rng.integers(0, 6 * 3600)))
-        for k in range(per_card + (card in fraud_cards)):
-            fraud = k == per_card
-            rows.append(
-                {
-                    "transaction_id": f"{'fraud' if fraud else 'ok'}-{card:03d}-{k}",
-                    "event_time": first + pd.Timedelta(hours=7 * k),
-                    "card_id": f"card-{card:03d}",
-                    "merchant_id": f"merchant-{int(rng.integers(20)):02d}",
-                    "amount": round(
-                        float(rng.uniform(2_000, 5_000) if fraud else rng.uniform(20, 80)), 2
-                    ),
-                    "is_fraud": int(fraud),
-                }
-            )
-    return pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
 
 
 @pytest.mark.parametrize("delivery", DELIVERIES)
@@ -156,7 +117,7 @@ def test_a_replay_with_obvious_frauds_alerts_exactly_them(
     settings: Settings, tmp_path: Path, delivery: str
 ) -> None:
     settings = with_delivery(settings, delivery)
-    frame = _obvious_frauds()
+    frame = obvious_frauds()
     path = tmp_path / "obvious.parquet"
     write_parquet_atomic(frame, path)
     frauds = set(frame.loc[frame["is_fraud"] == 1, "transaction_id"])
@@ -181,7 +142,7 @@ def test_a_replay_with_obvious_frauds_alerts_exactly_them(
     )
 
     assert (counts.scored, counts.duplicates, counts.lost, counts.dlq) == (len(frame), 0, 0, 0)
-    expected_counts = _expected_card_counts(frame)
+    expected_counts = card_tx_counts(frame)
     for s in scored:
         assert set(s.features) == {*FEATURE_NAMES, "amount"}
         assert s.features["amount"] == s.amount == amounts[s.transaction_id]
@@ -387,7 +348,7 @@ def test_a_record_near_kafkas_size_limit_lands_in_the_dlq(settings: Settings) ->
 def test_replaying_the_same_records_neither_double_counts_nor_alerts_twice(
     settings: Settings, tmp_path: Path
 ) -> None:
-    frame = _obvious_frauds(cards=30, per_card=4, frauds=5)
+    frame = obvious_frauds(cards=30, per_card=4, frauds=5)
     frame["merchant_id"] = "shop-" + frame["card_id"]  # merchants in step with their card
     path = tmp_path / "same.parquet"
     write_parquet_atomic(frame, path)
@@ -436,7 +397,7 @@ def test_replaying_the_same_records_neither_double_counts_nor_alerts_twice(
         assert s.offset > original.offset
         assert s.features == original.features  # read as of its time, not counted again
         assert s.score == original.score
-    expected_counts = _expected_card_counts(frame)
+    expected_counts = card_tx_counts(frame)
     for tx_id, s in first.items():
         if tx_id in expected_counts:
             assert s.features["card_tx_count_1d"] == expected_counts[tx_id]["card_tx_count_1d"]

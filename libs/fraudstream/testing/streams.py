@@ -1,8 +1,11 @@
-"""Generated transaction streams with the awkward parts real streams have.
+"""Generated transaction streams: one with the awkward parts real streams have, one
+whose frauds any model finds.
 
 Out-of-order arrivals within and beyond the allowed lateness, duplicate deliveries,
 equal timestamps, and fraud reports arriving part-way through: the inputs of the
-feature store contract tests.
+feature store contract tests (:func:`messy_stream`). Cards spending small sums, some of
+which then spend thousands at once: a replay whose alerts are known in advance
+(:func:`obvious_frauds`), with each transaction's card counts (:func:`card_tx_counts`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fraudstream.features.definitions import DAY_MS, HOUR_MS
+from fraudstream.features.definitions import CARD_WINDOWS, DAY_MS, HOUR_MS, epoch_ms
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,50 @@ def messy_stream(
     ).sort_values("known_before", kind="stable", ignore_index=True)
     columns = ["transaction_id", "event_time", "card_id", "merchant_id", "amount"]
     return Stream(transactions=delivered[columns], fraud_labels=labels)
+
+
+def obvious_frauds(
+    cards: int = 60, per_card: int = 5, frauds: int = 8, *, seed: int = 11, merchants: int = 20
+) -> pd.DataFrame:
+    """Cards spending 20-80 every seven hours; ``frauds`` of them then spend 2,000-5,000
+    at once (``fraud-<card>-<k>``; the others' ids start with ``ok-``), in event time
+    order."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-04-01", tz="UTC")
+    fraud_cards = set(rng.choice(cards, frauds, replace=False).tolist())
+    rows: list[dict[str, object]] = []
+    for card in range(cards):
+        first = start + pd.Timedelta(seconds=int(rng.integers(0, 6 * 3600)))
+        for k in range(per_card + (card in fraud_cards)):
+            fraud = k == per_card
+            rows.append(
+                {
+                    "transaction_id": f"{'fraud' if fraud else 'ok'}-{card:03d}-{k}",
+                    "event_time": first + pd.Timedelta(hours=7 * k),
+                    "card_id": f"card-{card:03d}",
+                    "merchant_id": f"merchant-{int(rng.integers(merchants)):02d}",
+                    "amount": round(
+                        float(rng.uniform(2_000, 5_000) if fraud else rng.uniform(20, 80)), 2
+                    ),
+                    "is_fraud": int(fraud),
+                }
+            )
+    return pd.DataFrame(rows).sort_values("event_time", ignore_index=True)
+
+
+def card_tx_counts(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``card_tx_count_<w>`` of each transaction: its card's transactions in (t - w, t].
+
+    >>> frame = obvious_frauds(cards=1, per_card=2, frauds=0)
+    >>> card_tx_counts(frame)["ok-000-1"]
+    {'card_tx_count_1h': 1, 'card_tx_count_1d': 2, 'card_tx_count_7d': 2, 'card_tx_count_30d': 2}
+    """
+    expected: dict[str, dict[str, int]] = {}
+    for _, group in frame.groupby("card_id"):
+        ms = np.array(epoch_ms(group["event_time"]), dtype=np.int64)
+        for tx_id, t in zip(group["transaction_id"], ms, strict=True):
+            expected[tx_id] = {
+                f"card_tx_count_{suffix}": int(((ms > t - width) & (ms <= t)).sum())
+                for suffix, width in CARD_WINDOWS
+            }
+    return expected
