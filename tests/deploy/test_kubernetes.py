@@ -163,6 +163,7 @@ def test_policy_check_flags_what_the_deployment_relies_on(base: list[Manifest]) 
     del container["resources"]["requests"]["cpu"]
     container["env"].append({"name": "REDIS_PASSWORD", "value": "hunter2"})
     container["env"].append({"name": "SCORER_TRESHOLD", "value": "0.7"})
+    scorer["spec"]["replicas"] = 1
     learner = _get(docs, "Deployment", "learner")
     learner["spec"]["replicas"] = 2
     scaled = _get(docs, "ScaledObject", "scorer")
@@ -190,6 +191,8 @@ def test_policy_check_flags_what_the_deployment_relies_on(base: list[Manifest]) 
         "Deployment/scorer: env REDIS_PASSWORD must come from a secretKeyRef",
         "Secret/s: secret values must not be committed; reference a Secret made outside",
         f"ConfigMap/{config['metadata']['name']}: API_KEY looks secret: use a secretKeyRef instead",
+        "Deployment/scorer: KEDA sets its replicas; a count in the manifest would reset them "
+        "at every apply",
         "ScaledObject/scorer: maxReplicaCount 50 exceeds the 6 partitions (KAFKA_PARTITIONS): "
         "extra scorers would stand idle",
         "ScaledObject/scorer: the kafka trigger must watch group scorer on transactions",

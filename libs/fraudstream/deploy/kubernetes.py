@@ -181,8 +181,14 @@ def _scaled_object_problems(doc: Manifest, docs: list[Manifest]) -> Iterator[str
     spec = doc.get("spec") or {}
     ref = spec.get("scaleTargetRef") or {}
     target = f"{ref.get('kind', 'Deployment')}/{ref.get('name')}"  # KEDA's default kind
-    if target not in {name_of(d) for d in docs if d.get("kind") in SCALABLE}:
+    scaled = [d for d in docs if d.get("kind") in SCALABLE and name_of(d) == target]
+    if not scaled:
         yield f"{name_of(doc)}: scales {target}, which is not here"
+    elif "replicas" in (scaled[0].get("spec") or {}):
+        yield (
+            f"{target}: KEDA sets its replicas; a count in the manifest would reset them "
+            "at every apply"
+        )
     if int(spec.get("maxReplicaCount", 100)) > partitions:
         yield (
             f"{name_of(doc)}: maxReplicaCount {spec.get('maxReplicaCount')} exceeds the "
