@@ -58,4 +58,5 @@ def test_bench_learner_prints_its_figures(redis_url: str) -> None:
     assert len(report["learner_records_per_s"]) == 2
     assert min(report["learner_records_per_s"]) > 0
     assert 0 < report["ratio"] < 1  # learning costs more than decoding alone
-    assert report["transactions_per_s"] == round(report["learner_median"] / 2)
+    # both figures are rounded from the same unrounded rate, so they may part by one
+    assert abs(report["transactions_per_s"] - report["learner_median"] / 2) <= 1

@@ -93,17 +93,13 @@ def build_subscriber(
     it only takes on a metadata response *after* the subscription; so the partitions
     are waited for first, and one metadata request follows the subscription, before
     the first poll joins. Raises ``KafkaTimeoutError`` when a topic's partitions are
-    not known in time (the consumer is closed).
+    not known in time (the consumer is closed, as on any Kafka error here).
     """
     consumer = build_consumer(settings, role, group_id=group_id, **overrides)
     try:
         for topic in topics:
             wait_for_partitions(consumer, topic, settings.request_timeout_ms / 1000)
-    except KafkaError:
-        consumer.close(autocommit=False)
-        raise
-    consumer.subscribe(list(topics), listener=listener)
-    try:
+        consumer.subscribe(list(topics), listener=listener)
         consumer.topics()  # a metadata response that the subscription's partitions match
     except KafkaError:
         consumer.close(autocommit=False)
