@@ -36,12 +36,16 @@ from fraudstream.datasets.canonical import write_parquet_atomic
 from fraudstream.datasets.simulator import SimulatorConfig, simulate
 from fraudstream.errors import ConfigError
 from fraudstream.harness.api import ApiServer
+from fraudstream.harness.kafka import read_topic
 from fraudstream.harness.scorer import (
+    RawRecord,
     ScorerThread,
     TopicWatcher,
+    committed_offsets,
     create_topics,
     delete_keys,
     learner_env,
+    produce,
     scorer_env,
     scorer_settings,
     wait_until,
@@ -190,6 +194,11 @@ def test_replay_score_alerts_learn_and_report_over_sasl_ssl_and_redis_tls(
         TopicWatcher(kafka, kafka.scored_topic) as watch,
     ):
         assert watch.wait_for(n, 120, check=scorer.check) == n, scorer.describe()
+        # the benches' progress probe reads the group's offsets over SASL_SSL too
+        group = settings.scorer.group_id
+        assert wait_until(
+            lambda: committed_offsets(kafka, group, kafka.transactions_topic) == n, 30
+        ), committed_offsets(kafka, group, kafka.transactions_topic)
     alerted = sorted(
         record["transaction_id"]
         for record in (orjson.loads(r.value) for r in watch.records)
@@ -222,6 +231,19 @@ def test_replay_score_alerts_learn_and_report_over_sasl_ssl_and_redis_tls(
     assert report.returncode == 0, report.stderr[-2000:]
     page = (tmp_path / "r.html").read_text()
     assert f'<td>transactions scored</td><td class="num">{n:,}</td>' in page
+
+
+def test_the_test_harness_writes_raw_records_over_sasl_ssl(settings: Settings) -> None:
+    kafka = settings.kafka
+    records = [RawRecord(b"not json", key=b"k"), RawRecord(None, key=b"tombstone")]
+
+    landed = produce(kafka, kafka.dlq_topic, records)
+
+    assert len(landed) == 2
+    assert {(r.key, r.value) for r in read_topic(kafka, kafka.dlq_topic)} == {
+        (b"k", b"not json"),
+        (b"tombstone", None),
+    }
 
 
 def test_the_scoring_api_serves_features_from_redis_over_tls(secured: Secured) -> None:

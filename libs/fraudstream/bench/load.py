@@ -134,7 +134,7 @@ class _LagSampler:
         kafka = self._kafka
         while not self._stop.wait(self._interval):
             end = sum(self._consumer.end_offsets(self._partitions).values())
-            done = committed_offsets(kafka.servers, self._group, kafka.transactions_topic)
+            done = committed_offsets(kafka, self._group, kafka.transactions_topic)
             self.samples.append((round(time.monotonic() - self._started, 1), end - done))
 
     def close(self) -> None:

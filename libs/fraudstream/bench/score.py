@@ -504,7 +504,7 @@ def _rss(settings: Settings, path: Path, transactions: int) -> list[tuple[int, f
         done = 0
         while done < transactions and time.monotonic() < deadline and process.poll() is None:
             time.sleep(1.0)
-            done = committed_offsets(kafka.servers, group, kafka.transactions_topic)
+            done = committed_offsets(kafka, group, kafka.transactions_topic)
             samples.append((done, watcher.memory_info().rss / 2**20))
     finally:
         stop_scorer(process, settings, run, topics)

@@ -37,6 +37,7 @@ from fraudstream.harness.embedded import free_port
 from fraudstream.harness.kafka import Record, kafka_settings, unique_topics
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.kafka.consumer import build_consumer
+from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.redis_client import build_any_redis
 from fraudstream.scoring.service import run_scorer
 
@@ -334,11 +335,19 @@ class Produced:
 
 
 def produce(
-    bootstrap: str | list[str], topic: str, records: Iterable[RawRecord], *, timeout_s: float = 30
+    kafka: KafkaSettings | str | list[str],
+    topic: str,
+    records: Iterable[RawRecord],
+    *,
+    timeout_s: float = 30,
 ) -> list[Produced]:
-    """Produce the records in order (idempotent, acks=all); return where each landed."""
+    """Produce the records in order (idempotent, acks=all); return where each landed.
+
+    ``kafka`` is the settings, or bootstrap servers (see
+    :func:`~fraudstream.harness.kafka.kafka_settings`); security settings apply.
+    """
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka_client_kwargs(kafka_settings(kafka), "harness"),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -427,9 +436,10 @@ class TopicWatcher:
         self.close()
 
 
-def committed_offsets(bootstrap: str | list[str], group_id: str, topic: str) -> int:
-    """The sum of a consumer group's committed offsets over a topic's partitions."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+def committed_offsets(kafka: KafkaSettings | str | list[str], group_id: str, topic: str) -> int:
+    """The sum of a consumer group's committed offsets over a topic's partitions
+    (``kafka`` as for :func:`produce`)."""
+    admin = KafkaAdminClient(**kafka_client_kwargs(kafka_settings(kafka), "admin"))
     try:
         offsets = admin.list_group_offsets({group_id: None}).get(group_id, {})
     finally:
