@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -14,15 +13,8 @@ import pytest
 from kafka import KafkaProducer
 from kafka.net.inet import KafkaNetSocket
 
+from fraudstream.harness.embedded import free_port
 from fraudstream.kafka import sockets
-
-
-def _refused_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class _FailedAttempts(logging.Handler):
@@ -56,7 +48,7 @@ def _unclosed_sockets_after_failed_connects() -> int:
     with warnings.catch_warnings(record=True) as caught, _counting_failed_attempts() as failed:
         warnings.simplefilter("always", ResourceWarning)
         producer = KafkaProducer(
-            bootstrap_servers=f"127.0.0.1:{_refused_port()}",
+            bootstrap_servers=f"127.0.0.1:{free_port()}",  # refused
             api_version=(3, 0),  # no version probe: the producer starts at once
             reconnect_backoff_ms=20,
             reconnect_backoff_max_ms=20,

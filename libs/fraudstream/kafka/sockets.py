@@ -10,9 +10,9 @@ one coroutine every attempt goes through, so a failed attempt closes its socket 
 once. It is applied when :mod:`fraudstream.kafka` is imported, before any client is
 built, and is harmless on a kafka-python that closes the socket itself.
 
->>> close_failed_connects()  # applying it twice changes nothing
->>> KafkaNetSocket.sock_connect.__name__
-'sock_connect'
+>>> close_failed_connects()  # applied on import already: a second call wraps nothing
+>>> hasattr(KafkaNetSocket.sock_connect.__wrapped__, "__wrapped__")
+False
 """
 
 from __future__ import annotations
