@@ -617,7 +617,11 @@ def run_notebook(
         )
         try:
             client.execute()
-        finally:  # nbclient shuts down only kernels it created itself
+        finally:
+            # nbclient stops only the clients and kernels it created itself; left to the
+            # garbage collector, the client's zmq sockets warn from whatever runs next.
+            if client.kc is not None:
+                client.kc.stop_channels()  # closes its sockets and its own zmq context
             if manager.has_kernel:
                 manager.shutdown_kernel(now=True)
     return nb

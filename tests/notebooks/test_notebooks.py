@@ -8,8 +8,10 @@ kernel inherits ``MLFLOW_TRACKING_URI`` from the suite.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import time
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -91,3 +93,21 @@ def test_notebook_runs_top_to_bottom_on_small_data(name: str, mlflow_uri: str) -
         assert mlflow_uri.split("//")[-1] in text  # tracked on the suite's server
         assert "4 runs logged for comparison" in text  # forest, xgboost, cold-start, logreg
         assert "best batch model:" in text
+
+
+@pytest.mark.slow
+def test_running_a_notebook_leaves_no_open_kernel_sockets() -> None:
+    """The kernel client's zmq sockets are closed on return, not by the garbage collector.
+
+    Left to a later collection, their ResourceWarning would surface inside whichever
+    test ran then and fail it under this suite's warnings policy.
+    """
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("6 * 7")])
+    nb.metadata["kernelspec"] = build.build(next(iter(build.NOTEBOOKS))).metadata["kernelspec"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build.run_notebook(nb, small=True, timeout=CELL_TIMEOUT_S)
+        gc.collect()
+    assert nb.cells[0].outputs[0]["data"]["text/plain"] == "42"
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
