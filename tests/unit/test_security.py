@@ -14,11 +14,17 @@ from typing import cast
 import pytest
 import redis
 from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
+from pydantic import SecretStr
 
 from fraudstream.config import KafkaSettings, RedisSettings, Settings
 from fraudstream.errors import ConfigError, ServiceUnavailableError
 from fraudstream.harness.embedded import free_port
-from fraudstream.kafka.errors import unavailable, watching_connections
+from fraudstream.kafka.errors import (
+    building_client,
+    check_login,
+    unavailable,
+    watching_connections,
+)
 from fraudstream.kafka.security import kafka_client_kwargs, kafka_security_kwargs
 from fraudstream.redis_client import build_redis, check_redis, redact_url
 
@@ -203,19 +209,22 @@ def test_redis_refusals_name_the_setting(
     assert SECRET not in str(raised.value)
 
 
-def _fake_broker(answers: list[bytes]) -> tuple[str, threading.Thread]:
-    """A loopback listener that answers each request of one connection with the next of
-    ``answers`` (a response body after the correlation id), then closes at once."""
+def _fake_broker(*connections: list[bytes]) -> tuple[str, threading.Thread]:
+    """A loopback listener that takes one connection per list of ``connections`` and
+    answers each request on it with the next of its answers (a response body after the
+    correlation id), then closes it at once."""
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
 
     def serve() -> None:
-        with server, server.accept()[0] as conn:
-            for body in answers:
-                size = struct.unpack(">i", conn.recv(4, socket.MSG_WAITALL))[0]
-                request = conn.recv(size, socket.MSG_WAITALL)
-                correlation = request[4:8]
-                conn.sendall(struct.pack(">i", 4 + len(body)) + correlation + body)
+        with server:
+            for answers in connections:
+                with server.accept()[0] as conn:
+                    for body in answers:
+                        size = struct.unpack(">i", conn.recv(4, socket.MSG_WAITALL))[0]
+                        request = conn.recv(size, socket.MSG_WAITALL)
+                        correlation = request[4:8]
+                        conn.sendall(struct.pack(">i", 4 + len(body)) + correlation + body)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -232,18 +241,45 @@ def _plain(bootstrap: str) -> KafkaSettings:
     )
 
 
+#: The broker's answers to a PLAIN login: its handshake, a refusal, an acceptance.
+_HANDSHAKE = struct.pack(">hi", 0, 1) + struct.pack(">h", 5) + b"PLAIN"
+_REFUSED = b"Authentication failed: Invalid username or password"
+_REFUSAL = struct.pack(">hh", 58, len(_REFUSED)) + _REFUSED + struct.pack(">iq", 0, 0)
+_ACCEPTANCE = struct.pack(">hhiq", 0, -1, 0, 0)
+
+
 def test_a_refusal_kafka_python_lost_is_found_by_one_login() -> None:
-    handshake = struct.pack(">hi", 0, 1) + struct.pack(">h", 5) + b"PLAIN"
-    message = b"Authentication failed: Invalid username or password"
-    refusal = struct.pack(">hh", 58, len(message)) + message + struct.pack(">iq", 0, 0)
-    bootstrap, broker = _fake_broker([handshake, refusal])
+    bootstrap, broker = _fake_broker([_HANDSHAKE, _REFUSAL])
     error = unavailable(_plain(bootstrap), KafkaTimeoutError("Unable to bootstrap"))
     broker.join(5)
     assert isinstance(error, ConfigError)
     assert str(error) == (
         f"Kafka at {bootstrap} refused the SASL login of KAFKA_SASL_USERNAME=scorer "
-        f"({message.decode()}): check KAFKA_SASL_PASSWORD"
+        f"({_REFUSED.decode()}): check KAFKA_SASL_PASSWORD"
     )
+
+
+def test_a_refused_login_is_named_before_any_client_is_built() -> None:
+    bootstrap, broker = _fake_broker([_HANDSHAKE, _REFUSAL])
+    with (
+        pytest.raises(ConfigError, match="check KAFKA_SASL_PASSWORD"),
+        building_client(_plain(bootstrap)),
+    ):
+        pytest.fail("the client was built after a refused login")
+    broker.join(5)
+
+
+def test_an_accepted_login_is_checked_once_per_process() -> None:
+    # the broker accepts the first login and refuses the second: only settings it has
+    # not accepted yet reach it again
+    bootstrap, broker = _fake_broker([_HANDSHAKE, _ACCEPTANCE], [_HANDSHAKE, _REFUSAL])
+    settings = _plain(bootstrap)
+    check_login(settings)
+    check_login(settings)  # accepted before: no second login
+    with pytest.raises(ConfigError, match="check KAFKA_SASL_PASSWORD"):
+        check_login(settings.model_copy(update={"sasl_password": SecretStr("changed")}))
+    broker.join(5)
+    assert not broker.is_alive()
 
 
 def test_a_mechanism_the_broker_lacks_names_the_mechanism_setting() -> None:

@@ -13,7 +13,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from fraudstream.config import KafkaSettings
 from fraudstream.errors import ServiceUnavailableError
-from fraudstream.kafka.errors import unavailable, watching_connections
+from fraudstream.kafka.errors import building_client
 from fraudstream.kafka.security import kafka_client_kwargs
 
 log = structlog.get_logger(__name__)
@@ -29,14 +29,11 @@ def ensure_topics(
     """
     wanted = list(dict.fromkeys(topics))
     count = partitions or settings.partitions
-    with watching_connections() as failures:
-        try:
-            admin = KafkaAdminClient(
-                **kafka_client_kwargs(settings, "admin"),
-                request_timeout_ms=settings.request_timeout_ms,
-            )
-        except KafkaError as exc:
-            raise unavailable(settings, exc, failures.errors) from exc
+    with building_client(settings):
+        admin = KafkaAdminClient(
+            **kafka_client_kwargs(settings, "admin"),
+            request_timeout_ms=settings.request_timeout_ms,
+        )
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]

@@ -28,9 +28,8 @@ from fraudstream.kafka.admin import wait_for_partitions
 from fraudstream.kafka.errors import (
     ReadTimeoutError,
     TopicNotFoundError,
+    building_client,
     reading_failed,
-    unavailable,
-    watching_connections,
 )
 from fraudstream.kafka.security import kafka_client_kwargs
 
@@ -65,11 +64,8 @@ def build_consumer(
         "request_timeout_ms": settings.request_timeout_ms,
     }
     config.update(overrides)
-    with watching_connections() as failures:
-        try:
-            return KafkaConsumer(**config)
-        except KafkaError as exc:
-            raise unavailable(settings, exc, failures.errors) from exc
+    with building_client(settings):
+        return KafkaConsumer(**config)
 
 
 def build_subscriber(

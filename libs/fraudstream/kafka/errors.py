@@ -11,6 +11,7 @@ certificate, and what reading a topic may raise besides.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import struct
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,9 @@ _MAX_KEPT: Final = 50
 
 #: Longest wait of the one login that tells a refusal from an outage.
 _LOGIN_TIMEOUT_S: Final = 10.0
+
+#: The secured settings whose login a broker has accepted in this process.
+_ACCEPTED_LOGINS: set[tuple[str | None, ...]] = set()
 
 
 class ConnectionFailures(logging.Handler):
@@ -169,3 +173,56 @@ class ReadTimeoutError(ServiceUnavailableError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (str(self), self.records))
+
+
+def _login_key(settings: KafkaSettings) -> tuple[str | None, ...]:
+    """What decides a login's outcome; the password only as its digest."""
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    return (
+        settings.bootstrap_servers,
+        settings.security_protocol,
+        settings.sasl_mechanism,
+        settings.sasl_username,
+        hashlib.sha256(password.encode()).hexdigest(),
+        str(settings.ssl_cafile or ""),
+    )
+
+
+def check_login(settings: KafkaSettings) -> None:
+    """Raise the :func:`refused` configuration error at once when the broker refuses
+    the login of ``settings`` or is not trusted; return otherwise.
+
+    kafka-python's bootstrap retries a refused login like an outage until its timeout
+    (30 s by default), so a wrong password would take that long to be named. With a
+    secured protocol, one login of our own settles it first, once per process and
+    settings: a login accepted before is not tried again. A broker out of reach is left
+    to the client's bootstrap (and :func:`unavailable`).
+
+    >>> check_login(KafkaSettings(bootstrap_servers="a:1"))  # plaintext: nothing to check
+    """
+    if settings.security_protocol == "PLAINTEXT":
+        return
+    key = _login_key(settings)
+    if key in _ACCEPTED_LOGINS:
+        return
+    errors = _login_error(settings)
+    found = refused(settings, errors)
+    if found is not None:
+        raise found
+    if not errors:
+        _ACCEPTED_LOGINS.add(key)
+
+
+@contextlib.contextmanager
+def building_client(settings: KafkaSettings) -> Iterator[None]:
+    """Around building a kafka-python client of ``settings``: a refused login or an
+    untrusted broker raises :class:`~fraudstream.errors.ConfigError` before the build
+    (:func:`check_login`), and a build that fails with a ``KafkaError`` raises what
+    :func:`unavailable` makes of it and of the connection errors logged meanwhile.
+    """
+    check_login(settings)
+    with watching_connections() as failures:
+        try:
+            yield
+        except KafkaError as exc:
+            raise unavailable(settings, exc, failures.errors) from exc

@@ -14,12 +14,11 @@ from functools import lru_cache
 from typing import Any, Final
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 from kafka.producer.future import FutureRecordMetadata
 
 from fraudstream.config import KafkaSettings
-from fraudstream.kafka.errors import unavailable, watching_connections
+from fraudstream.kafka.errors import building_client
 from fraudstream.kafka.security import kafka_client_kwargs
 
 #: How many delivery errors a tracker keeps word for word (all are counted).
@@ -70,11 +69,8 @@ def build_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
         "partitioner": CachedKeyPartitioner(),
     }
     config.update(overrides)
-    with watching_connections() as failures:
-        try:
-            return KafkaProducer(**config)
-        except KafkaError as exc:
-            raise unavailable(settings, exc, failures.errors) from exc
+    with building_client(settings):
+        return KafkaProducer(**config)
 
 
 @dataclass
