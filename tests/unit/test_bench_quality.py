@@ -182,6 +182,14 @@ def test_feedback_adds_its_row_and_goal_on_the_same_test_set(settings: Settings)
     assert report["goals"][0]["goal"].startswith("feedback on 5 cards a day raises")
     assert len(goals(fed)) == 6
     assert any("cards checked a day" in note for note in fed.notes)
+    # the missed frauded cards, split by whether their merchant had a reported fraud,
+    # add up to the feedback row's misses over every scenario
+    (missed,) = [note for note in fed.notes if "frauded cards missed (seed 1)" in note]
+    figures = missed.split("(seed 1):")[1].replace(",", " ").split()
+    numbers = [int(word) for word in figures if word.isdigit()]
+    hits, cards = np.sum(list(fed.found[ONLINE_FEEDBACK].values()), axis=0)
+    assert numbers[1] + numbers[3] == cards
+    assert numbers[0] + numbers[2] == cards - hits
     out = io.StringIO()
     print_quality(Console(file=out, width=200), fed)
     assert "feedback on 5 cards a day" in out.getvalue()

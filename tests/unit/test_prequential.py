@@ -19,13 +19,14 @@ from fraudstream.learning.prequential import (
 
 @pytest.mark.slow
 def test_the_default_model_learns_beyond_the_cold_start() -> None:
-    frame = simulate(SimulatorConfig(customers=1_500, terminals=3_000, days=40, seed=3))
+    frame = simulate(SimulatorConfig(customers=800, terminals=1_600, days=30, seed=3))
     delay = timedelta(days=7)
     features = served_features(frame, delay)
     fraud_rate = frame["is_fraud"].mean()
-    cold = run_prequential(frame, features, None, label_delay=delay, evaluate_from_day=20)
+    # scored from day 18: eleven days of labels learned (AP 0.60 against 0.53 cold)
+    cold = run_prequential(frame, features, None, label_delay=delay, evaluate_from_day=18)
     learned = run_prequential(
-        frame, features, MODEL_CHOICES[DEFAULT_MODEL], label_delay=delay, evaluate_from_day=20
+        frame, features, MODEL_CHOICES[DEFAULT_MODEL], label_delay=delay, evaluate_from_day=18
     )
     print(
         f"fraud rate {fraud_rate:.4f}; cold-start AP {cold.average_precision:.3f}; "

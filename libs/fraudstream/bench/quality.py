@@ -498,14 +498,56 @@ def run_online_feedback(prepared: Prepared, plan: Plan, key: str) -> list[Measur
         policy=policy,
         snapshot_every_labels=plan.every,
     )
+    scores = run.scores[prepared.test.positions]
     notes = (
         f"{run.cards_checked / max(1, run.days):.0f} cards checked a day, "
         f"{run.feedback_labels / max(1, run.days):.0f} transactions labelled by them a day, "
         f"{run.feedback_frauds / max(1, run.feedback_labels):.0%} of them frauds",
+        *missed_note(
+            prepared.seed,
+            prepared.y,
+            scores,
+            prepared.test.day,
+            prepared.card_id,
+            run.recent_frauds[prepared.test.positions],
+            k=prepared.k,
+        ),
     )
     seconds = time.perf_counter() - started
+    return [_measured(prepared, ONLINE_FEEDBACK, scores, seconds, notes)]
+
+
+def missed_note(
+    seed: int,
+    y: np.ndarray,
+    scores: np.ndarray,
+    day: np.ndarray,
+    card_id: np.ndarray,
+    recent_frauds: np.ndarray,
+    *,
+    k: int,
+) -> list[str]:
+    r"""Whether the frauded cards a model missed (not among a day's ``k`` best) were
+    within the learner's reach: a card with a fraud served after a fraud at its
+    merchant had been reported (``recent_frauds`` > 0) could have been ranked higher
+    by a better model; one with none could only be found by its own transactions.
+
+    >>> y, scores = np.array([1, 1, 0, 1]), np.array([0.9, 0.2, 0.8, 0.1])
+    >>> cards, recent = np.array(["a", "b", "c", "d"]), np.array([0, 3, 0, 1])
+    >>> (note,) = missed_note(7, y, scores, np.zeros(4), cards, recent, k=2)
+    >>> print(*note.split(": "), sep="\n")  # a and c are the top 2: b and d are missed
+    frauded cards missed (seed 7)
+    2 of 2 with a fraud served after its merchant had one reported, 0 of 1 with none
+    """
+    if not has_card_ids(card_id):
+        return []
+    group = np.where(y, np.where(recent_frauds > 0, 1, 2), 0)
+    found = frauded_cards_found(y, scores, day, card_id, group, k=k)
+    (hit_known, known), (hit_unknown, unknown) = found.get(1, (0, 0)), found.get(2, (0, 0))
     return [
-        _measured(prepared, ONLINE_FEEDBACK, run.scores[prepared.test.positions], seconds, notes)
+        f"frauded cards missed (seed {seed}): {known - hit_known} of {known} with a fraud "
+        f"served after its merchant had one reported, {unknown - hit_unknown} of {unknown} "
+        "with none"
     ]
 
 
