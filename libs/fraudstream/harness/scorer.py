@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import IO
 
 import httpx
-from kafka import KafkaProducer, TopicPartition
+from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -37,6 +37,7 @@ from fraudstream.harness.embedded import free_port
 from fraudstream.harness.kafka import Record, kafka_settings, unique_topics
 from fraudstream.kafka.admin import ensure_topics
 from fraudstream.kafka.consumer import build_consumer
+from fraudstream.kafka.producer import build_producer
 from fraudstream.kafka.security import kafka_client_kwargs
 from fraudstream.redis_client import build_any_redis
 from fraudstream.scoring.service import run_scorer
@@ -346,10 +347,10 @@ def produce(
     ``kafka`` is the settings, or bootstrap servers (see
     :func:`~fraudstream.harness.kafka.kafka_settings`); security settings apply.
     """
-    producer = KafkaProducer(
-        **kafka_client_kwargs(kafka_settings(kafka), "harness"),
-        acks="all",
-        enable_idempotence=True,
+    settings = kafka_settings(kafka)
+    producer = build_producer(
+        settings,
+        client_id=f"{settings.client_id}-harness",
         linger_ms=5,
         max_request_size=4 * 1024 * 1024,
     )
