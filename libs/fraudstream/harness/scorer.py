@@ -347,10 +347,9 @@ def produce(
     ``kafka`` is the settings, or bootstrap servers (see
     :func:`~fraudstream.harness.kafka.kafka_settings`); security settings apply.
     """
-    settings = kafka_settings(kafka)
     producer = build_producer(
-        settings,
-        client_id=f"{settings.client_id}-harness",
+        kafka_settings(kafka),
+        role="harness",
         linger_ms=5,
         max_request_size=4 * 1024 * 1024,
     )

@@ -54,10 +54,13 @@ class CachedKeyPartitioner(DefaultPartitioner):  # type: ignore[misc]
         return int(partitions[_key_hash(bytes(serialized_key)) % len(partitions)])
 
 
-def build_producer(settings: KafkaSettings, **overrides: Any) -> KafkaProducer:
-    """An idempotent, ``acks=all`` producer configured from ``settings``."""
+def build_producer(
+    settings: KafkaSettings, *, role: str = "producer", **overrides: Any
+) -> KafkaProducer:
+    """An idempotent, ``acks=all`` producer configured from ``settings``, its client id
+    naming ``role``."""
     config: dict[str, Any] = {
-        **kafka_client_kwargs(settings, "producer"),
+        **kafka_client_kwargs(settings, role),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": settings.linger_ms,

@@ -67,7 +67,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
@@ -444,7 +444,7 @@ class StreamLoop:
         """The producer of the loop's delivery; transactional, its transactions
         initialised (raises KafkaError)."""
         config = self._config
-        transactions = (
+        transactions: dict[str, Any] = (
             {
                 "transactional_id": config.transactional_id,
                 "transaction_timeout_ms": config.transaction_timeout_ms,
